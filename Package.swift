@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// One system-library target per C library; each is wrapped once, thinly, by one Swift module.
+func systemLibrary(_ name: String, pkgConfig: String, apt: [String]) -> Target {
+    .systemLibrary(name: name, path: "Sources/\(name)", pkgConfig: pkgConfig, providers: [.apt(apt)])
+}
+
+let package = Package(
+    name: "Cashier",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "cashier", targets: ["cashier"]),
+        .executable(name: "cashierd", targets: ["cashierd"]),
+    ],
+    targets: [
+        // C libraries from Debian.
+        systemLibrary("CCurl", pkgConfig: "libcurl", apt: ["libcurl4-openssl-dev"]),
+        systemLibrary("CMicroHTTPD", pkgConfig: "libmicrohttpd", apt: ["libmicrohttpd-dev"]),
+        systemLibrary("COpenSSL", pkgConfig: "libcrypto", apt: ["libssl-dev"]),
+        systemLibrary("CSQLite", pkgConfig: "sqlite3", apt: ["libsqlite3-dev"]),
+        systemLibrary("CPostgres", pkgConfig: "libpq", apt: ["libpq-dev"]),
+        systemLibrary("CNcursesw", pkgConfig: "ncursesw", apt: ["libncurses-dev"]),
+        // Typed wrappers for variadic C functions and awkward macros.
+        .target(name: "CShims", dependencies: ["CCurl", "CMicroHTTPD", "COpenSSL", "CNcursesw"]),
+
+        // Thin Swift wrappers, one per C library.
+        .target(name: "CashierCrypto", dependencies: ["COpenSSL", "CShims"]),
+        .target(name: "SQLite", dependencies: ["CSQLite"]),
+        .target(name: "Postgres", dependencies: ["CPostgres"]),
+        .target(name: "HTTPServer", dependencies: ["CShims", "CMicroHTTPD"]),
+        .target(name: "HTTPClient", dependencies: ["CShims", "CCurl"]),
+        .target(name: "Terminal", dependencies: ["CShims", "CNcursesw"]),
+
+        // The pure core shared by both programs: value types and state machines, no I/O.
+        .target(name: "CashierCore", dependencies: ["CashierCrypto"]),
+        // Storage: base data and order groups (SQLite, PostgreSQL) and order hopping.
+        .target(name: "CashierStorage", dependencies: ["CashierCore", "SQLite", "Postgres"]),
+        // The service: handlers, authentication, overload protection, sandbox channel.
+        .target(name: "CashierService", dependencies: ["CashierCore", "CashierStorage", "HTTPServer"]),
+        // The client engine: transport, probing, payment flow, journal, headless mode.
+        .target(name: "CashierClient", dependencies: ["CashierCore", "HTTPClient", "SQLite"]),
+        // The terminal front end: screens rendered into text buffers, drawn with ncursesw.
+        .target(name: "CashierTUI", dependencies: ["CashierCore", "CashierClient", "Terminal"],
+                resources: [.copy("Strings")]),
+
+        .executableTarget(name: "cashier", dependencies: ["CashierClient", "CashierTUI"]),
+        .executableTarget(name: "cashierd", dependencies: ["CashierService"]),
+
+        // Helpers shared by test targets: start real services, temporary directories.
+        .target(name: "TestSupport", dependencies: ["CashierCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "CashierCoreTests", dependencies: ["CashierCore"]),
+        .testTarget(name: "CashierStorageTests", dependencies: ["CashierStorage", "TestSupport"]),
+        .testTarget(name: "CashierServiceTests", dependencies: ["CashierService", "CashierClient", "TestSupport"]),
+        .testTarget(name: "CashierClientTests", dependencies: ["CashierClient", "TestSupport"]),
+        .testTarget(name: "CashierTUITests", dependencies: ["CashierTUI", "TestSupport"]),
+    ]
+)

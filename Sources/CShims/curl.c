@@ -1,0 +1,22 @@
+#include "cshims_curl.h"
+
+CURLcode cashier_curl_setopt_long(CURL *handle, CURLoption option, long value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
+CURLcode cashier_curl_setopt_pointer(CURL *handle, CURLoption option, const void *value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
+CURLcode cashier_curl_setopt_write_function(CURL *handle, CURLoption option,
+                                            size_t (*fn)(char *, size_t, size_t, void *)) {
+    return curl_easy_setopt(handle, option, fn);
+}
+
+CURLcode cashier_curl_getinfo_long(CURL *handle, CURLINFO info, long *value) {
+    return curl_easy_getinfo(handle, info, value);
+}
+
+CURLcode cashier_curl_getinfo_double(CURL *handle, CURLINFO info, double *value) {
+    return curl_easy_getinfo(handle, info, value);
+}

@@ -1,0 +1,16 @@
+#ifndef CASHIER_CSHIMS_CURL_H
+#define CASHIER_CSHIMS_CURL_H
+#include <curl/curl.h>
+
+/// curl_easy_setopt for options taking a long.
+CURLcode cashier_curl_setopt_long(CURL *handle, CURLoption option, long value);
+/// curl_easy_setopt for options taking a string or other pointer.
+CURLcode cashier_curl_setopt_pointer(CURL *handle, CURLoption option, const void *value);
+/// curl_easy_setopt for CURLOPT_WRITEFUNCTION / CURLOPT_HEADERFUNCTION.
+CURLcode cashier_curl_setopt_write_function(CURL *handle, CURLoption option,
+                                            size_t (*fn)(char *, size_t, size_t, void *));
+/// curl_easy_getinfo for long results.
+CURLcode cashier_curl_getinfo_long(CURL *handle, CURLINFO info, long *value);
+/// curl_easy_getinfo for double results.
+CURLcode cashier_curl_getinfo_double(CURL *handle, CURLINFO info, double *value);
+#endif

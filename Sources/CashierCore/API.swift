@@ -1,0 +1,275 @@
+import Foundation
+
+/// Request and response bodies of the service API (JSON, snake_case keys; see docs/PROTOCOL.md).
+///
+/// Amounts are integers in minor units with a separate `currency`; times are Unix milliseconds.
+public enum API {
+    /// Paths of the API, in one place.
+    public enum Path {
+        public static let health = "/healthz"
+        public static let metrics = "/metrics"
+        public static let openAPI = "/openapi.json"
+        public static let activate = "/v1/activate"
+        public static let ping = "/v1/ping"
+        public static let orders = "/v1/orders"
+        public static func order(_ n: OrderNumber) -> String { "/v1/orders/\(n.digits)" }
+        public static func pay(_ n: OrderNumber) -> String { "/v1/orders/\(n.digits)/pay" }
+        public static func reverse(_ n: OrderNumber) -> String { "/v1/orders/\(n.digits)/reverse" }
+        public static func refunds(_ n: OrderNumber) -> String { "/v1/orders/\(n.digits)/refunds" }
+    }
+
+    /// The encoder every JSON body is written with.
+    public static func makeEncoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+
+    /// The decoder every JSON body is read with.
+    public static func makeDecoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
+    }
+
+    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        // Encoding our own Codable types cannot fail.
+        Array(try! makeEncoder().encode(value))
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        try makeDecoder().decode(type, from: Data(bytes))
+    }
+}
+
+// MARK: - Activation
+
+public struct ActivateRequest: Codable, Equatable, Sendable {
+    public var code: String
+    public var deviceName: String?
+    public init(code: String, deviceName: String? = nil) { self.code = code; self.deviceName = deviceName }
+}
+
+public struct StoreInfo: Codable, Equatable, Sendable {
+    public var storeId: String
+    public var storeName: String
+    public var merchantId: String
+    public var merchantName: String
+    public var currency: String
+    public init(storeId: String, storeName: String, merchantId: String, merchantName: String, currency: String) {
+        self.storeId = storeId; self.storeName = storeName; self.merchantId = merchantId
+        self.merchantName = merchantName; self.currency = currency
+    }
+}
+
+public struct ActivateResponse: Codable, Equatable, Sendable {
+    public var deviceId: String
+    /// The device key, 32 bytes as 64 hex characters. Sent once, at activation.
+    public var deviceSecret: String
+    public var store: StoreInfo
+    public init(deviceId: String, deviceSecret: String, store: StoreInfo) {
+        self.deviceId = deviceId; self.deviceSecret = deviceSecret; self.store = store
+    }
+}
+
+public struct PingResponse: Codable, Equatable, Sendable {
+    public var instance: String
+    public var time: Int64
+    public var deviceId: String
+    public var store: StoreInfo
+    public init(instance: String, time: Int64, deviceId: String, store: StoreInfo) {
+        self.instance = instance; self.time = time; self.deviceId = deviceId; self.store = store
+    }
+}
+
+// MARK: - Orders
+
+public struct OrderItem: Codable, Equatable, Sendable {
+    public var sku: String?
+    public var name: String
+    public var quantity: Int
+    /// Price of one unit, minor units.
+    public var unitPrice: Int64
+    public init(sku: String? = nil, name: String, quantity: Int, unitPrice: Int64) {
+        self.sku = sku; self.name = name; self.quantity = quantity; self.unitPrice = unitPrice
+    }
+}
+
+public struct CreateOrderRequest: Codable, Equatable, Sendable {
+    /// Total, minor units; when items are given it must equal their sum.
+    public var amount: Int64
+    public var currency: String?
+    public var items: [OrderItem]?
+    /// The terminal's own reference for the sale (shown on receipts, searchable).
+    public var clientRef: String?
+    public init(amount: Int64, currency: String? = nil, items: [OrderItem]? = nil, clientRef: String? = nil) {
+        self.amount = amount; self.currency = currency; self.items = items; self.clientRef = clientRef
+    }
+}
+
+/// Where an order stands.
+public enum OrderStatus: String, Codable, Sendable, CaseIterable {
+    /// Made, no payment attempted yet.
+    case created
+    /// A payment is under way: the customer may be confirming, or the channel's answer is unknown.
+    case paying
+    /// Paid (possibly partly or wholly refunded since; see `refundedAmount`).
+    case paid
+    /// The channel declined the payment; final.
+    case declined
+    /// A payment under way was cancelled and any money returned; final.
+    case reversed
+    /// Cancelled before any payment; final.
+    case closed
+
+    /// Whether no further payment state change can happen.
+    public var isFinal: Bool { self == .paid || self == .declined || self == .reversed || self == .closed }
+}
+
+public struct PayRequest: Codable, Equatable, Sendable {
+    public var paymentCode: String
+    public init(paymentCode: String) { self.paymentCode = paymentCode }
+}
+
+/// Why a payment did not go through, as the channel said it.
+public struct PaymentFailure: Codable, Equatable, Sendable {
+    /// Channel reason, e.g. `INSUFFICIENT_FUNDS`, `CODE_INVALID`, `CODE_USED`, `EXPIRED`.
+    public var reason: String
+    public var message: String
+    public init(reason: String, message: String) { self.reason = reason; self.message = message }
+}
+
+public enum RefundStatus: String, Codable, Sendable {
+    /// Accepted and reserved against the order; the channel has not confirmed yet. Retrying with the
+    /// same reference completes it.
+    case pending
+    case succeeded
+}
+
+public struct RefundView: Codable, Equatable, Sendable {
+    public var refundNo: RefundNumber
+    public var orderNo: OrderNumber
+    public var amount: Int64
+    public var currency: String
+    public var refundRef: String
+    public var status: RefundStatus
+    public var createdAt: Int64
+    public init(refundNo: RefundNumber, orderNo: OrderNumber, amount: Int64, currency: String,
+                refundRef: String, status: RefundStatus, createdAt: Int64) {
+        self.refundNo = refundNo; self.orderNo = orderNo; self.amount = amount; self.currency = currency
+        self.refundRef = refundRef; self.status = status; self.createdAt = createdAt
+    }
+}
+
+public struct OrderView: Codable, Equatable, Sendable {
+    public var orderNo: OrderNumber
+    public var storeId: String
+    public var deviceId: String
+    public var amount: Int64
+    public var currency: String
+    public var status: OrderStatus
+    /// Sum of refunds accepted so far, minor units.
+    public var refundedAmount: Int64
+    public var items: [OrderItem]
+    public var clientRef: String?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    public var paidAt: Int64?
+    /// The channel's transaction id once paid.
+    public var channelTxn: String?
+    public var failure: PaymentFailure?
+    public var refunds: [RefundView]
+
+    public init(orderNo: OrderNumber, storeId: String, deviceId: String, amount: Int64, currency: String,
+                status: OrderStatus, refundedAmount: Int64 = 0, items: [OrderItem] = [], clientRef: String? = nil,
+                createdAt: Int64, updatedAt: Int64, paidAt: Int64? = nil, channelTxn: String? = nil,
+                failure: PaymentFailure? = nil, refunds: [RefundView] = []) {
+        self.orderNo = orderNo; self.storeId = storeId; self.deviceId = deviceId; self.amount = amount
+        self.currency = currency; self.status = status; self.refundedAmount = refundedAmount; self.items = items
+        self.clientRef = clientRef; self.createdAt = createdAt; self.updatedAt = updatedAt; self.paidAt = paidAt
+        self.channelTxn = channelTxn; self.failure = failure; self.refunds = refunds
+    }
+
+    public var money: Money { Money(minorUnits: amount, currency: currency) }
+    public var refundable: Int64 { status == .paid ? amount - refundedAmount : 0 }
+}
+
+public struct RefundRequest: Codable, Equatable, Sendable {
+    public var amount: Int64
+    /// The terminal's own refund reference; a retry with the same reference never refunds twice.
+    public var refundRef: String
+    /// A supervisor's PIN of the order's store.
+    public var pin: String
+    public var reason: String?
+    public init(amount: Int64, refundRef: String, pin: String, reason: String? = nil) {
+        self.amount = amount; self.refundRef = refundRef; self.pin = pin; self.reason = reason
+    }
+}
+
+/// One row of the store's order list.
+public struct OrderSummary: Codable, Equatable, Sendable {
+    public var orderNo: OrderNumber
+    public var amount: Int64
+    public var currency: String
+    public var status: OrderStatus
+    public var refundedAmount: Int64
+    public var createdAt: Int64
+    public var deviceId: String
+    public init(orderNo: OrderNumber, amount: Int64, currency: String, status: OrderStatus,
+                refundedAmount: Int64, createdAt: Int64, deviceId: String) {
+        self.orderNo = orderNo; self.amount = amount; self.currency = currency; self.status = status
+        self.refundedAmount = refundedAmount; self.createdAt = createdAt; self.deviceId = deviceId
+    }
+}
+
+public struct OrderListResponse: Codable, Equatable, Sendable {
+    /// Newest first.
+    public var orders: [OrderSummary]
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    public var nextCursor: String?
+    /// Groups that did not answer: their orders are missing from this page.
+    public var unavailableGroups: [Int]
+    public init(orders: [OrderSummary], nextCursor: String?, unavailableGroups: [Int]) {
+        self.orders = orders; self.nextCursor = nextCursor; self.unavailableGroups = unavailableGroups
+    }
+}
+
+/// A position in the merged order list: orders strictly older than (createdAt, orderNo).
+public struct OrderListCursor: Equatable, Sendable {
+    public var createdAt: Int64
+    public var orderNo: String
+    public init(createdAt: Int64, orderNo: String) { self.createdAt = createdAt; self.orderNo = orderNo }
+
+    /// `<createdAt>.<orderNo>`.
+    public var token: String { "\(createdAt).\(orderNo)" }
+
+    public init?(token: String) {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, let t = Int64(parts[0]), t >= 0, OrderNumber(String(parts[1])) != nil else { return nil }
+        createdAt = t
+        orderNo = String(parts[1])
+    }
+}
+
+// MARK: - Health
+
+public struct GroupHealth: Codable, Equatable, Sendable {
+    public var group: Int
+    public var accepting: Bool
+    public var recentFailures: Double
+    public init(group: Int, accepting: Bool, recentFailures: Double) {
+        self.group = group; self.accepting = accepting; self.recentFailures = recentFailures
+    }
+}
+
+public struct HealthResponse: Codable, Equatable, Sendable {
+    /// "ok" when new orders can be taken, "degraded" when some groups are skipped, "down" when none can.
+    public var status: String
+    public var instance: String
+    public var time: Int64
+    public var groups: [GroupHealth]
+    public init(status: String, instance: String, time: Int64, groups: [GroupHealth]) {
+        self.status = status; self.instance = instance; self.time = time; self.groups = groups
+    }
+}

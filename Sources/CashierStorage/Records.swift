@@ -1,0 +1,179 @@
+import CashierCore
+
+/// Why a storage call failed. Only `unavailable` counts against a group for order hopping.
+public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The database could not be reached or written (I/O error, locked too long, connection lost,
+    /// statement timeout). Retrying later may work.
+    case unavailable(String)
+    /// A unique key already exists (order number, refund reference, nonce).
+    case duplicateKey(String)
+    /// Anything else: a bug or corrupt data.
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .unavailable(let s): return "storage unavailable: \(s)"
+        case .duplicateKey(let s): return "duplicate key: \(s)"
+        case .failed(let s): return "storage failed: \(s)"
+        }
+    }
+}
+
+// MARK: - Base data
+
+public struct MerchantRecord: Equatable, Sendable {
+    public var id: String
+    public var name: String
+    public var createdAt: Int64
+    public init(id: String, name: String, createdAt: Int64) { self.id = id; self.name = name; self.createdAt = createdAt }
+}
+
+public struct StoreRecord: Equatable, Sendable {
+    public var id: String
+    public var merchantID: String
+    public var name: String
+    public var currency: String
+    public var createdAt: Int64
+    public init(id: String, merchantID: String, name: String, currency: String, createdAt: Int64) {
+        self.id = id; self.merchantID = merchantID; self.name = name; self.currency = currency; self.createdAt = createdAt
+    }
+}
+
+public enum StaffRole: String, Codable, Sendable, CaseIterable {
+    case cashier
+    case supervisor
+}
+
+public struct StaffRecord: Equatable, Sendable {
+    public var id: String
+    public var storeID: String
+    public var name: String
+    public var role: StaffRole
+    public var pinHash: PINHash
+    public var createdAt: Int64
+    public init(id: String, storeID: String, name: String, role: StaffRole, pinHash: PINHash, createdAt: Int64) {
+        self.id = id; self.storeID = storeID; self.name = name; self.role = role; self.pinHash = pinHash; self.createdAt = createdAt
+    }
+}
+
+public struct ActivationCodeRecord: Equatable, Sendable {
+    /// Normalized form (no dash, upper case).
+    public var code: String
+    public var storeID: String
+    public var createdAt: Int64
+    public var expiresAt: Int64
+    /// Set when redeemed.
+    public var usedAt: Int64?
+    public var deviceID: String?
+    public init(code: String, storeID: String, createdAt: Int64, expiresAt: Int64, usedAt: Int64? = nil, deviceID: String? = nil) {
+        self.code = code; self.storeID = storeID; self.createdAt = createdAt; self.expiresAt = expiresAt
+        self.usedAt = usedAt; self.deviceID = deviceID
+    }
+}
+
+public struct DeviceRecord: Equatable, Sendable {
+    public var id: String
+    public var storeID: String
+    public var name: String
+    /// The HMAC key, 32 bytes. The service needs it in the clear to check signatures.
+    public var secret: [UInt8]
+    public var activatedAt: Int64
+    public var revokedAt: Int64?
+    public init(id: String, storeID: String, name: String, secret: [UInt8], activatedAt: Int64, revokedAt: Int64? = nil) {
+        self.id = id; self.storeID = storeID; self.name = name; self.secret = secret; self.activatedAt = activatedAt; self.revokedAt = revokedAt
+    }
+}
+
+/// What redeeming an activation code did.
+public enum RedeemOutcome: Equatable, Sendable {
+    case activated(DeviceRecord)
+    case unknownCode
+    case alreadyUsed
+    case expired
+}
+
+// MARK: - Order data
+
+public struct OrderRecord: Equatable, Sendable {
+    public var orderNo: OrderNumber
+    public var merchantID: String
+    public var storeID: String
+    public var deviceID: String
+    public var amount: Int64
+    public var currency: String
+    public var status: OrderStatus
+    public var refundedAmount: Int64
+    public var items: [OrderItem]
+    public var clientRef: String?
+    /// The payment code of the payment under way or done (kept for the channel calls).
+    public var paymentCode: String?
+    public var channelTxn: String?
+    public var failureReason: String?
+    public var failureMessage: String?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    public var paidAt: Int64?
+
+    public init(orderNo: OrderNumber, merchantID: String, storeID: String, deviceID: String, amount: Int64,
+                currency: String, status: OrderStatus = .created, refundedAmount: Int64 = 0, items: [OrderItem] = [],
+                clientRef: String? = nil, paymentCode: String? = nil, channelTxn: String? = nil,
+                failureReason: String? = nil, failureMessage: String? = nil, createdAt: Int64, updatedAt: Int64,
+                paidAt: Int64? = nil) {
+        self.orderNo = orderNo; self.merchantID = merchantID; self.storeID = storeID; self.deviceID = deviceID
+        self.amount = amount; self.currency = currency; self.status = status; self.refundedAmount = refundedAmount
+        self.items = items; self.clientRef = clientRef; self.paymentCode = paymentCode; self.channelTxn = channelTxn
+        self.failureReason = failureReason; self.failureMessage = failureMessage; self.createdAt = createdAt
+        self.updatedAt = updatedAt; self.paidAt = paidAt
+    }
+}
+
+/// Fields a status transition may set; nil leaves a field unchanged.
+public struct OrderChange: Equatable, Sendable {
+    public var status: OrderStatus
+    public var paymentCode: String?
+    public var channelTxn: String?
+    public var failureReason: String?
+    public var failureMessage: String?
+    public var paidAt: Int64?
+    public init(status: OrderStatus, paymentCode: String? = nil, channelTxn: String? = nil,
+                failureReason: String? = nil, failureMessage: String? = nil, paidAt: Int64? = nil) {
+        self.status = status; self.paymentCode = paymentCode; self.channelTxn = channelTxn
+        self.failureReason = failureReason; self.failureMessage = failureMessage; self.paidAt = paidAt
+    }
+}
+
+public struct RefundRecord: Equatable, Sendable {
+    public var refundNo: RefundNumber
+    public var orderNo: OrderNumber
+    public var amount: Int64
+    public var currency: String
+    public var refundRef: String
+    public var status: RefundStatus
+    public var staffID: String
+    public var reason: String?
+    public var createdAt: Int64
+    public var completedAt: Int64?
+    public init(refundNo: RefundNumber, orderNo: OrderNumber, amount: Int64, currency: String, refundRef: String,
+                status: RefundStatus, staffID: String, reason: String? = nil, createdAt: Int64, completedAt: Int64? = nil) {
+        self.refundNo = refundNo; self.orderNo = orderNo; self.amount = amount; self.currency = currency
+        self.refundRef = refundRef; self.status = status; self.staffID = staffID; self.reason = reason
+        self.createdAt = createdAt; self.completedAt = completedAt
+    }
+}
+
+/// What reserving a refund did.
+public enum RefundReservation: Equatable, Sendable {
+    /// A new refund row was written and its amount added to the order's refunded amount.
+    case reserved(RefundRecord)
+    /// A refund with this reference already exists for the order (same amount): the first result.
+    case existing(RefundRecord)
+    /// This reference exists with a different amount.
+    case conflict(RefundRecord)
+    /// The order is not paid.
+    case orderNotPaid
+    /// The refund would take the refunded total above the paid amount.
+    case exceedsPaid(remaining: Int64)
+    /// The order already has the maximum number of refunds.
+    case limitReached
+    case orderNotFound
+}

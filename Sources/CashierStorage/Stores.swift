@@ -1,0 +1,75 @@
+import CashierCore
+
+/// Base data: merchants, stores, staff, devices, activation codes, nonces and attempt counters.
+///
+/// Small and read-mostly; one database shared by every service instance. All times are Unix ms.
+/// Every method may throw `StorageError`.
+public protocol BaseStore: AnyObject, Sendable {
+    func insertMerchant(_ merchant: MerchantRecord) throws
+    func merchant(id: String) throws -> MerchantRecord?
+    func merchants() throws -> [MerchantRecord]
+
+    func insertStore(_ store: StoreRecord) throws
+    func store(id: String) throws -> StoreRecord?
+    func stores() throws -> [StoreRecord]
+
+    func insertStaff(_ staff: StaffRecord) throws
+    func staff(storeID: String) throws -> [StaffRecord]
+
+    func insertActivationCode(_ code: ActivationCodeRecord) throws
+    func activationCodes(storeID: String?) throws -> [ActivationCodeRecord]
+    /// Atomically checks the code (exists, unused, unexpired at `now`), marks it used and inserts `device`
+    /// with the code's store. Exactly one of two concurrent redeemers of a code wins.
+    func redeemActivationCode(_ code: String, now: Int64, makeDevice: (String) -> DeviceRecord) throws -> RedeemOutcome
+
+    func device(id: String) throws -> DeviceRecord?
+    func devices() throws -> [DeviceRecord]
+    /// Marks a device revoked at `now`; false if there is no such device.
+    func revokeDevice(id: String, now: Int64) throws -> Bool
+
+    /// Records a nonce for a device until `expiresAt`; false if it was already recorded (a replay).
+    func recordNonce(deviceID: String, nonce: String, expiresAt: Int64) throws -> Bool
+    /// Deletes nonces whose expiry has passed; returns how many.
+    @discardableResult func pruneNonces(now: Int64) throws -> Int
+
+    /// Adds one attempt under `key` (e.g. "pin:<device>", "activate:<ip>") and returns how many attempts
+    /// that key has had since `windowStart`, this one included.
+    func countAttempt(key: String, now: Int64, windowStart: Int64) throws -> Int
+    /// How many attempts `key` has had since `windowStart`.
+    func attempts(key: String, windowStart: Int64) throws -> Int
+    /// Forgets all attempts under `key` (after a success).
+    func clearAttempts(key: String) throws
+}
+
+/// One order group's database: orders and refunds.
+///
+/// Every method may throw `StorageError`; `.unavailable` means the group itself is failing.
+public protocol OrderGroupStore: AnyObject, Sendable {
+    /// One small write that proves the group takes writes now (the seed's "one update").
+    func probeWrite(now: Int64) throws
+
+    /// Inserts a new order; `.duplicateKey` if the number exists.
+    func insertOrder(_ order: OrderRecord) throws
+    func order(_ orderNo: OrderNumber) throws -> OrderRecord?
+    /// Compare-and-set: applies `change` only if the order's status is one of `from`. Returns the order
+    /// after the call (changed or not) and whether it changed; nil if there is no such order.
+    func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64) throws -> (OrderRecord, changed: Bool)?
+
+    func refunds(of orderNo: OrderNumber) throws -> [RefundRecord]
+    /// Atomically: looks up `refund.refundRef` for the order (returns `.existing`/`.conflict`), else checks
+    /// the order is paid, the count is below `maxRefunds` and the total stays within the paid amount, then
+    /// inserts `refund` (status pending) and adds its amount to the order's refunded amount.
+    func reserveRefund(_ refund: RefundRecord, maxRefunds: Int, now: Int64) throws -> RefundReservation
+    /// Marks a pending refund succeeded.
+    func completeRefund(_ refundNo: RefundNumber, now: Int64) throws
+
+    /// Orders of a store strictly older than `before` (by createdAt, then order number), newest first.
+    func listOrders(storeID: String, before: OrderListCursor?, limit: Int) throws -> [OrderRecord]
+    /// Orders whose status is `paying` and that were last updated before `updatedBefore` (for sweeps).
+    func stalePayingOrders(updatedBefore: Int64, limit: Int) throws -> [OrderRecord]
+
+    /// Every order and refund in the group, for migration when a group is retired and for reconciliation.
+    func allOrders(after: OrderNumber?, limit: Int) throws -> [OrderRecord]
+    /// Inserts an order and its refunds as they are (migration); existing rows are left as they are.
+    func importOrder(_ order: OrderRecord, refunds: [RefundRecord]) throws
+}

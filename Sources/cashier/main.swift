@@ -1,0 +1,1 @@
+print("cashier: not built yet")

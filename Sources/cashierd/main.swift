@@ -1,0 +1,1 @@
+print("cashierd: not built yet")
