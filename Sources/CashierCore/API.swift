@@ -127,6 +127,14 @@ public enum OrderStatus: String, Codable, Sendable, CaseIterable {
     public var isFinal: Bool { self == .paid || self == .declined || self == .reversed || self == .closed }
 }
 
+/// Why a payment under way is not final yet; the terminal polls with `GET /v1/orders/{no}`.
+public enum PaymentPending: String, Codable, Sendable {
+    /// The customer must confirm on the phone (the channel's USERPAYING): poll every few seconds.
+    case userConfirming = "USER_CONFIRMING"
+    /// The channel's answer is unknown (system error or no answer): wait a little, then poll.
+    case unknown = "UNKNOWN"
+}
+
 public struct PayRequest: Codable, Equatable, Sendable {
     public var paymentCode: String
     public init(paymentCode: String) { self.paymentCode = paymentCode }
@@ -179,16 +187,18 @@ public struct OrderView: Codable, Equatable, Sendable {
     /// The channel's transaction id once paid.
     public var channelTxn: String?
     public var failure: PaymentFailure?
+    /// While `status` is `paying`: why the payment is not final yet.
+    public var pending: PaymentPending?
     public var refunds: [RefundView]
 
     public init(orderNo: OrderNumber, storeId: String, deviceId: String, amount: Int64, currency: String,
                 status: OrderStatus, refundedAmount: Int64 = 0, items: [OrderItem] = [], clientRef: String? = nil,
                 createdAt: Int64, updatedAt: Int64, paidAt: Int64? = nil, channelTxn: String? = nil,
-                failure: PaymentFailure? = nil, refunds: [RefundView] = []) {
+                failure: PaymentFailure? = nil, pending: PaymentPending? = nil, refunds: [RefundView] = []) {
         self.orderNo = orderNo; self.storeId = storeId; self.deviceId = deviceId; self.amount = amount
         self.currency = currency; self.status = status; self.refundedAmount = refundedAmount; self.items = items
         self.clientRef = clientRef; self.createdAt = createdAt; self.updatedAt = updatedAt; self.paidAt = paidAt
-        self.channelTxn = channelTxn; self.failure = failure; self.refunds = refunds
+        self.channelTxn = channelTxn; self.failure = failure; self.pending = pending; self.refunds = refunds
     }
 
     public var money: Money { Money(minorUnits: amount, currency: currency) }
@@ -205,6 +215,13 @@ public struct RefundRequest: Codable, Equatable, Sendable {
     public init(amount: Int64, refundRef: String, pin: String, reason: String? = nil) {
         self.amount = amount; self.refundRef = refundRef; self.pin = pin; self.reason = reason
     }
+}
+
+/// The answer to a refund: the refund and the order as it now stands.
+public struct RefundResponse: Codable, Equatable, Sendable {
+    public var refund: RefundView
+    public var order: OrderView
+    public init(refund: RefundView, order: OrderView) { self.refund = refund; self.order = order }
 }
 
 /// One row of the store's order list.
