@@ -1,0 +1,172 @@
+import CSQLite
+import Foundation
+
+/// One SQLite connection.
+///
+/// `@unchecked Sendable` because the only mutable state is the C handle, and every use of it (open,
+/// statements, transactions, close) happens while holding `lock`; SQLite's own error message is
+/// per connection, so holding the lock also keeps `sqlite3_errmsg` matched to the failing call.
+/// The lock is recursive so statements can run inside `transaction`, which holds it throughout.
+public final class Database: @unchecked Sendable {
+    public enum Location: Sendable, Equatable {
+        case path(String)
+        case memory
+    }
+
+    public struct Options: Sendable {
+        /// How long a call waits for another connection's lock before failing with `SQLITE_BUSY`.
+        public var busyTimeoutMilliseconds: Int32
+        /// Write-ahead log: readers never wait for the writer.
+        public var walJournal: Bool
+        /// `synchronous=FULL`: a committed transaction survives power loss.
+        public var synchronousFull: Bool
+
+        public init(busyTimeoutMilliseconds: Int32 = 5_000, walJournal: Bool = true, synchronousFull: Bool = true) {
+            self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
+            self.walJournal = walJournal
+            self.synchronousFull = synchronousFull
+        }
+    }
+
+    public enum TransactionKind: String, Sendable {
+        case deferred = "DEFERRED"
+        /// Takes the write lock at BEGIN, so a read-then-write cannot be overtaken by another writer.
+        case immediate = "IMMEDIATE"
+        case exclusive = "EXCLUSIVE"
+    }
+
+    public let location: Location
+    private let lock = NSRecursiveLock()
+    private var handle: OpaquePointer?
+
+    /// Opens (creating if needed) the database and applies the options plus `foreign_keys=ON`.
+    public init(_ location: Location, options: Options = Options()) throws {
+        self.location = location
+        let path: String
+        switch location {
+        case .path(let p): path = p
+        case .memory: path = ":memory:"
+        }
+        var h: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        guard rc == SQLITE_OK, let opened = h else {
+            let message = h.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open \(path)"
+            sqlite3_close_v2(h)
+            throw SQLiteError(code: rc, message: message)
+        }
+        handle = opened
+        sqlite3_extended_result_codes(opened, 1)
+        sqlite3_busy_timeout(opened, options.busyTimeoutMilliseconds)
+        do {
+            if options.walJournal, location != .memory { try exec("PRAGMA journal_mode=WAL") }
+            try exec("PRAGMA synchronous=\(options.synchronousFull ? "FULL" : "NORMAL")")
+            try exec("PRAGMA foreign_keys=ON")
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    /// Closes the connection; later calls fail with `SQLITE_MISUSE`.
+    public func close() {
+        withLock {
+            if let h = handle { sqlite3_close_v2(h) }
+            handle = nil
+        }
+    }
+
+    /// Changes the busy timeout of this connection.
+    public func setBusyTimeout(milliseconds: Int32) {
+        withLock { if let h = handle { sqlite3_busy_timeout(h, milliseconds) } }
+    }
+
+    /// Runs one or more SQL statements that return nothing of interest.
+    public func exec(_ sql: String) throws {
+        try withHandle { h in try check(sqlite3_exec(h, sql, nil, nil, nil)) }
+    }
+
+    /// Compiles one statement.
+    public func prepare(_ sql: String) throws -> Statement {
+        try withHandle { h in
+            var stmt: OpaquePointer?
+            try check(sqlite3_prepare_v2(h, sql, -1, &stmt, nil))
+            guard let stmt else { throw SQLiteError(code: SQLITE_MISUSE, message: "empty statement: \(sql)") }
+            return Statement(database: self, handle: stmt)
+        }
+    }
+
+    /// Runs `sql` with `bindings` to completion; returns the number of rows changed.
+    @discardableResult
+    public func run(_ sql: String, _ bindings: [SQLiteValue] = []) throws -> Int {
+        try withLock {
+            let s = try prepare(sql)
+            try s.bind(bindings)
+            while try s.step() {}
+            return changes
+        }
+    }
+
+    /// Runs a query and maps every row with `row`.
+    public func query<T>(_ sql: String, _ bindings: [SQLiteValue] = [], row: (Statement) throws -> T) throws -> [T] {
+        try withLock {
+            let s = try prepare(sql)
+            try s.bind(bindings)
+            var out: [T] = []
+            while try s.step() { out.append(try row(s)) }
+            return out
+        }
+    }
+
+    /// Rows changed by the last INSERT, UPDATE or DELETE on this connection.
+    public var changes: Int {
+        withLock { handle.map { Int(sqlite3_changes($0)) } ?? 0 }
+    }
+
+    /// Runs `body` in a transaction: committed if it returns, rolled back if it throws. Not nestable.
+    ///
+    /// Other threads using this connection wait until the transaction ends.
+    public func transaction<T>(_ kind: TransactionKind = .deferred, _ body: () throws -> T) throws -> T {
+        try withLock {
+            try exec("BEGIN \(kind.rawValue)")
+            do {
+                let result = try body()
+                try exec("COMMIT")
+                return result
+            } catch {
+                if let h = handle, sqlite3_get_autocommit(h) == 0 { sqlite3_exec(h, "ROLLBACK", nil, nil, nil) }
+                throw error
+            }
+        }
+    }
+
+    // MARK: - Internals shared with Statement
+
+    @discardableResult
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    @discardableResult
+    func withHandle<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
+        try withLock {
+            guard let h = handle else { throw SQLiteError(code: SQLITE_MISUSE, message: "database is closed") }
+            return try body(h)
+        }
+    }
+
+    /// The single place C result codes become Swift errors; returns `rc` when it is not an error.
+    @discardableResult
+    func check(_ rc: Int32) throws -> Int32 {
+        switch rc {
+        case SQLITE_OK, SQLITE_ROW, SQLITE_DONE:
+            return rc
+        default:
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "database is closed"
+            throw SQLiteError(code: rc, message: message)
+        }
+    }
+}
