@@ -1,0 +1,333 @@
+/// One code-payment sale as a pure state machine: no I/O, no clock, Codable so it can be journalled.
+///
+/// create order → pay with the customer's code → paid / USERPAYING (poll) / declined / unknown (query)
+/// → poll on a schedule → paid, declined, or past the deadline: reverse (repeated, with backoff) → not paid.
+/// Rules: the pay request is sent at most once per sale — after any doubt the machine asks the server
+/// (query) and shows what it says; a `created` order seen after a pay was sent is reversed (closed) so a
+/// pay still on its way cannot charge later. Every state change is persisted before the request it
+/// leads to is sent, so a restarted client resumes with `resume(nowMs:)`.
+
+/// Tunables of the sale flow.
+public struct SaleConfiguration: Codable, Equatable, Sendable {
+    /// From the moment pay is sent: past this with no final state, the payment is reversed.
+    public var payDeadlineMs: Int64
+    /// After an unknown pay result (timeout, system error): wait this long, then query.
+    public var unknownQueryDelayMs: Int64
+    /// While the customer confirms on the phone (or a query failed): query this often.
+    public var pollIntervalMs: Int64
+    /// First delay between reverse attempts; doubles each time up to the ceiling.
+    public var reverseBackoffBaseMs: Int64
+    public var reverseBackoffCeilingMs: Int64
+    /// After this many reverse attempts with no answer the sale needs a person.
+    public var maxReverseAttempts: Int
+
+    public init(payDeadlineMs: Int64 = 45_000, unknownQueryDelayMs: Int64 = 2_000, pollIntervalMs: Int64 = 3_000,
+                reverseBackoffBaseMs: Int64 = 1_000, reverseBackoffCeilingMs: Int64 = 30_000,
+                maxReverseAttempts: Int = 20) {
+        self.payDeadlineMs = payDeadlineMs; self.unknownQueryDelayMs = unknownQueryDelayMs
+        self.pollIntervalMs = pollIntervalMs; self.reverseBackoffBaseMs = reverseBackoffBaseMs
+        self.reverseBackoffCeilingMs = reverseBackoffCeilingMs; self.maxReverseAttempts = maxReverseAttempts
+    }
+
+    /// Delay before reverse attempt `attempt + 1`, given `attempt` (≥ 1) attempts already failed.
+    public func reverseDelayMs(afterAttempts attempt: Int) -> Int64 {
+        let exponent = Int64(min(max(attempt - 1, 0), 40))
+        let (product, overflow) = reverseBackoffBaseMs.multipliedReportingOverflow(by: Int64(1) << exponent)
+        return overflow ? reverseBackoffCeilingMs : min(product, reverseBackoffCeilingMs)
+    }
+}
+
+/// A request that did not get a service answer.
+public enum SaleTransportFailure: Codable, Equatable, Sendable {
+    /// The request surely did not leave (connection refused, unreachable, DNS).
+    case notSent(String)
+    /// The request may have arrived (timed out, connection dropped, anything else).
+    case uncertain(String)
+}
+
+/// Why a request of the sale failed: the service said no, or no answer came.
+public enum SaleFailure: Codable, Equatable, Sendable {
+    case service(APIError)
+    case transport(SaleTransportFailure)
+
+    var text: String {
+        switch self {
+        case let .service(e): return e.description
+        case let .transport(.notSent(s)), let .transport(.uncertain(s)): return s
+        }
+    }
+}
+
+/// How a sale ended.
+public enum SaleOutcome: Codable, Equatable, Sendable {
+    /// The server says the order is paid.
+    case paid(OrderView)
+    /// The channel declined; `reason` is its reason (e.g. INSUFFICIENT_FUNDS) or our error code.
+    case declined(reason: String)
+    /// No money was taken. `reversed`: a started payment was cancelled (or the order closed).
+    case notPaid(reversed: Bool, reason: String)
+    /// The outcome could not be settled (reverse never answered); the journal keeps the order to check later.
+    case needsAttention(OrderNumber?, String)
+}
+
+/// Where a sale stands.
+public enum SalePhase: Codable, Equatable, Sendable {
+    /// The create-order request is out.
+    case creating
+    /// The pay request is out (or about to go out) for this order; its answer is awaited.
+    case paying(OrderNumber)
+    /// USERPAYING: the customer confirms on the phone; queries go out on a schedule.
+    case waitingForCustomer(OrderNumber)
+    /// The pay result is unknown; queries go out on a schedule until the server says where it stands.
+    case querying(OrderNumber)
+    /// The payment is being cancelled; `attempts` reverse requests sent so far.
+    case reversing(OrderNumber, attempts: Int)
+    case finished(SaleOutcome)
+
+    public var isFinal: Bool { if case .finished = self { return true } else { return false } }
+}
+
+/// What the state machine is told. Pair every event with the current time in `handle(_:nowMs:)`.
+public enum SaleEvent: Equatable, Sendable {
+    case orderCreated(OrderView)
+    case createFailed(SaleFailure)
+    case payAnswered(OrderView)
+    case payFailed(SaleFailure)
+    case queryAnswered(OrderView)
+    case queryFailed(SaleFailure)
+    case reverseAnswered(OrderView)
+    case reverseFailed(SaleFailure)
+    case timerFired
+}
+
+/// What the caller must do, in order.
+public enum SaleAction: Equatable, Sendable {
+    case createOrder(CreateOrderRequest)
+    case sendPay(OrderNumber, PayRequest)
+    case sendQuery(OrderNumber)
+    case sendReverse(OrderNumber)
+    /// Deliver `.timerFired` at (or soon after) this time; replaces any earlier request.
+    case scheduleTimer(atMs: Int64)
+    /// Write this snapshot to the journal before carrying out the actions after it.
+    case persist(SaleStateMachine)
+    /// The phase changed; show it.
+    case report(SalePhase)
+}
+
+/// The sale state machine; see the file comment for its rules.
+public struct SaleStateMachine: Codable, Equatable, Sendable {
+    public let configuration: SaleConfiguration
+    public let request: CreateOrderRequest
+    public private(set) var phase: SalePhase
+    /// The customer's code; kept only until the pay request is handed out, never journalled after that.
+    private var paymentCode: String?
+    /// When pay was handed out; the deadline counts from here.
+    public private(set) var payStartedAtMs: Int64?
+    /// The latest order view the server sent.
+    public private(set) var lastOrder: OrderView?
+    /// Whether a request is out and its answer (or failure) is awaited.
+    public private(set) var requestInFlight: Bool = false
+    /// When the next query or reverse goes out, if one is planned.
+    public private(set) var wakeAtMs: Int64?
+    /// Whether a pay request has ever been handed out (so it must never be again).
+    public private(set) var paySent: Bool = false
+
+    public init(request: CreateOrderRequest, paymentCode: String, configuration: SaleConfiguration = SaleConfiguration()) {
+        self.configuration = configuration
+        self.request = request
+        self.paymentCode = paymentCode
+        self.phase = .creating
+    }
+
+    /// Starts the sale: journal it, then create the order.
+    public mutating func start(nowMs: Int64) -> [SaleAction] {
+        requestInFlight = true
+        return [.persist(self), .report(phase), .createOrder(request)]
+    }
+
+    /// Continues a sale read back from the journal. A sale whose pay may have gone out resumes by
+    /// querying, never by paying again.
+    public mutating func resume(nowMs: Int64) -> [SaleAction] {
+        wakeAtMs = nil
+        switch phase {
+        case .creating:
+            // No order number is known, so the old order (if any) can never be paid; make a new one.
+            requestInFlight = true
+            return [.report(phase), .createOrder(request)]
+        case let .paying(order), let .waitingForCustomer(order), let .querying(order):
+            paySent = true
+            paymentCode = nil
+            if payStartedAtMs == nil { payStartedAtMs = nowMs }
+            return transition(to: .querying(order)) + sendQuery(order)
+        case let .reversing(order, _):
+            return [.report(phase)] + sendReverse(order)
+        case .finished:
+            requestInFlight = false
+            return [.report(phase)]
+        }
+    }
+
+    /// Feeds one event.
+    public mutating func handle(_ event: SaleEvent, nowMs: Int64) -> [SaleAction] {
+        switch (phase, event) {
+        case (.creating, let .orderCreated(view)):
+            requestInFlight = false
+            lastOrder = view
+            guard let code = paymentCode, !paySent else {
+                return finish(.needsAttention(view.orderNo, "no payment code to pay with"))
+            }
+            paymentCode = nil
+            paySent = true
+            payStartedAtMs = nowMs
+            requestInFlight = true
+            // Journal "pay may be out" before it is: a restart then queries instead of paying.
+            return transition(to: .paying(view.orderNo)) + [.sendPay(view.orderNo, PayRequest(paymentCode: code))]
+
+        case (.creating, let .createFailed(failure)):
+            requestInFlight = false
+            return finish(.notPaid(reversed: false, reason: "order not created: \(failure.text)"))
+
+        case (.paying(let order), let .payAnswered(view)):
+            requestInFlight = false
+            return settle(order, view, nowMs: nowMs, userPaying: true)
+
+        case (.paying(let order), let .payFailed(failure)):
+            requestInFlight = false
+            if case let .service(error) = failure, Self.payRefusedOutright(error.code) {
+                // The service refused the request itself; no payment was started.
+                return finish(.declined(reason: error.code.rawValue))
+            }
+            // Anything else is doubt: ask the server after a short wait.
+            return transition(to: .querying(order)) + wait(until: nowMs + configuration.unknownQueryDelayMs)
+
+        case (.waitingForCustomer(let order), let .queryAnswered(view)),
+             (.querying(let order), let .queryAnswered(view)):
+            requestInFlight = false
+            return settle(order, view, nowMs: nowMs, userPaying: view.status == .paying)
+
+        case (.waitingForCustomer(let order), .queryFailed),
+             (.querying(let order), .queryFailed):
+            requestInFlight = false
+            if pastDeadline(nowMs) { return startReversing(order) }
+            return wait(until: min(nowMs + configuration.pollIntervalMs, deadlineMs ?? Int64.max))
+
+        case (.waitingForCustomer(let order), .timerFired),
+             (.querying(let order), .timerFired):
+            guard !requestInFlight, let wake = wakeAtMs, nowMs >= wake else { return [] }
+            wakeAtMs = nil
+            if pastDeadline(nowMs) { return startReversing(order) }
+            return sendQuery(order)
+
+        case (.reversing(let order, _), let .reverseAnswered(view)),
+             (.reversing(let order, _), let .queryAnswered(view)):
+            requestInFlight = false
+            lastOrder = view
+            switch view.status {
+            case .paid: return finish(.paid(view))
+            case .declined: return finish(.declined(reason: view.failure?.reason ?? "DECLINED"))
+            case .reversed, .closed: return finish(.notPaid(reversed: true, reason: "payment cancelled"))
+            case .created, .paying: return retryReverse(order, nowMs: nowMs)
+            }
+
+        case (.reversing(let order, _), let .reverseFailed(failure)):
+            requestInFlight = false
+            if case let .service(error) = failure, error.code == .orderNotReversible {
+                // Already final on the server: ask which final state, and show that.
+                return sendQuery(order)
+            }
+            return retryReverse(order, nowMs: nowMs)
+
+        case (.reversing(let order, _), .queryFailed):
+            requestInFlight = false
+            return retryReverse(order, nowMs: nowMs)
+
+        case (.reversing(let order, _), .timerFired):
+            guard !requestInFlight, let wake = wakeAtMs, nowMs >= wake else { return [] }
+            wakeAtMs = nil
+            return sendReverse(order)
+
+        default:
+            // Late or unexpected answers (e.g. a query answer after reversing began) change nothing.
+            return []
+        }
+    }
+
+    // MARK: - Internals
+
+    /// Service refusals that prove the pay did not start a payment (checked before any channel call).
+    static func payRefusedOutright(_ code: ErrorCode) -> Bool {
+        switch code {
+        case .paymentCodeInvalid, .amountInvalid, .malformedRequest, .invalidField, .bodyTooLarge,
+             .signatureMissing, .signatureInvalid, .timestampSkewed, .deviceUnknown, .deviceRevoked,
+             .orderNotFound, .orderOtherStore:
+            return true
+        default:
+            return false
+        }
+    }
+
+    var deadlineMs: Int64? { payStartedAtMs.map { $0 + configuration.payDeadlineMs } }
+
+    func pastDeadline(_ nowMs: Int64) -> Bool { deadlineMs.map { nowMs >= $0 } ?? false }
+
+    /// Acts on what the server says about the order after a pay or query.
+    private mutating func settle(_ order: OrderNumber, _ view: OrderView, nowMs: Int64, userPaying: Bool) -> [SaleAction] {
+        lastOrder = view
+        switch view.status {
+        case .paid:
+            return finish(.paid(view))
+        case .declined:
+            return finish(.declined(reason: view.failure?.reason ?? "DECLINED"))
+        case .reversed, .closed:
+            return finish(.notPaid(reversed: true, reason: "the order was cancelled"))
+        case .created:
+            // The pay has not landed and may still be on its way: close the order so it never charges.
+            return startReversing(order)
+        case .paying:
+            if pastDeadline(nowMs) { return startReversing(order) }
+            let next = min(nowMs + configuration.pollIntervalMs, deadlineMs ?? Int64.max)
+            let target: SalePhase = userPaying ? .waitingForCustomer(order) : .querying(order)
+            return (phase == target ? [] : transition(to: target)) + wait(until: next)
+        }
+    }
+
+    private mutating func startReversing(_ order: OrderNumber) -> [SaleAction] {
+        transition(to: .reversing(order, attempts: 0)) + sendReverse(order)
+    }
+
+    private mutating func retryReverse(_ order: OrderNumber, nowMs: Int64) -> [SaleAction] {
+        guard case let .reversing(_, attempts) = phase else { return [] }
+        if attempts >= configuration.maxReverseAttempts {
+            return finish(.needsAttention(order, "cancelling the payment got no answer after \(attempts) tries"))
+        }
+        return wait(until: nowMs + configuration.reverseDelayMs(afterAttempts: attempts))
+    }
+
+    private mutating func sendQuery(_ order: OrderNumber) -> [SaleAction] {
+        requestInFlight = true
+        return [.sendQuery(order)]
+    }
+
+    private mutating func sendReverse(_ order: OrderNumber) -> [SaleAction] {
+        guard case let .reversing(o, attempts) = phase else { return [] }
+        phase = .reversing(o, attempts: attempts + 1)
+        requestInFlight = true
+        return [.persist(self), .sendReverse(order)]
+    }
+
+    private mutating func wait(until atMs: Int64) -> [SaleAction] {
+        wakeAtMs = atMs
+        return [.scheduleTimer(atMs: atMs)]
+    }
+
+    private mutating func transition(to newPhase: SalePhase) -> [SaleAction] {
+        phase = newPhase
+        return [.persist(self), .report(newPhase)]
+    }
+
+    private mutating func finish(_ outcome: SaleOutcome) -> [SaleAction] {
+        requestInFlight = false
+        wakeAtMs = nil
+        return transition(to: .finished(outcome))
+    }
+}
