@@ -1,0 +1,234 @@
+import CashierCore
+import SQLite
+
+/// Base data in one SQLite file shared by every service instance on the machine.
+public final class SQLiteBaseStore: BaseStore {
+    public static let schemaVersion: Int64 = 1
+
+    private let db: Database
+
+    /// Opens (creating if needed) the base database at `location`.
+    public init(_ location: Database.Location, busyTimeoutMilliseconds: Int32 = 5_000) throws(StorageError) {
+        db = try storage { try Database(location, options: .init(busyTimeoutMilliseconds: busyTimeoutMilliseconds)) }
+        try storage { try applySchema(db, version: Self.schemaVersion, statements: Self.schema) }
+    }
+
+    static let schema = [
+        """
+        CREATE TABLE IF NOT EXISTS merchants (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS stores (
+            id TEXT PRIMARY KEY, merchant_id TEXT NOT NULL REFERENCES merchants(id), name TEXT NOT NULL,
+            currency TEXT NOT NULL, created_at INTEGER NOT NULL)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS staff (
+            id TEXT PRIMARY KEY, store_id TEXT NOT NULL REFERENCES stores(id), name TEXT NOT NULL,
+            role TEXT NOT NULL, pin_hash TEXT NOT NULL, created_at INTEGER NOT NULL)
+        """,
+        "CREATE INDEX IF NOT EXISTS staff_store ON staff(store_id)",
+        """
+        CREATE TABLE IF NOT EXISTS devices (
+            id TEXT PRIMARY KEY, store_id TEXT NOT NULL REFERENCES stores(id), name TEXT NOT NULL,
+            secret BLOB NOT NULL, activated_at INTEGER NOT NULL, revoked_at INTEGER)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS activation_codes (
+            code TEXT PRIMARY KEY, store_id TEXT NOT NULL REFERENCES stores(id), created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL, used_at INTEGER, device_id TEXT REFERENCES devices(id))
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS nonces (
+            device_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL,
+            PRIMARY KEY (device_id, nonce)) WITHOUT ROWID
+        """,
+        "CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces(expires_at)",
+        "CREATE TABLE IF NOT EXISTS attempts (key TEXT NOT NULL, at INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS attempts_key ON attempts(key, at)",
+    ]
+
+    // MARK: Merchants and stores
+
+    public func insertMerchant(_ merchant: MerchantRecord) throws {
+        try storage {
+            try db.run("INSERT INTO merchants (id, name, created_at) VALUES (?, ?, ?)",
+                       [.text(merchant.id), .text(merchant.name), .integer(merchant.createdAt)])
+        }
+    }
+
+    public func merchant(id: String) throws -> MerchantRecord? {
+        try storage { try db.query("SELECT id, name, created_at FROM merchants WHERE id = ?", [.text(id)], row: Self.merchant).first }
+    }
+
+    public func merchants() throws -> [MerchantRecord] {
+        try storage { try db.query("SELECT id, name, created_at FROM merchants ORDER BY id", row: Self.merchant) }
+    }
+
+    private static func merchant(_ s: Statement) -> MerchantRecord {
+        MerchantRecord(id: s.string(0), name: s.string(1), createdAt: s.int64(2))
+    }
+
+    public func insertStore(_ store: StoreRecord) throws {
+        try storage {
+            try db.run("INSERT INTO stores (id, merchant_id, name, currency, created_at) VALUES (?, ?, ?, ?, ?)",
+                       [.text(store.id), .text(store.merchantID), .text(store.name), .text(store.currency), .integer(store.createdAt)])
+        }
+    }
+
+    public func store(id: String) throws -> StoreRecord? {
+        try storage {
+            try db.query("SELECT id, merchant_id, name, currency, created_at FROM stores WHERE id = ?", [.text(id)], row: Self.store).first
+        }
+    }
+
+    public func stores() throws -> [StoreRecord] {
+        try storage { try db.query("SELECT id, merchant_id, name, currency, created_at FROM stores ORDER BY id", row: Self.store) }
+    }
+
+    private static func store(_ s: Statement) -> StoreRecord {
+        StoreRecord(id: s.string(0), merchantID: s.string(1), name: s.string(2), currency: s.string(3), createdAt: s.int64(4))
+    }
+
+    // MARK: Staff
+
+    public func insertStaff(_ staff: StaffRecord) throws {
+        try storage {
+            try db.run("INSERT INTO staff (id, store_id, name, role, pin_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                       [.text(staff.id), .text(staff.storeID), .text(staff.name), .text(staff.role.rawValue),
+                        .text(staff.pinHash.encoded), .integer(staff.createdAt)])
+        }
+    }
+
+    public func staff(storeID: String) throws -> [StaffRecord] {
+        let rows = try storage {
+            try db.query("SELECT id, store_id, name, role, pin_hash, created_at FROM staff WHERE store_id = ? ORDER BY id",
+                         [.text(storeID)]) { s in
+                (s.string(0), s.string(1), s.string(2), s.string(3), s.string(4), s.int64(5))
+            }
+        }
+        return try rows.map { r throws(StorageError) in
+            guard let role = StaffRole(rawValue: r.3), let hash = PINHash(encoded: r.4) else {
+                throw .failed("corrupt staff row \(r.0)")
+            }
+            return StaffRecord(id: r.0, storeID: r.1, name: r.2, role: role, pinHash: hash, createdAt: r.5)
+        }
+    }
+
+    // MARK: Activation and devices
+
+    private static let codeColumns = "code, store_id, created_at, expires_at, used_at, device_id"
+
+    private static func code(_ s: Statement) -> ActivationCodeRecord {
+        ActivationCodeRecord(code: s.string(0), storeID: s.string(1), createdAt: s.int64(2), expiresAt: s.int64(3),
+                             usedAt: s.optionalInt64(4), deviceID: s.optionalString(5))
+    }
+
+    public func insertActivationCode(_ code: ActivationCodeRecord) throws {
+        try storage {
+            try db.run("INSERT INTO activation_codes (\(Self.codeColumns)) VALUES (?, ?, ?, ?, ?, ?)",
+                       [.text(code.code), .text(code.storeID), .integer(code.createdAt), .integer(code.expiresAt),
+                        .integer(code.usedAt), .text(code.deviceID)])
+        }
+    }
+
+    public func activationCodes(storeID: String?) throws -> [ActivationCodeRecord] {
+        try storage {
+            if let storeID {
+                return try db.query("SELECT \(Self.codeColumns) FROM activation_codes WHERE store_id = ? ORDER BY created_at, code",
+                                    [.text(storeID)], row: Self.code)
+            }
+            return try db.query("SELECT \(Self.codeColumns) FROM activation_codes ORDER BY created_at, code", row: Self.code)
+        }
+    }
+
+    /// BEGIN IMMEDIATE takes the write lock before the code is read, so two redeemers (threads or
+    /// processes) cannot both see it unused.
+    public func redeemActivationCode(_ code: String, now: Int64, makeDevice: (String) -> DeviceRecord) throws -> RedeemOutcome {
+        try storage {
+            try db.transaction(.immediate) {
+                guard let record = try db.query("SELECT \(Self.codeColumns) FROM activation_codes WHERE code = ?",
+                                                [.text(code)], row: Self.code).first else { return .unknownCode }
+                if record.usedAt != nil { return .alreadyUsed }
+                if now >= record.expiresAt { return .expired }
+                var device = makeDevice(record.storeID)
+                device.storeID = record.storeID
+                try insertDevice(device)
+                try db.run("UPDATE activation_codes SET used_at = ?, device_id = ? WHERE code = ?",
+                           [.integer(now), .text(device.id), .text(code)])
+                return .activated(device)
+            }
+        }
+    }
+
+    private func insertDevice(_ d: DeviceRecord) throws {
+        try db.run("INSERT INTO devices (id, store_id, name, secret, activated_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
+                   [.text(d.id), .text(d.storeID), .text(d.name), .blob(d.secret), .integer(d.activatedAt), .integer(d.revokedAt)])
+    }
+
+    private static func device(_ s: Statement) -> DeviceRecord {
+        DeviceRecord(id: s.string(0), storeID: s.string(1), name: s.string(2), secret: s.blob(3),
+                     activatedAt: s.int64(4), revokedAt: s.optionalInt64(5))
+    }
+
+    public func device(id: String) throws -> DeviceRecord? {
+        try storage {
+            try db.query("SELECT id, store_id, name, secret, activated_at, revoked_at FROM devices WHERE id = ?",
+                         [.text(id)], row: Self.device).first
+        }
+    }
+
+    public func devices() throws -> [DeviceRecord] {
+        try storage {
+            try db.query("SELECT id, store_id, name, secret, activated_at, revoked_at FROM devices ORDER BY activated_at, id",
+                         row: Self.device)
+        }
+    }
+
+    /// A device already revoked keeps its first revocation time.
+    public func revokeDevice(id: String, now: Int64) throws -> Bool {
+        try storage {
+            try db.run("UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", [.integer(now), .text(id)]) > 0
+        }
+    }
+
+    // MARK: Nonces and attempts
+
+    public func recordNonce(deviceID: String, nonce: String, expiresAt: Int64) throws -> Bool {
+        try storage {
+            try db.run("INSERT INTO nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                       [.text(deviceID), .text(nonce), .integer(expiresAt)]) == 1
+        }
+    }
+
+    @discardableResult
+    public func pruneNonces(now: Int64) throws -> Int {
+        try storage { try db.run("DELETE FROM nonces WHERE expires_at <= ?", [.integer(now)]) }
+    }
+
+    /// Also forgets this key's attempts older than `windowStart`, so the table stays small.
+    public func countAttempt(key: String, now: Int64, windowStart: Int64) throws -> Int {
+        try storage {
+            try db.transaction(.immediate) {
+                try db.run("DELETE FROM attempts WHERE key = ? AND at < ?", [.text(key), .integer(windowStart)])
+                try db.run("INSERT INTO attempts (key, at) VALUES (?, ?)", [.text(key), .integer(now)])
+                return try countAttempts(key: key, windowStart: windowStart)
+            }
+        }
+    }
+
+    public func attempts(key: String, windowStart: Int64) throws -> Int {
+        try storage { try countAttempts(key: key, windowStart: windowStart) }
+    }
+
+    private func countAttempts(key: String, windowStart: Int64) throws -> Int {
+        try db.query("SELECT count(*) FROM attempts WHERE key = ? AND at >= ?", [.text(key), .integer(windowStart)]) {
+            Int($0.int64(0))
+        }.first ?? 0
+    }
+
+    public func clearAttempts(key: String) throws {
+        try storage { try db.run("DELETE FROM attempts WHERE key = ?", [.text(key)]) }
+    }
+}

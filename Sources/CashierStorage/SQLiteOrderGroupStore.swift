@@ -1,0 +1,241 @@
+import CashierCore
+import Foundation
+import SQLite
+
+/// One order group in one SQLite file.
+///
+/// The file is opened on first use and reopened after a failed open, so a service can start while a
+/// group is down and pick the group up once it is back. A short busy timeout makes a locked group
+/// fail fast, which is what lets order hopping move on within milliseconds.
+public final class SQLiteOrderGroupStore: OrderGroupStore {
+    public static let schemaVersion: Int64 = 1
+
+    public let path: String
+    private let options: Database.Options
+    /// Guards `opened` only; statements are serialized by the `Database` itself.
+    private let lock = NSLock()
+    private nonisolated(unsafe) var opened: Database?
+
+    /// - Parameter busyTimeoutMilliseconds: how long a call waits for another connection's lock.
+    /// - Parameter openNow: open the file in the initializer and throw if that fails.
+    public init(path: String, busyTimeoutMilliseconds: Int32 = 250, openNow: Bool = true) throws(StorageError) {
+        self.path = path
+        options = Database.Options(busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        if openNow { _ = try database() }
+    }
+
+    static let schema = [
+        """
+        CREATE TABLE IF NOT EXISTS orders (
+            order_no TEXT PRIMARY KEY, merchant_id TEXT NOT NULL, store_id TEXT NOT NULL, device_id TEXT NOT NULL,
+            amount INTEGER NOT NULL, currency TEXT NOT NULL, status TEXT NOT NULL, refunded_amount INTEGER NOT NULL,
+            items TEXT NOT NULL, client_ref TEXT, payment_code TEXT, channel_txn TEXT, failure_reason TEXT,
+            failure_message TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, paid_at INTEGER)
+        """,
+        "CREATE INDEX IF NOT EXISTS orders_list ON orders(store_id, created_at DESC, order_no DESC)",
+        "CREATE INDEX IF NOT EXISTS orders_status ON orders(status, updated_at)",
+        """
+        CREATE TABLE IF NOT EXISTS refunds (
+            refund_no TEXT PRIMARY KEY, order_no TEXT NOT NULL REFERENCES orders(order_no), amount INTEGER NOT NULL,
+            currency TEXT NOT NULL, refund_ref TEXT NOT NULL, status TEXT NOT NULL, staff_id TEXT NOT NULL,
+            reason TEXT, created_at INTEGER NOT NULL, completed_at INTEGER)
+        """,
+        "CREATE UNIQUE INDEX IF NOT EXISTS refunds_ref ON refunds(order_no, refund_ref)",
+        "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL)",
+    ]
+
+    /// The open connection, opening it (and creating the schema) if needed.
+    private func database() throws(StorageError) -> Database {
+        lock.lock()
+        defer { lock.unlock() }
+        if let opened { return opened }
+        let db = try storage { try Database(.path(path), options: options) }
+        try storage { try applySchema(db, version: Self.schemaVersion, statements: Self.schema) }
+        opened = db
+        return db
+    }
+
+    /// Runs `body` on the connection, mapping errors to `StorageError`.
+    @discardableResult
+    private func with<T>(_ body: (Database) throws -> T) throws(StorageError) -> T {
+        let db = try database()
+        return try storage { try body(db) }
+    }
+
+    public func probeWrite(now: Int64) throws {
+        try with { db in
+            try db.run("INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at", [.integer(now)])
+        }
+    }
+
+    // MARK: Orders
+
+    private static let orderColumns = """
+        order_no, merchant_id, store_id, device_id, amount, currency, status, refunded_amount, items, client_ref, \
+        payment_code, channel_txn, failure_reason, failure_message, created_at, updated_at, paid_at
+        """
+
+    private static func values(_ o: OrderRecord) -> [SQLiteValue] {
+        [.text(o.orderNo.digits), .text(o.merchantID), .text(o.storeID), .text(o.deviceID), .integer(o.amount),
+         .text(o.currency), .text(o.status.rawValue), .integer(o.refundedAmount), .text(ItemsJSON.encode(o.items)),
+         .text(o.clientRef), .text(o.paymentCode), .text(o.channelTxn), .text(o.failureReason), .text(o.failureMessage),
+         .integer(o.createdAt), .integer(o.updatedAt), .integer(o.paidAt)]
+    }
+
+    private static func order(_ s: Statement) throws -> OrderRecord {
+        guard let no = OrderNumber(s.string(0)), let status = OrderStatus(rawValue: s.string(6)) else {
+            throw StorageError.failed("corrupt order row \(s.string(0))")
+        }
+        return OrderRecord(orderNo: no, merchantID: s.string(1), storeID: s.string(2), deviceID: s.string(3),
+                           amount: s.int64(4), currency: s.string(5), status: status, refundedAmount: s.int64(7),
+                           items: try ItemsJSON.decode(s.string(8)), clientRef: s.optionalString(9),
+                           paymentCode: s.optionalString(10), channelTxn: s.optionalString(11),
+                           failureReason: s.optionalString(12), failureMessage: s.optionalString(13),
+                           createdAt: s.int64(14), updatedAt: s.int64(15), paidAt: s.optionalInt64(16))
+    }
+
+    private static let insertOrderSQL = "INSERT INTO orders (\(orderColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+    public func insertOrder(_ order: OrderRecord) throws {
+        try with { db in try db.run(Self.insertOrderSQL, Self.values(order)) }
+    }
+
+    private func fetchOrder(_ db: Database, _ orderNo: OrderNumber) throws -> OrderRecord? {
+        try db.query("SELECT \(Self.orderColumns) FROM orders WHERE order_no = ?", [.text(orderNo.digits)], row: Self.order).first
+    }
+
+    public func order(_ orderNo: OrderNumber) throws -> OrderRecord? {
+        try with { db in try fetchOrder(db, orderNo) }
+    }
+
+    public func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange,
+                           now: Int64) throws -> (OrderRecord, changed: Bool)? {
+        try with { db in
+            try db.transaction(.immediate) { () throws -> (OrderRecord, changed: Bool)? in
+                guard let current = try fetchOrder(db, orderNo) else { return nil }
+                guard from.contains(current.status) else { return (current, changed: false) }
+                try db.run("""
+                    UPDATE orders SET status = ?, payment_code = coalesce(?, payment_code),
+                        channel_txn = coalesce(?, channel_txn), failure_reason = coalesce(?, failure_reason),
+                        failure_message = coalesce(?, failure_message), paid_at = coalesce(?, paid_at), updated_at = ?
+                    WHERE order_no = ?
+                    """,
+                    [.text(change.status.rawValue), .text(change.paymentCode), .text(change.channelTxn),
+                     .text(change.failureReason), .text(change.failureMessage), .integer(change.paidAt),
+                     .integer(now), .text(orderNo.digits)])
+                guard let updated = try fetchOrder(db, orderNo) else { throw StorageError.failed("order vanished") }
+                return (updated, changed: true)
+            }
+        }
+    }
+
+    // MARK: Refunds
+
+    private static let refundColumns = "refund_no, order_no, amount, currency, refund_ref, status, staff_id, reason, created_at, completed_at"
+
+    private static func refund(_ s: Statement) throws -> RefundRecord {
+        guard let no = RefundNumber(s.string(0)), let orderNo = OrderNumber(s.string(1)),
+              let status = RefundStatus(rawValue: s.string(5)) else {
+            throw StorageError.failed("corrupt refund row \(s.string(0))")
+        }
+        return RefundRecord(refundNo: no, orderNo: orderNo, amount: s.int64(2), currency: s.string(3),
+                            refundRef: s.string(4), status: status, staffID: s.string(6), reason: s.optionalString(7),
+                            createdAt: s.int64(8), completedAt: s.optionalInt64(9))
+    }
+
+    private static func values(_ r: RefundRecord) -> [SQLiteValue] {
+        [.text(r.refundNo.text), .text(r.orderNo.digits), .integer(r.amount), .text(r.currency), .text(r.refundRef),
+         .text(r.status.rawValue), .text(r.staffID), .text(r.reason), .integer(r.createdAt), .integer(r.completedAt)]
+    }
+
+    public func refunds(of orderNo: OrderNumber) throws -> [RefundRecord] {
+        try with { db in
+            try db.query("SELECT \(Self.refundColumns) FROM refunds WHERE order_no = ? ORDER BY created_at, refund_no",
+                         [.text(orderNo.digits)], row: Self.refund)
+        }
+    }
+
+    /// BEGIN IMMEDIATE: the order's refunded amount is read and raised under the write lock, so
+    /// concurrent refunds (from any connection) can never together exceed the paid amount.
+    public func reserveRefund(_ refund: RefundRecord, maxRefunds: Int, now: Int64) throws -> RefundReservation {
+        try with { db in
+            try db.transaction(.immediate) { () throws -> RefundReservation in
+                if let existing = try db.query("SELECT \(Self.refundColumns) FROM refunds WHERE order_no = ? AND refund_ref = ?",
+                                               [.text(refund.orderNo.digits), .text(refund.refundRef)], row: Self.refund).first {
+                    return existing.amount == refund.amount ? .existing(existing) : .conflict(existing)
+                }
+                guard let order = try fetchOrder(db, refund.orderNo) else { return .orderNotFound }
+                guard order.status == .paid else { return .orderNotPaid }
+                let count = try db.query("SELECT count(*) FROM refunds WHERE order_no = ?", [.text(refund.orderNo.digits)]) {
+                    Int($0.int64(0))
+                }.first ?? 0
+                guard count < maxRefunds else { return .limitReached }
+                let remaining = order.amount - order.refundedAmount
+                guard refund.amount <= remaining else { return .exceedsPaid(remaining: remaining) }
+                var row = refund
+                row.status = .pending
+                row.completedAt = nil
+                try db.run("INSERT INTO refunds (\(Self.refundColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", Self.values(row))
+                try db.run("UPDATE orders SET refunded_amount = refunded_amount + ?, updated_at = ? WHERE order_no = ?",
+                           [.integer(row.amount), .integer(now), .text(row.orderNo.digits)])
+                return .reserved(row)
+            }
+        }
+    }
+
+    /// Completing a refund twice is harmless; an unknown refund number is `.failed`.
+    public func completeRefund(_ refundNo: RefundNumber, now: Int64) throws {
+        try with { db in
+            try db.transaction(.immediate) {
+                let found = try db.query("SELECT status FROM refunds WHERE refund_no = ?", [.text(refundNo.text)]) { $0.string(0) }
+                guard let status = found.first else { throw StorageError.failed("no refund \(refundNo)") }
+                if status == RefundStatus.succeeded.rawValue { return }
+                try db.run("UPDATE refunds SET status = ?, completed_at = ? WHERE refund_no = ?",
+                           [.text(RefundStatus.succeeded.rawValue), .integer(now), .text(refundNo.text)])
+            }
+        }
+    }
+
+    // MARK: Lists
+
+    public func listOrders(storeID: String, before: OrderListCursor?, limit: Int) throws -> [OrderRecord] {
+        try with { db in
+            if let before {
+                return try db.query("""
+                    SELECT \(Self.orderColumns) FROM orders WHERE store_id = ? AND (created_at, order_no) < (?, ?)
+                    ORDER BY created_at DESC, order_no DESC LIMIT ?
+                    """, [.text(storeID), .integer(before.createdAt), .text(before.orderNo), .integer(Int64(limit))], row: Self.order)
+            }
+            return try db.query("""
+                SELECT \(Self.orderColumns) FROM orders WHERE store_id = ? ORDER BY created_at DESC, order_no DESC LIMIT ?
+                """, [.text(storeID), .integer(Int64(limit))], row: Self.order)
+        }
+    }
+
+    public func stalePayingOrders(updatedBefore: Int64, limit: Int) throws -> [OrderRecord] {
+        try with { db in
+            try db.query("""
+                SELECT \(Self.orderColumns) FROM orders WHERE status = ? AND updated_at < ? ORDER BY updated_at, order_no LIMIT ?
+                """, [.text(OrderStatus.paying.rawValue), .integer(updatedBefore), .integer(Int64(limit))], row: Self.order)
+        }
+    }
+
+    public func allOrders(after: OrderNumber?, limit: Int) throws -> [OrderRecord] {
+        try with { db in
+            try db.query("SELECT \(Self.orderColumns) FROM orders WHERE order_no > ? ORDER BY order_no LIMIT ?",
+                         [.text(after?.digits ?? ""), .integer(Int64(limit))], row: Self.order)
+        }
+    }
+
+    public func importOrder(_ order: OrderRecord, refunds: [RefundRecord]) throws {
+        try with { db in
+            try db.transaction(.immediate) {
+                try db.run(Self.insertOrderSQL + " ON CONFLICT DO NOTHING", Self.values(order))
+                for r in refunds {
+                    try db.run("INSERT INTO refunds (\(Self.refundColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                               Self.values(r))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import CashierCore
+import Foundation
+import SQLite
+
+extension StorageError {
+    /// Maps any error from the SQLite wrapper onto the storage contract's three cases.
+    static func from(_ error: Error) -> StorageError {
+        if let e = error as? StorageError { return e }
+        guard let e = error as? SQLiteError else { return .failed(String(describing: error)) }
+        if e.isUnavailable { return .unavailable(e.description) }
+        if e.isDuplicateKey { return .duplicateKey(e.description) }
+        return .failed(e.description)
+    }
+}
+
+/// Runs `body`, rethrowing every error as a `StorageError`.
+@discardableResult
+func storage<T>(_ body: () throws -> T) throws(StorageError) -> T {
+    do { return try body() } catch { throw StorageError.from(error) }
+}
+
+/// Order items are kept as one JSON text column.
+enum ItemsJSON {
+    static func encode(_ items: [OrderItem]) -> String {
+        String(decoding: API.encode(items), as: UTF8.self)
+    }
+
+    static func decode(_ text: String) throws -> [OrderItem] {
+        do { return try API.decode([OrderItem].self, from: Array(text.utf8)) } catch {
+            throw StorageError.failed("corrupt order items: \(error)")
+        }
+    }
+}
+
+/// Creates tables on open and records the schema version, in one transaction.
+func applySchema(_ db: Database, version: Int64, statements: [String]) throws {
+    try db.transaction(.immediate) {
+        try db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        let current = try db.query("SELECT max(version) FROM schema_version") { $0.optionalInt64(0) }.first ?? nil
+        if let current, current > version {
+            throw StorageError.failed("database schema \(current) is newer than this program's \(version)")
+        }
+        for sql in statements { try db.exec(sql) }
+        if current != version { try db.run("INSERT INTO schema_version (version) VALUES (?)", [.integer(version)]) }
+    }
+}
