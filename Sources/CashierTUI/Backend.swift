@@ -1,0 +1,143 @@
+import CashierCore
+
+// The contract between the screens and the client engine.
+//
+// The screens never block and never see threads. They hand the engine `BackendCommand`s through
+// `send`, and the app loop calls `pollEvents()` on the main thread several times a second (and after
+// every key) to collect what has happened since. The engine does its network work on threads of its
+// own and queues events (under a lock) for `pollEvents` to hand over. At most one command of each kind
+// is in flight at a time: the screens do not send another until its answer has arrived.
+
+/// What the screens ask the engine to do.
+public enum BackendCommand: Equatable, Sendable {
+    /// Activate this terminal with a code typed by the cashier (dashes, spaces and case are the engine's
+    /// to normalise). Answered by `.activation`.
+    case activate(code: String)
+    /// Create an order and take payment with a scanned payment code. The engine runs the whole flow —
+    /// create, pay, wait for the customer, query, reverse at the deadline — reporting `.saleProgress`
+    /// along the way and exactly one `.saleFinished` at the end.
+    case startSale(SaleRequest)
+    /// Fetch one order. Answered by `.order`.
+    case lookupOrder(OrderNumber)
+    /// Refund part or all of a paid order. `refundRef` is chosen by the screen and reused when the cashier
+    /// retries after a failure, so a retry never refunds twice. Answered by `.refund`.
+    case refund(order: OrderNumber, amount: Int64, pin: String, refundRef: String)
+    /// Fetch one page of the store's orders, newest first; `cursor` is a `nextCursor` from an earlier page.
+    /// Answered by `.orderList`.
+    case listOrders(cursor: String?, limit: Int)
+}
+
+/// A sale as entered on the checkout screen.
+public struct SaleRequest: Equatable, Sendable {
+    /// Total in minor units; equals the sum of `items`.
+    public var amount: Int64
+    public var currency: String
+    /// One entry per checkout line; plain amounts are items without a SKU.
+    public var items: [OrderItem]
+    /// The customer's payment code as scanned or typed (digits).
+    public var paymentCode: String
+    public init(amount: Int64, currency: String, items: [OrderItem], paymentCode: String) {
+        self.amount = amount; self.currency = currency; self.items = items; self.paymentCode = paymentCode
+    }
+}
+
+/// Where a sale in progress stands; shown on the checkout screen while paying.
+public enum SaleProgress: Equatable, Sendable {
+    case creatingOrder
+    /// The payment code has been sent for the order.
+    case submittingPayment(OrderNumber)
+    /// The channel asked the customer to confirm on the phone; `secondsLeft` until the engine gives up
+    /// and reverses. The screen counts down from it until the next progress event.
+    case waitingForCustomer(OrderNumber, secondsLeft: Int)
+    /// The answer was unclear (timeout, network error); the engine is asking the service what happened.
+    case checkingResult(OrderNumber)
+    /// No final answer by the deadline; the engine is cancelling the payment.
+    case reversing(OrderNumber)
+}
+
+/// How a sale ended.
+public enum SaleOutcome: Equatable, Sendable {
+    /// Money taken; the order as the service reports it.
+    case paid(OrderView)
+    /// The channel declined; `order.failure` says why. Nothing taken.
+    case declined(OrderView)
+    /// The payment was cancelled (reversed or closed) and nothing was taken.
+    case notPaid(OrderView)
+    /// No payment was made because the request failed before it could be (e.g. no database group,
+    /// invalid code). Nothing taken.
+    case failed(APIError)
+    /// The engine could not learn the result (it kept trying); the cashier must check the order later.
+    case unknown(OrderNumber, APIError)
+}
+
+/// The activation result the screens show.
+public struct Activation: Equatable, Sendable {
+    public var deviceId: String
+    public var store: StoreInfo
+    public init(deviceId: String, store: StoreInfo) { self.deviceId = deviceId; self.store = store }
+}
+
+/// Something that happened in the engine, handed to the screens by `pollEvents`.
+public enum BackendEvent: Equatable, Sendable {
+    case activation(Result<Activation, APIError>)
+    case saleProgress(SaleProgress)
+    case saleFinished(SaleOutcome)
+    case order(Result<OrderView, APIError>)
+    case refund(Result<RefundView, APIError>)
+    case orderList(Result<OrderListResponse, APIError>)
+}
+
+/// The state of one of the two service domains.
+public enum DomainState: String, Equatable, Sendable {
+    /// In use for requests.
+    case active
+    /// Answered its last probe; not in use.
+    case standby
+    /// A probe is under way.
+    case probing
+    /// Did not answer its last probe.
+    case down
+}
+
+public struct DomainStatus: Equatable, Sendable {
+    /// Host name as configured, e.g. `pay-a.example.com`.
+    public var name: String
+    public var state: DomainState
+    /// Round trip of the last successful probe or request.
+    public var latencyMilliseconds: Int?
+    public init(name: String, state: DomainState, latencyMilliseconds: Int? = nil) {
+        self.name = name; self.state = state; self.latencyMilliseconds = latencyMilliseconds
+    }
+}
+
+/// What the status bar shows; read every frame, so it must be cheap (a copy of the engine's state).
+public struct BackendStatus: Equatable, Sendable {
+    /// The two domains, primary first.
+    public var domains: [DomainStatus]
+    /// Nil until the terminal is activated.
+    public var deviceId: String?
+    public var store: StoreInfo?
+    /// True while a command has been sent and its answer not yet handed out by `pollEvents`
+    /// (the headless script runner waits for this to clear before the next key).
+    public var busy: Bool
+    public init(domains: [DomainStatus], deviceId: String? = nil, store: StoreInfo? = nil, busy: Bool = false) {
+        self.domains = domains; self.deviceId = deviceId; self.store = store; self.busy = busy
+    }
+
+    /// Whether some domain is in use.
+    public var isReachable: Bool { domains.contains { $0.state == .active } }
+}
+
+/// The client engine as the screens see it. Implemented by CashierClient; tests use canned answers.
+///
+/// Every method is called on the main thread and must return at once.
+public protocol CashierBackend {
+    /// A snapshot of connection, device and store state.
+    func status() -> BackendStatus
+    /// An item of the local catalogue by its code (barcode/SKU), or nil if unknown.
+    func catalogItem(code: String) -> OrderItem?
+    /// Starts a command; its answer arrives later through `pollEvents`.
+    mutating func send(_ command: BackendCommand)
+    /// Events that arrived since the last call, oldest first; empty when there are none. Never blocks.
+    mutating func pollEvents() -> [BackendEvent]
+}
