@@ -1,0 +1,318 @@
+import CashierCore
+import CashierCrypto
+import Foundation
+import Postgres
+
+/// Base data in one PostgreSQL database shared by every service instance.
+///
+/// Calls block the calling thread (libpq is synchronous); the service runs them on threads of its own.
+/// The schema is created on `open` and, if the server was down then, before the first call that reaches it.
+public final class PostgresBaseStore: BaseStore {
+    public let pool: ConnectionPool
+    private let schema: PostgresSchema
+
+    /// Uses `pool` without touching the server; the schema is created by the first call that gets through.
+    public init(pool: ConnectionPool) {
+        self.pool = pool
+        self.schema = PostgresSchema(name: "cashier_base", statements: Self.schemaStatements)
+    }
+
+    /// Opens a pool to `options` and creates the schema now; throws `.unavailable` if the server is down.
+    public static func open(_ options: ConnectionOptions, maxConnections: Int = 4) throws(StorageError) -> PostgresBaseStore {
+        let store = PostgresBaseStore(pool: ConnectionPool(options: options, maxConnections: maxConnections))
+        try store.schema.ensure(store.pool)
+        return store
+    }
+
+    static let schemaStatements = [
+        "CREATE TABLE IF NOT EXISTS merchants (id text PRIMARY KEY, name text NOT NULL, created_at bigint NOT NULL)",
+        """
+        CREATE TABLE IF NOT EXISTS stores (
+            id text PRIMARY KEY, merchant_id text NOT NULL REFERENCES merchants(id), name text NOT NULL,
+            currency text NOT NULL, created_at bigint NOT NULL)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS staff (
+            id text PRIMARY KEY, store_id text NOT NULL REFERENCES stores(id), name text NOT NULL,
+            role text NOT NULL, pin_hash text NOT NULL, created_at bigint NOT NULL)
+        """,
+        "CREATE INDEX IF NOT EXISTS staff_store ON staff(store_id)",
+        """
+        CREATE TABLE IF NOT EXISTS devices (
+            id text PRIMARY KEY, store_id text NOT NULL REFERENCES stores(id), name text NOT NULL,
+            secret_hex text NOT NULL, activated_at bigint NOT NULL, revoked_at bigint)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS activation_codes (
+            code text PRIMARY KEY, store_id text NOT NULL REFERENCES stores(id), created_at bigint NOT NULL,
+            expires_at bigint NOT NULL, used_at bigint, device_id text REFERENCES devices(id))
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS nonces (
+            device_id text NOT NULL, nonce text NOT NULL, expires_at bigint NOT NULL, PRIMARY KEY (device_id, nonce))
+        """,
+        "CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces(expires_at)",
+        "CREATE TABLE IF NOT EXISTS attempts (key text NOT NULL, at bigint NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS attempts_key ON attempts(key, at)",
+    ]
+
+    /// Runs `body` on a pooled connection once the schema exists, mapping errors to `StorageError`.
+    private func run<T>(_ body: (Connection) throws -> T) throws(StorageError) -> T {
+        try schema.ensure(pool)
+        return try postgresStorage { try pool.withConnection(body) }
+    }
+
+    private func inTransaction<T>(_ body: (Connection) throws -> T) throws(StorageError) -> T {
+        try run { try $0.transaction(body) }
+    }
+
+    // MARK: Merchants and stores
+
+    public func insertMerchant(_ merchant: MerchantRecord) throws {
+        try run { try $0.execute("INSERT INTO merchants (id, name, created_at) VALUES ($1, $2, $3)",
+                                 [merchant.id, merchant.name, String(merchant.createdAt)]) }
+    }
+
+    public func merchant(id: String) throws -> MerchantRecord? {
+        try run { try $0.execute("SELECT id, name, created_at FROM merchants WHERE id = $1", [id]) }
+            .rows.map(Self.merchant).first
+    }
+
+    public func merchants() throws -> [MerchantRecord] {
+        try run { try $0.execute("SELECT id, name, created_at FROM merchants ORDER BY id") }.rows.map(Self.merchant)
+    }
+
+    private static func merchant(_ r: [String?]) throws -> MerchantRecord {
+        let row = PostgresRow(r)
+        return MerchantRecord(id: try row.string(0), name: try row.string(1), createdAt: try row.int64(2))
+    }
+
+    public func insertStore(_ store: StoreRecord) throws {
+        try run {
+            try $0.execute("INSERT INTO stores (id, merchant_id, name, currency, created_at) VALUES ($1, $2, $3, $4, $5)",
+                           [store.id, store.merchantID, store.name, store.currency, String(store.createdAt)])
+        }
+    }
+
+    public func store(id: String) throws -> StoreRecord? {
+        try run { try $0.execute("SELECT id, merchant_id, name, currency, created_at FROM stores WHERE id = $1", [id]) }
+            .rows.map(Self.store).first
+    }
+
+    public func stores() throws -> [StoreRecord] {
+        try run { try $0.execute("SELECT id, merchant_id, name, currency, created_at FROM stores ORDER BY id") }.rows.map(Self.store)
+    }
+
+    private static func store(_ r: [String?]) throws -> StoreRecord {
+        let row = PostgresRow(r)
+        return StoreRecord(id: try row.string(0), merchantID: try row.string(1), name: try row.string(2),
+                           currency: try row.string(3), createdAt: try row.int64(4))
+    }
+
+    // MARK: Staff
+
+    public func insertStaff(_ staff: StaffRecord) throws {
+        try run {
+            try $0.execute("INSERT INTO staff (id, store_id, name, role, pin_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                           [staff.id, staff.storeID, staff.name, staff.role.rawValue, staff.pinHash.encoded, String(staff.createdAt)])
+        }
+    }
+
+    public func staff(storeID: String) throws -> [StaffRecord] {
+        try run {
+            try $0.execute("SELECT id, store_id, name, role, pin_hash, created_at FROM staff WHERE store_id = $1 ORDER BY id", [storeID])
+        }.rows.map { r in
+            let row = PostgresRow(r)
+            guard let role = StaffRole(rawValue: try row.string(3)), let hash = PINHash(encoded: try row.string(4)) else {
+                throw StorageError.failed("corrupt staff row \(r.first.flatMap { $0 } ?? "?")")
+            }
+            return StaffRecord(id: try row.string(0), storeID: try row.string(1), name: try row.string(2), role: role,
+                               pinHash: hash, createdAt: try row.int64(5))
+        }
+    }
+
+    // MARK: Activation and devices
+
+    private static let codeColumns = "code, store_id, created_at, expires_at, used_at, device_id"
+
+    private static func code(_ r: [String?]) throws -> ActivationCodeRecord {
+        let row = PostgresRow(r)
+        return ActivationCodeRecord(code: try row.string(0), storeID: try row.string(1), createdAt: try row.int64(2),
+                                    expiresAt: try row.int64(3), usedAt: try row.optionalInt64(4), deviceID: row.optionalString(5))
+    }
+
+    public func insertActivationCode(_ code: ActivationCodeRecord) throws {
+        try run {
+            try $0.execute("INSERT INTO activation_codes (\(Self.codeColumns)) VALUES ($1, $2, $3, $4, $5, $6)",
+                           [code.code, code.storeID, String(code.createdAt), String(code.expiresAt),
+                            code.usedAt.map(String.init), code.deviceID])
+        }
+    }
+
+    public func activationCodes(storeID: String?) throws -> [ActivationCodeRecord] {
+        try run { c in
+            if let storeID {
+                return try c.execute("SELECT \(Self.codeColumns) FROM activation_codes WHERE store_id = $1 ORDER BY created_at, code",
+                                     [storeID])
+            }
+            return try c.execute("SELECT \(Self.codeColumns) FROM activation_codes ORDER BY created_at, code")
+        }.rows.map(Self.code)
+    }
+
+    /// The conditional UPDATE claims the code: of two concurrent redeemers the second waits for the first's row
+    /// lock, re-checks `used_at IS NULL` and matches nothing.
+    public func redeemActivationCode(_ code: String, now: Int64, makeDevice: (String) -> DeviceRecord) throws -> RedeemOutcome {
+        try inTransaction { c in
+            let claimed = try c.execute("""
+                UPDATE activation_codes SET used_at = $2 WHERE code = $1 AND used_at IS NULL AND expires_at > $2
+                RETURNING store_id
+                """, [code, String(now)])
+            guard let storeID = claimed.rows.first.flatMap({ $0.first ?? nil }) else {
+                let found = try c.execute("SELECT used_at FROM activation_codes WHERE code = $1", [code])
+                guard let row = found.rows.first else { return .unknownCode }
+                return row[0] != nil ? .alreadyUsed : .expired
+            }
+            var device = makeDevice(storeID)
+            device.storeID = storeID
+            try Self.insertDevice(device, on: c)
+            try c.execute("UPDATE activation_codes SET device_id = $2 WHERE code = $1", [code, device.id])
+            return .activated(device)
+        }
+    }
+
+    private static func insertDevice(_ d: DeviceRecord, on c: Connection) throws {
+        try c.execute("INSERT INTO devices (id, store_id, name, secret_hex, activated_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                      [d.id, d.storeID, d.name, Hex.encode(d.secret), String(d.activatedAt), d.revokedAt.map(String.init)])
+    }
+
+    private static let deviceColumns = "id, store_id, name, secret_hex, activated_at, revoked_at"
+
+    private static func device(_ r: [String?]) throws -> DeviceRecord {
+        let row = PostgresRow(r)
+        guard let secret = Hex.decode(try row.string(3)) else { throw StorageError.failed("corrupt device secret") }
+        return DeviceRecord(id: try row.string(0), storeID: try row.string(1), name: try row.string(2), secret: secret,
+                            activatedAt: try row.int64(4), revokedAt: try row.optionalInt64(5))
+    }
+
+    public func device(id: String) throws -> DeviceRecord? {
+        try run { try $0.execute("SELECT \(Self.deviceColumns) FROM devices WHERE id = $1", [id]) }.rows.map(Self.device).first
+    }
+
+    public func devices() throws -> [DeviceRecord] {
+        try run { try $0.execute("SELECT \(Self.deviceColumns) FROM devices ORDER BY activated_at, id") }.rows.map(Self.device)
+    }
+
+    /// A device already revoked keeps its first revocation time.
+    public func revokeDevice(id: String, now: Int64) throws -> Bool {
+        try run {
+            try $0.execute("UPDATE devices SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1", [id, String(now)])
+        }.affectedRows > 0
+    }
+
+    // MARK: Nonces and attempts
+
+    public func recordNonce(deviceID: String, nonce: String, expiresAt: Int64) throws -> Bool {
+        try run {
+            try $0.execute("INSERT INTO nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                           [deviceID, nonce, String(expiresAt)])
+        }.affectedRows == 1
+    }
+
+    @discardableResult
+    public func pruneNonces(now: Int64) throws -> Int {
+        try run { try $0.execute("DELETE FROM nonces WHERE expires_at <= $1", [String(now)]) }.affectedRows
+    }
+
+    /// Also forgets this key's attempts older than `windowStart`, so the table stays small.
+    public func countAttempt(key: String, now: Int64, windowStart: Int64) throws -> Int {
+        try inTransaction { c in
+            try c.execute("DELETE FROM attempts WHERE key = $1 AND at < $2", [key, String(windowStart)])
+            try c.execute("INSERT INTO attempts (key, at) VALUES ($1, $2)", [key, String(now)])
+            return try Self.countAttempts(key: key, windowStart: windowStart, on: c)
+        }
+    }
+
+    public func attempts(key: String, windowStart: Int64) throws -> Int {
+        try run { try Self.countAttempts(key: key, windowStart: windowStart, on: $0) }
+    }
+
+    private static func countAttempts(key: String, windowStart: Int64, on c: Connection) throws -> Int {
+        let result = try c.execute("SELECT count(*) FROM attempts WHERE key = $1 AND at >= $2", [key, String(windowStart)])
+        return Int(try PostgresRow(result.rows.first ?? []).int64(0))
+    }
+
+    public func clearAttempts(key: String) throws {
+        try run { try $0.execute("DELETE FROM attempts WHERE key = $1", [key]) }
+    }
+}
+
+// MARK: - Shared by the PostgreSQL stores
+
+extension StorageError {
+    /// Maps a Postgres wrapper error (or any other) onto the storage contract's three cases.
+    static func fromPostgres(_ error: Error) -> StorageError {
+        if let e = error as? StorageError { return e }
+        guard let e = error as? PostgresError else { return .failed(String(describing: error)) }
+        switch e.kind {
+        case .unavailable: return .unavailable(e.description)
+        case .uniqueViolation: return .duplicateKey(e.description)
+        case .other: return .failed(e.description)
+        }
+    }
+}
+
+/// Runs `body`, rethrowing every error as a `StorageError`.
+func postgresStorage<T>(_ body: () throws -> T) throws(StorageError) -> T {
+    do { return try body() } catch { throw StorageError.fromPostgres(error) }
+}
+
+/// Typed reads of one text-format row; a missing or malformed value is corrupt data.
+struct PostgresRow {
+    let values: [String?]
+    init(_ values: [String?]) { self.values = values }
+
+    func string(_ i: Int) throws(StorageError) -> String {
+        guard i < values.count, let v = values[i] else { throw .failed("unexpected NULL in column \(i)") }
+        return v
+    }
+
+    func optionalString(_ i: Int) -> String? { i < values.count ? values[i] : nil }
+
+    func int64(_ i: Int) throws(StorageError) -> Int64 {
+        guard let v = Int64(try string(i)) else { throw .failed("not an integer in column \(i)") }
+        return v
+    }
+
+    func optionalInt64(_ i: Int) throws(StorageError) -> Int64? {
+        guard let s = optionalString(i) else { return nil }
+        guard let v = Int64(s) else { throw .failed("not an integer in column \(i)") }
+        return v
+    }
+}
+
+/// Creates a store's tables once per process, under an advisory lock so that several service instances
+/// starting together do not race on CREATE ... IF NOT EXISTS. `@unchecked Sendable`: `done` is guarded by `lock`.
+final class PostgresSchema: @unchecked Sendable {
+    let name: String
+    let statements: [String]
+    private let lock = NSLock()
+    private var done = false
+
+    init(name: String, statements: [String]) {
+        self.name = name
+        self.statements = statements
+    }
+
+    func ensure(_ pool: ConnectionPool) throws(StorageError) {
+        lock.lock()
+        defer { lock.unlock() }
+        if done { return }
+        try postgresStorage {
+            try pool.transaction { c in
+                try c.execute("SELECT pg_advisory_xact_lock(hashtext($1))", [name])
+                for sql in statements { try c.execute(sql) }
+            }
+        }
+        done = true
+    }
+}
