@@ -1,0 +1,301 @@
+import CashierCore
+import Foundation
+
+public struct HoppingConfiguration: Sendable {
+    /// A group whose decayed failure count is at or above this is skipped for new orders.
+    public var failureThreshold: Double
+    /// Time for a group's failure count to halve.
+    public var halfLifeSeconds: Double
+    /// Most groups probed for one new order; nil means every group.
+    public var maxAttempts: Int?
+    /// How many times `make` is called again when an order number is already taken in a group.
+    public var duplicateRetries: Int
+
+    public init(failureThreshold: Double = 3, halfLifeSeconds: Double = 10, maxAttempts: Int? = nil, duplicateRetries: Int = 5) {
+        self.failureThreshold = failureThreshold
+        self.halfLifeSeconds = halfLifeSeconds
+        self.maxAttempts = maxAttempts
+        self.duplicateRetries = duplicateRetries
+    }
+}
+
+public enum HoppingError: Error, Equatable, Sendable {
+    /// No accepting group took the order; `tried` lists the groups in the order they were picked.
+    case noGroupAvailable(tried: [GroupTag])
+    /// The group holding the data is failing now (the message says how).
+    case groupUnavailable(GroupTag, String)
+    /// No configured group and no route for this tag.
+    case unknownGroup(GroupTag)
+}
+
+/// Counters for metrics, per group, since start.
+public struct GroupStats: Equatable, Sendable {
+    public var ordersCreated = 0
+    /// Picked for a new order but skipped because its recent failures were at the threshold.
+    public var skippedByThreshold = 0
+    /// Picked, probed, and the probe (or the insert after it) failed.
+    public var probeFailures = 0
+    /// Every failure recorded against the group (probes, inserts, `withGroup`, lists).
+    public var failures = 0
+    public init() {}
+}
+
+/// A failure count that halves every half-life, so a healed group comes back on its own.
+struct DecayingCounter: Sendable {
+    private(set) var value: Double = 0
+    private(set) var updatedAt: Int64 = 0
+
+    func value(at now: Int64, halfLifeMs: Double) -> Double {
+        guard value > 0, halfLifeMs > 0 else { return halfLifeMs > 0 ? value : 0 }
+        let elapsed = Double(max(0, now - updatedAt))
+        return value * exp2(-elapsed / halfLifeMs)
+    }
+
+    mutating func add(_ amount: Double, at now: Int64, halfLifeMs: Double) {
+        value = value(at: now, halfLifeMs: halfLifeMs) + amount
+        updatedAt = max(updatedAt, now)
+    }
+}
+
+/// SplitMix64: a small seeded generator so tests can replay the same group choices.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Order hopping (跳單): puts each new order in a random healthy group and sends every later call for
+/// an order to the group its number names.
+///
+/// `@unchecked Sendable`: the group table, counters and random generator are only touched while
+/// holding `lock`, and the lock is never held during a database call.
+public final class OrderHopping: @unchecked Sendable {
+    private struct Group {
+        var store: OrderGroupStore
+        var accepting: Bool
+        var failures = DecayingCounter()
+        var stats = GroupStats()
+    }
+
+    private let lock = NSLock()
+    private var groups: [GroupTag: Group] = [:]
+    private var routes: [GroupTag: GroupTag]
+    private var random: any RandomNumberGenerator
+    private let clock: @Sendable () -> Int64
+    public let configuration: HoppingConfiguration
+
+    /// - Parameters:
+    ///   - accepting: groups that take new orders; nil means all of `groups`.
+    ///   - routes: retired tag → the group that now holds its data.
+    ///   - clock: Unix milliseconds; injectable so tests can let failures decay.
+    public init(groups: [GroupTag: OrderGroupStore], accepting: Set<GroupTag>? = nil, routes: [GroupTag: GroupTag] = [:],
+                configuration: HoppingConfiguration = HoppingConfiguration(),
+                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+                random: any RandomNumberGenerator & Sendable = SystemRandomNumberGenerator()) {
+        for (tag, store) in groups {
+            self.groups[tag] = Group(store: store, accepting: accepting?.contains(tag) ?? true)
+        }
+        self.routes = routes
+        self.configuration = configuration
+        self.clock = clock
+        self.random = random
+    }
+
+    private var halfLifeMs: Double { configuration.halfLifeSeconds * 1000 }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    private func recordFailure(_ tag: GroupTag, probe: Bool = false) {
+        let now = clock()
+        locked {
+            groups[tag]?.failures.add(1, at: now, halfLifeMs: halfLifeMs)
+            groups[tag]?.stats.failures += 1
+            if probe { groups[tag]?.stats.probeFailures += 1 }
+        }
+    }
+
+    /// The next group to try: a random accepting group not yet tried, with whether it is over the threshold.
+    private func pick(excluding tried: Set<GroupTag>, now: Int64) -> (GroupTag, OrderGroupStore, overThreshold: Bool)? {
+        locked {
+            let candidates = groups.filter { $0.value.accepting && !tried.contains($0.key) }.keys.sorted()
+            guard !candidates.isEmpty else { return nil }
+            // Modulo bias is negligible for at most 100 groups.
+            let tag = candidates[Int(random.next() % UInt64(candidates.count))]
+            guard let g = groups[tag] else { return nil }
+            let over = g.failures.value(at: now, halfLifeMs: halfLifeMs) >= configuration.failureThreshold
+            if over { groups[tag]?.stats.skippedByThreshold += 1 }
+            return (tag, g.store, over)
+        }
+    }
+
+    /// Picks a random accepting group not yet tried, skipping groups over the failure threshold without
+    /// probing them; probes the group with one write, then inserts `make(tag)` there. A failed probe or an
+    /// insert failing with `.unavailable` records a failure and hops on; a taken order number calls `make`
+    /// again for the same group (bounded). Returns the order and the groups hopped away from.
+    public func createOrder(_ make: (GroupTag) -> OrderRecord) throws -> (order: OrderRecord, hops: [GroupTag]) {
+        var tried: [GroupTag] = []
+        var probes = 0
+        let maxProbes = configuration.maxAttempts ?? locked { groups.count }
+        while probes < maxProbes {
+            let now = clock()
+            guard let (tag, store, over) = pick(excluding: Set(tried), now: now) else { break }
+            tried.append(tag)
+            if over { continue }
+            probes += 1
+            do {
+                try store.probeWrite(now: now)
+            } catch {
+                recordFailure(tag, probe: true)
+                continue
+            }
+            var duplicates = 0
+            while true {
+                let order = make(tag)
+                do {
+                    try store.insertOrder(order)
+                    locked { groups[tag]?.stats.ordersCreated += 1 }
+                    return (order, Array(tried.dropLast()))
+                } catch StorageError.duplicateKey(let message) {
+                    duplicates += 1
+                    if duplicates > configuration.duplicateRetries { throw StorageError.duplicateKey(message) }
+                } catch StorageError.unavailable {
+                    recordFailure(tag, probe: true)
+                    break
+                }
+            }
+        }
+        throw HoppingError.noGroupAvailable(tried: tried)
+    }
+
+    /// The group that holds data tagged `tag`: itself if configured, else where its route leads.
+    public func resolve(_ tag: GroupTag) -> GroupTag? {
+        locked {
+            var current = tag
+            // Bounded by the number of routes so a routing loop cannot hang us.
+            for _ in 0...routes.count {
+                if groups[current] != nil { return current }
+                guard let next = routes[current] else { return nil }
+                current = next
+            }
+            return nil
+        }
+    }
+
+    /// Runs `body` on the group that holds data tagged `tag` (following routes). `StorageError.unavailable`
+    /// records a failure and becomes `.groupUnavailable`; other errors pass through.
+    public func withGroup<T>(_ tag: GroupTag, _ body: (OrderGroupStore) throws -> T) throws -> T {
+        guard let target = resolve(tag), let store = locked({ groups[target]?.store }) else {
+            throw HoppingError.unknownGroup(tag)
+        }
+        do {
+            return try body(store)
+        } catch StorageError.unavailable(let message) {
+            recordFailure(target)
+            throw HoppingError.groupUnavailable(target, message)
+        }
+    }
+
+    /// A store's orders across all groups, newest first: asks each group for `limit` rows older than
+    /// `before`, merges them and keeps the first `limit`. Groups that fail are listed in `unavailable`.
+    public func listOrders(storeID: String, before: OrderListCursor?, limit: Int) -> (orders: [OrderRecord], unavailable: [GroupTag]) {
+        let stores = locked { groups.map { ($0.key, $0.value.store) } }.sorted { $0.0 < $1.0 }
+        var merged: [OrderRecord] = []
+        var unavailable: [GroupTag] = []
+        for (tag, store) in stores {
+            do {
+                merged += try store.listOrders(storeID: storeID, before: before, limit: limit)
+            } catch {
+                if case StorageError.unavailable = error { recordFailure(tag) }
+                unavailable.append(tag)
+            }
+        }
+        merged.sort { ($0.createdAt, $0.orderNo.digits) > ($1.createdAt, $1.orderNo.digits) }
+        return (Array(merged.prefix(limit)), unavailable)
+    }
+
+    /// One entry per configured group, by tag.
+    public func health() -> [GroupHealth] {
+        let now = clock()
+        return locked {
+            groups.keys.sorted().map { tag in
+                let g = groups[tag]!
+                return GroupHealth(group: tag.value, accepting: g.accepting,
+                                   recentFailures: g.failures.value(at: now, halfLifeMs: halfLifeMs))
+            }
+        }
+    }
+
+    /// Whether new orders would skip `tag` now because of its recent failures.
+    public func isOverThreshold(_ tag: GroupTag) -> Bool {
+        let now = clock()
+        return locked { (groups[tag]?.failures.value(at: now, halfLifeMs: halfLifeMs) ?? 0) >= configuration.failureThreshold }
+    }
+
+    public func stats() -> [GroupTag: GroupStats] {
+        locked { groups.mapValues(\.stats) }
+    }
+
+    // MARK: Scale out and in
+
+    /// Adds (or replaces the store of) a group.
+    public func addGroup(_ tag: GroupTag, store: OrderGroupStore, accepting: Bool = true) {
+        locked {
+            if groups[tag] != nil {
+                groups[tag]!.store = store
+                groups[tag]!.accepting = accepting
+            } else {
+                groups[tag] = Group(store: store, accepting: accepting)
+            }
+        }
+    }
+
+    public func setAccepting(_ tag: GroupTag, _ accepting: Bool) throws {
+        try locked {
+            guard groups[tag] != nil else { throw HoppingError.unknownGroup(tag) }
+            groups[tag]!.accepting = accepting
+        }
+    }
+
+    /// Sends calls for `from` to `to`; nil removes the route.
+    public func setRoute(from: GroupTag, to: GroupTag?) {
+        locked { routes[from] = to }
+    }
+
+    /// Forgets a group; its tag then works only through a route.
+    public func removeGroup(_ tag: GroupTag) {
+        locked { _ = groups.removeValue(forKey: tag) }
+    }
+
+    public var groupTags: [GroupTag] { locked { groups.keys.sorted() } }
+    public var acceptingTags: [GroupTag] { locked { groups.filter(\.value.accepting).keys.sorted() } }
+    public var currentRoutes: [GroupTag: GroupTag] { locked { routes } }
+
+    /// Copies every order and refund of group `from` into group `into` (rows already there are kept),
+    /// in batches; returns how many orders were copied. Used to retire a group.
+    @discardableResult
+    public func migrate(from: GroupTag, into: GroupTag, batchSize: Int = 500) throws -> Int {
+        guard let source = locked({ groups[from]?.store }) else { throw HoppingError.unknownGroup(from) }
+        guard let target = locked({ groups[into]?.store }) else { throw HoppingError.unknownGroup(into) }
+        var after: OrderNumber?
+        var copied = 0
+        while true {
+            let batch = try source.allOrders(after: after, limit: batchSize)
+            for order in batch {
+                try target.importOrder(order, refunds: try source.refunds(of: order.orderNo))
+            }
+            copied += batch.count
+            guard batch.count == batchSize, let last = batch.last else { return copied }
+            after = last.orderNo
+        }
+    }
+}
