@@ -20,3 +20,17 @@ CURLcode cashier_curl_getinfo_long(CURL *handle, CURLINFO info, long *value) {
 CURLcode cashier_curl_getinfo_double(CURL *handle, CURLINFO info, double *value) {
     return curl_easy_getinfo(handle, info, value);
 }
+
+#include <pthread.h>
+
+static pthread_once_t cashier_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode cashier_curl_init_result = CURLE_OK;
+
+static void cashier_curl_do_global_init(void) {
+    cashier_curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+CURLcode cashier_curl_global_init_once(void) {
+    pthread_once(&cashier_curl_once, cashier_curl_do_global_init);
+    return cashier_curl_init_result;
+}

@@ -13,4 +13,6 @@ CURLcode cashier_curl_setopt_write_function(CURL *handle, CURLoption option,
 CURLcode cashier_curl_getinfo_long(CURL *handle, CURLINFO info, long *value);
 /// curl_easy_getinfo for double results.
 CURLcode cashier_curl_getinfo_double(CURL *handle, CURLINFO info, double *value);
+/// curl_global_init(CURL_GLOBAL_DEFAULT) exactly once per process, safe from any thread.
+CURLcode cashier_curl_global_init_once(void);
 #endif

@@ -1,0 +1,169 @@
+import CCurl
+import CShims
+
+/// One libcurl easy handle, reused so the connection to the service stays open between requests.
+///
+/// Not thread-safe: one thread at a time may call `perform`, and `perform` blocks that thread, so
+/// run it on a thread of your own, not on the Swift concurrency pool. Trust is limited to the
+/// configured CA file (the system store is switched off) and, if given, a public-key pin.
+public final class CurlConnection {
+    public let configuration: HTTPClientConfiguration
+    private let handle: UnsafeMutableRawPointer
+    private let errorBuffer: UnsafeMutablePointer<CChar>
+    /// Kept for the handle's lifetime: curl does not copy this list.
+    private var resolveList: UnsafeMutablePointer<curl_slist>?
+
+    /// Fails with `.other` when libcurl cannot start or refuses the configuration.
+    public init(configuration: HTTPClientConfiguration) throws(TransportError) {
+        let global = cashier_curl_global_init_once()
+        guard global == CURLE_OK else { throw Self.setupError(global, "curl_global_init") }
+        guard let h = curl_easy_init() else { throw .other(code: -1, "curl_easy_init failed") }
+        self.configuration = configuration
+        self.handle = h
+        self.errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+        for entry in configuration.resolve { resolveList = curl_slist_append(resolveList, entry) }
+        try applyFixedOptions()
+    }
+
+    deinit {
+        curl_easy_cleanup(handle)
+        curl_slist_free_all(resolveList)
+        errorBuffer.deallocate()
+    }
+
+    /// Sends one request and waits for the whole answer (bounded by the total timeout).
+    public func perform(method: String, url: String, headers: [String: String] = [:],
+                        body: [UInt8]? = nil) -> Result<HTTPClientResponse, TransportError> {
+        errorBuffer[0] = 0
+        var headerList: UnsafeMutablePointer<curl_slist>? = nil
+        defer { curl_slist_free_all(headerList) }
+        // Never wait for "100 Continue": send the body straight away.
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) + [("Expect", "")] {
+            headerList = curl_slist_append(headerList, value.isEmpty ? "\(name):" : "\(name): \(value)")
+        }
+        let sink = ResponseSink()
+        let context = Unmanaged.passRetained(sink)
+        defer { context.release() }
+
+        var setup = CURLE_OK
+        func set(_ r: CURLcode) { if setup == CURLE_OK { setup = r } }
+        set(cashier_curl_setopt_pointer(handle, CURLOPT_URL, url))
+        set(cashier_curl_setopt_pointer(handle, CURLOPT_HTTPHEADER, UnsafeRawPointer(headerList)))
+        set(cashier_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, context.toOpaque()))
+        set(cashier_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, context.toOpaque()))
+        set(cashier_curl_setopt_pointer(handle, CURLOPT_CUSTOMREQUEST, nil))
+        set(cashier_curl_setopt_long(handle, CURLOPT_NOBODY, 0))
+        let upper = method.uppercased()
+        if let body {
+            set(cashier_curl_setopt_long(handle, CURLOPT_POST, 1))
+            set(cashier_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, body.count))
+            // COPYPOSTFIELDS copies now, so the array need not outlive this call.
+            set(body.withUnsafeBufferPointer { buf in
+                cashier_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, buf.baseAddress.map(UnsafeRawPointer.init) ?? UnsafeRawPointer(errorBuffer))
+            })
+        } else if upper == "HEAD" {
+            set(cashier_curl_setopt_long(handle, CURLOPT_NOBODY, 1))
+        } else {
+            set(cashier_curl_setopt_long(handle, CURLOPT_HTTPGET, 1))
+        }
+        if upper != "GET" && upper != "HEAD" && !(upper == "POST" && body != nil) {
+            set(cashier_curl_setopt_pointer(handle, CURLOPT_CUSTOMREQUEST, upper))
+        }
+        guard setup == CURLE_OK else { return .failure(Self.setupError(setup, "setting request options")) }
+
+        let code = curl_easy_perform(handle)
+        // The header list is freed on return; make sure the handle no longer points at it.
+        _ = cashier_curl_setopt_pointer(handle, CURLOPT_HTTPHEADER, nil)
+
+        var pretransfer = 0.0
+        _ = cashier_curl_getinfo_double(handle, CURLINFO_PRETRANSFER_TIME, &pretransfer)
+        guard code == CURLE_OK else {
+            let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
+            return .failure(TransportError.classify(code, message: detail, connected: pretransfer > 0))
+        }
+        var status = 0, connects = 0
+        var total = 0.0
+        _ = cashier_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        _ = cashier_curl_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &connects)
+        _ = cashier_curl_getinfo_double(handle, CURLINFO_TOTAL_TIME, &total)
+        return .success(HTTPClientResponse(status: status, headers: sink.headers, body: sink.body,
+                                           totalTime: total, newConnections: connects))
+    }
+
+    // MARK: - Internals
+
+    private func applyFixedOptions() throws(TransportError) {
+        let c = configuration
+        let steps: [(String, () -> CURLcode)] = [
+            ("NOSIGNAL", { cashier_curl_setopt_long(self.handle, CURLOPT_NOSIGNAL, 1) }),
+            ("ERRORBUFFER", { cashier_curl_setopt_pointer(self.handle, CURLOPT_ERRORBUFFER, self.errorBuffer) }),
+            ("CAINFO", { cashier_curl_setopt_pointer(self.handle, CURLOPT_CAINFO, c.caFile) }),
+            ("CAPATH", { cashier_curl_setopt_pointer(self.handle, CURLOPT_CAPATH, nil) }),
+            ("SSL_VERIFYPEER", { cashier_curl_setopt_long(self.handle, CURLOPT_SSL_VERIFYPEER, 1) }),
+            ("SSL_VERIFYHOST", { cashier_curl_setopt_long(self.handle, CURLOPT_SSL_VERIFYHOST, 2) }),
+            ("PINNEDPUBLICKEY", { cashier_curl_setopt_pointer(self.handle, CURLOPT_PINNEDPUBLICKEY, c.pinnedPublicKey) }),
+            ("CONNECTTIMEOUT_MS", { cashier_curl_setopt_long(self.handle, CURLOPT_CONNECTTIMEOUT_MS, c.connectTimeoutMs) }),
+            ("TIMEOUT_MS", { cashier_curl_setopt_long(self.handle, CURLOPT_TIMEOUT_MS, c.totalTimeoutMs) }),
+            ("RESOLVE", { cashier_curl_setopt_pointer(self.handle, CURLOPT_RESOLVE, UnsafeRawPointer(self.resolveList)) }),
+            ("FOLLOWLOCATION", { cashier_curl_setopt_long(self.handle, CURLOPT_FOLLOWLOCATION, 0) }),
+            ("TCP_KEEPALIVE", { cashier_curl_setopt_long(self.handle, CURLOPT_TCP_KEEPALIVE, 1) }),
+            ("WRITEFUNCTION", { cashier_curl_setopt_write_function(self.handle, CURLOPT_WRITEFUNCTION, curlWriteBody) }),
+            ("HEADERFUNCTION", { cashier_curl_setopt_write_function(self.handle, CURLOPT_HEADERFUNCTION, curlWriteHeader) }),
+        ]
+        for (name, step) in steps {
+            let r = step()
+            guard r == CURLE_OK else { throw Self.setupError(r, name) }
+        }
+    }
+
+    private static func setupError(_ code: CURLcode, _ what: String) -> TransportError {
+        .other(code: Int(code.rawValue), "\(what): \(String(cString: curl_easy_strerror(code)))")
+    }
+}
+
+/// Collects one response while curl calls back into it.
+private final class ResponseSink {
+    var body: [UInt8] = []
+    var headers: [String: String] = [:]
+
+    func addHeaderLine(_ line: String) {
+        if line.hasPrefix("HTTP/") { headers = [:]; return }  // a new (final or interim) response begins
+        guard let colon = line.firstIndex(of: ":") else { return }
+        let name = line[..<colon].trimmingWhitespace().lowercased()
+        let value = line[line.index(after: colon)...].trimmingWhitespace()
+        guard !name.isEmpty else { return }
+        if let old = headers[name] { headers[name] = old + ", " + value } else { headers[name] = value }
+    }
+}
+
+private extension Substring {
+    func trimmingWhitespace() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        guard let start = firstIndex(where: { !isSpace($0) }), let end = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[start...end])
+    }
+}
+
+/// CURLOPT_WRITEFUNCTION: appends body bytes to the sink passed as context.
+private func curlWriteBody(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int,
+                           _ context: UnsafeMutableRawPointer?) -> Int {
+    let n = size * count
+    guard let data, let context else { return n }
+    let sink = Unmanaged<ResponseSink>.fromOpaque(context).takeUnretainedValue()
+    data.withMemoryRebound(to: UInt8.self, capacity: n) { sink.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }
+    return n
+}
+
+/// CURLOPT_HEADERFUNCTION: hands each header line to the sink passed as context.
+private func curlWriteHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int,
+                             _ context: UnsafeMutableRawPointer?) -> Int {
+    let n = size * count
+    guard let data, let context else { return n }
+    let sink = Unmanaged<ResponseSink>.fromOpaque(context).takeUnretainedValue()
+    let line = data.withMemoryRebound(to: UInt8.self, capacity: n) {
+        String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self)
+    }
+    sink.addHeaderLine(line)
+    return n
+}
