@@ -54,5 +54,6 @@ let package = Package(
         .testTarget(name: "CashierServiceTests", dependencies: ["CashierService", "CashierClient", "TestSupport"]),
         .testTarget(name: "CashierClientTests", dependencies: ["CashierClient", "TestSupport"]),
         .testTarget(name: "CashierTUITests", dependencies: ["CashierTUI", "TestSupport"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CashierCrypto"]),
     ]
 )
