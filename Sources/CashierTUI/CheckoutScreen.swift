@@ -1,0 +1,293 @@
+import CashierCore
+import Terminal
+
+/// One line of a sale: an item from the catalogue times a quantity, or a plain amount.
+struct SaleLine: Equatable {
+    var sku: String?
+    var name: String
+    var quantity: Int
+    var unitPrice: Int64
+    var total: Int64 { unitPrice * Int64(quantity) }
+}
+
+/// The home screen: enter lines, take the payment code, follow the payment, show the result and receipt.
+struct CheckoutScreen: Screen {
+    enum Phase: Equatable {
+        case entering
+        case awaitingCode
+        /// Paying; `since` is when the progress arrived, for the countdown.
+        case paying(SaleProgress?, since: Double)
+        case result(SaleOutcome)
+    }
+
+    var phase: Phase = .entering
+    var lines: [SaleLine] = []
+    var input = ""
+    var message: Message?
+
+    let keymap = KeyMap.checkout
+    let titleKey = "title.checkout"
+    var total: Int64 { lines.reduce(0) { $0 + $1.total } }
+    var canLeave: Bool { if case .paying = phase { return false } else { return true } }
+
+    func accepts(_ c: Character) -> Bool {
+        switch phase {
+        case .entering: return c.isASCII && (c.isNumber || c == "." || c == "*")
+        case .awaitingCode: return c.isASCII && c.isNumber
+        case .paying, .result: return false
+        }
+    }
+
+    mutating func type(_ c: Character, _ context: ScreenContext) -> [Effect] {
+        if input.count < 40 { input.append(c) }
+        message = nil
+        return []
+    }
+
+    mutating func perform(_ request: Request, _ context: ScreenContext) -> [Effect]? {
+        let s = context.strings
+        if case .paying = phase {
+            switch request {
+            case .help: return nil
+            default:
+                message = .error(s["checkout.cannotLeave"])
+                return []
+            }
+        }
+        switch request {
+        case .confirm: return confirm(context)
+        case .back:
+            switch phase {
+            case .entering: input = ""; message = nil
+            case .awaitingCode: phase = .entering; input = ""; message = nil
+            case .result(let outcome): finish(outcome, s)
+            case .paying: break
+            }
+            return []
+        case .deleteBackward:
+            if !input.isEmpty { input.removeLast() }
+            else if phase == .entering, !lines.isEmpty { lines.removeLast() }
+            return []
+        case .clearInput:
+            input = ""
+            return []
+        case .voidSale:
+            if phase == .entering || phase == .awaitingCode {
+                self = CheckoutScreen()
+                message = .info(s["checkout.voided"])
+            }
+            return []
+        case .openRefund, .openOrders:
+            guard phase == .entering, lines.isEmpty else {
+                message = .error(s["checkout.finishFirst"])
+                return []
+            }
+            if request == .openRefund { return [.push(RefundScreen())] }
+            return OrdersScreen.open()
+        default:
+            return nil
+        }
+    }
+
+    private mutating func confirm(_ context: ScreenContext) -> [Effect] {
+        let s = context.strings
+        switch phase {
+        case .entering:
+            if input.isEmpty {
+                if lines.isEmpty { message = .error(s["checkout.enterSomething"]); return [] }
+                phase = .awaitingCode
+                message = nil
+                return []
+            }
+            if let line = parseLine(input, context) {
+                lines.append(line)
+                input = ""
+                message = nil
+            }
+            return []
+        case .awaitingCode:
+            guard input.count >= 10 else { message = .error(s["checkout.codeTooShort"]); return [] }
+            let items = lines.map { OrderItem(sku: $0.sku, name: $0.name, quantity: $0.quantity, unitPrice: $0.unitPrice) }
+            let sale = SaleRequest(amount: total, currency: context.currency, items: items, paymentCode: input)
+            input = ""
+            message = nil
+            phase = .paying(nil, since: context.now)
+            return [.send(.startSale(sale))]
+        case .result(let outcome):
+            finish(outcome, s)
+            return []
+        case .paying:
+            return []
+        }
+    }
+
+    /// After a result: a paid (or unknown) sale starts a new one; a failed one may be paid with another code.
+    private mutating func finish(_ outcome: SaleOutcome, _ s: Strings) {
+        switch outcome {
+        case .paid, .unknown:
+            self = CheckoutScreen()
+        case .declined, .notPaid, .failed:
+            phase = .awaitingCode
+            input = ""
+            message = .info(s["checkout.tryAgain"])
+        }
+    }
+
+    /// `code*qty`, a catalogue code, or an amount such as `12.50`.
+    private mutating func parseLine(_ text: String, _ context: ScreenContext) -> SaleLine? {
+        let s = context.strings
+        let parts = text.split(separator: "*", omittingEmptySubsequences: false).map(String.init)
+        if parts.count == 2 {
+            guard let qty = Int(parts[1]), (1...9999).contains(qty) else { message = .error(s["checkout.badQuantity"]); return nil }
+            guard let item = context.catalog(parts[0]) else { message = .error(s["checkout.unknownItem", parts[0]]); return nil }
+            return SaleLine(sku: item.sku ?? parts[0], name: item.name, quantity: qty, unitPrice: item.unitPrice)
+        }
+        guard parts.count == 1 else { message = .error(s["checkout.badLine"]); return nil }
+        if let item = context.catalog(text) {
+            return SaleLine(sku: item.sku ?? text, name: item.name, quantity: 1, unitPrice: item.unitPrice)
+        }
+        guard let money = try? Money.parse(text), money.minorUnits > 0 else { message = .error(s["checkout.badLine"]); return nil }
+        guard total + money.minorUnits <= Money.maximumMinorUnits else { message = .error(s["checkout.badLine"]); return nil }
+        return SaleLine(sku: nil, name: s["checkout.amountLine"], quantity: 1, unitPrice: money.minorUnits)
+    }
+
+    mutating func receive(_ event: BackendEvent, _ context: ScreenContext) -> [Effect] {
+        guard case .paying = phase else { return [] }
+        switch event {
+        case .saleProgress(let p): phase = .paying(p, since: context.now)
+        case .saleFinished(let outcome): phase = .result(outcome); message = nil
+        default: break
+        }
+        return []
+    }
+
+    // MARK: Drawing
+
+    func render(into b: inout ScreenBuffer, area: Area, _ context: ScreenContext) {
+        switch phase {
+        case .entering, .awaitingCode: renderLines(into: &b, area: area, context)
+        case .paying(let progress, let since): renderPaying(progress, since: since, into: &b, area: area, context)
+        case .result(let outcome): renderResult(outcome, into: &b, area: area, context)
+        }
+    }
+
+    private func renderLines(into b: inout ScreenBuffer, area: Area, _ context: ScreenContext) {
+        let s = context.strings
+        let x = area.left + 2
+        b.write(SaleTable.header(s), row: area.top, column: x, style: .bold)
+        let room = area.rows - 6
+        let shown = lines.suffix(room)
+        var row = area.top + 1
+        if lines.count > shown.count {
+            b.write(s["checkout.moreLines", lines.count - shown.count], row: row, column: x, style: .dim); row += 1
+        }
+        for line in shown {
+            b.write(SaleTable.row(name: line.name, quantity: line.quantity, unit: line.unitPrice, total: line.total),
+                    row: row, column: x)
+            row += 1
+        }
+        row = area.top + area.rows - 4
+        b.write(String(repeating: "─", count: SaleTable.width), row: row, column: x)
+        b.write(DisplayWidth.fit(s["checkout.total"], to: SaleTable.width - 16)
+                + DisplayWidth.fit(Format.money(total, context.currency), to: 16, alignRight: true),
+                row: row + 1, column: x, style: .bold)
+        let prompt = phase == .entering ? s["checkout.promptLine"] : s["checkout.promptCode", Format.money(total, context.currency)]
+        let used = b.write(prompt + " ", row: row + 3, column: x, style: .bold)
+        b.write(Format.field(input), row: row + 3, column: x + used)
+    }
+
+    private func renderPaying(_ progress: SaleProgress?, since: Double, into b: inout ScreenBuffer, area: Area, _ context: ScreenContext) {
+        let s = context.strings
+        let x = area.left + 2
+        b.write(s["checkout.paying", Format.money(total, context.currency)], row: area.top + 1, column: x, style: CellStyle(.bold, color: .cyan))
+        let text: String
+        switch progress {
+        case nil, .creatingOrder?: text = s["progress.creating"]
+        case .submittingPayment(let n)?: text = s["progress.submitting", n]
+        case .waitingForCustomer(_, let left)?:
+            let remaining = max(0, left - Int(context.now - since))
+            text = s["progress.waiting", remaining]
+        case .checkingResult?: text = s["progress.checking"]
+        case .reversing?: text = s["progress.reversing"]
+        }
+        b.write(text, row: area.top + 3, column: x, style: .bold)
+        if let order = progress.flatMap(SaleTable.orderNumber) {
+            b.write(s["checkout.orderNo", order], row: area.top + 5, column: x)
+        }
+        b.write(s["checkout.doNotLeave"], row: area.top + 7, column: x, style: .dim)
+    }
+
+    private func renderResult(_ outcome: SaleOutcome, into b: inout ScreenBuffer, area: Area, _ context: ScreenContext) {
+        let s = context.strings
+        let x = area.left + 2
+        let banner: String
+        let color: TextColor
+        var order: OrderView?
+        switch outcome {
+        case .paid(let o):
+            banner = s["result.paid", Format.money(o.amount, o.currency)]; color = .green; order = o
+        case .declined(let o):
+            let reason = o.failure.map { "\($0.message) (\($0.reason))" } ?? ""
+            banner = s["result.declined", reason]; color = .red; order = o
+        case .notPaid(let o):
+            banner = s["result.notPaid"]; color = .yellow; order = o
+        case .failed(let e):
+            banner = s["result.failed", Format.error(e, s)]; color = .red
+        case .unknown(let n, _):
+            banner = s["result.unknown", n]; color = .magenta
+        }
+        b.fill(row: area.top, column: x, width: area.columns - 4, style: CellStyle([.reverse, .bold], color: color))
+        b.write(" " + banner, row: area.top, column: x, style: CellStyle([.reverse, .bold], color: color), width: area.columns - 4)
+        if let order {
+            let receipt = Receipt.lines(order: order, store: context.status.store, strings: s)
+            for (i, line) in receipt.prefix(area.rows - 3).enumerated() {
+                b.write(line, row: area.top + 2 + i, column: x)
+            }
+        }
+        b.write(s["checkout.next"], row: area.top + area.rows - 1, column: x, style: .dim)
+    }
+}
+
+/// Column layout of sale lines, shared by the checkout and the receipt; widths are display columns.
+enum SaleTable {
+    static let nameWidth = 30
+    static let width = nameWidth + 6 + 12 + 14
+
+    static func header(_ s: Strings) -> String {
+        DisplayWidth.fit(s["column.item"], to: nameWidth) + DisplayWidth.fit(s["column.qty"], to: 6, alignRight: true)
+            + DisplayWidth.fit(s["column.price"], to: 12, alignRight: true) + DisplayWidth.fit(s["column.amount"], to: 14, alignRight: true)
+    }
+
+    static func row(name: String, quantity: Int, unit: Int64, total: Int64) -> String {
+        DisplayWidth.fit(name, to: nameWidth) + DisplayWidth.fit(String(quantity), to: 6, alignRight: true)
+            + DisplayWidth.fit(Format.amount(unit), to: 12, alignRight: true)
+            + DisplayWidth.fit(Format.amount(total), to: 14, alignRight: true)
+    }
+
+    static func orderNumber(_ p: SaleProgress) -> OrderNumber? {
+        switch p {
+        case .creatingOrder: return nil
+        case .submittingPayment(let n), .waitingForCustomer(let n, _), .checkingResult(let n), .reversing(let n): return n
+        }
+    }
+}
+
+/// The text receipt of an order.
+enum Receipt {
+    static func lines(order: OrderView, store: StoreInfo?, strings s: Strings) -> [String] {
+        var out: [String] = []
+        if let store { out.append("\(store.merchantName) · \(store.storeName)") }
+        out.append(s["receipt.order", order.orderNo])
+        out.append(s["receipt.time", Format.time(order.paidAt ?? order.updatedAt)])
+        out.append(SaleTable.header(s))
+        for item in order.items {
+            out.append(SaleTable.row(name: item.name, quantity: item.quantity, unit: item.unitPrice,
+                                     total: item.unitPrice * Int64(item.quantity)))
+        }
+        out.append(DisplayWidth.fit(s["checkout.total"], to: SaleTable.width - 16)
+                   + DisplayWidth.fit(Format.money(order.amount, order.currency), to: 16, alignRight: true))
+        out.append(s["receipt.status", Format.status(order.status, s)])
+        if let txn = order.channelTxn { out.append(s["receipt.txn", txn]) }
+        return out
+    }
+}
