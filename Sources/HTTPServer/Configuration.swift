@@ -37,7 +37,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var connectionLimit: Int = 1000
     /// 0 means no per-IP limit.
     public var perIPConnectionLimit: Int = 0
-    /// How long `stop()` waits for in-flight requests before closing connections anyway.
+    /// How long `stop()` waits for in-flight responses to be delivered before closing connections anyway.
+    /// (Handler calls themselves are always waited for: libmicrohttpd joins its connection threads.)
     public var stopTimeoutSeconds: Int = 30
 
     public init(listen: [ListenAddress], tls: TLSMaterial? = nil) {

@@ -40,8 +40,8 @@ public final class HTTPServer: @unchecked Sendable {
 
     deinit { stop() }
 
-    /// Stops accepting connections, lets in-flight requests finish (up to `stopTimeoutSeconds`),
-    /// then closes everything. Safe to call more than once.
+    /// Stops accepting connections, lets in-flight requests finish and their responses go out (up to
+    /// `stopTimeoutSeconds`), then closes everything. Safe to call more than once; never call it from a handler.
     public func stop() {
         lock.lock()
         let daemons = self.daemons
