@@ -37,7 +37,7 @@ let package = Package(
         // Storage: base data and order groups (SQLite, PostgreSQL) and order hopping.
         .target(name: "CashierStorage", dependencies: ["CashierCore", "SQLite", "Postgres"]),
         // The service: handlers, authentication, overload protection, sandbox channel.
-        .target(name: "CashierService", dependencies: ["CashierCore", "CashierStorage", "HTTPServer"]),
+        .target(name: "CashierService", dependencies: ["CashierCore", "CashierStorage", "HTTPServer", "SQLite", "Postgres"]),
         // The client engine: transport, probing, payment flow, journal, headless mode.
         .target(name: "CashierClient", dependencies: ["CashierCore", "HTTPClient", "SQLite"]),
         // The terminal front end: screens rendered into text buffers, drawn with ncursesw.
@@ -54,6 +54,7 @@ let package = Package(
         .testTarget(name: "CashierServiceTests", dependencies: ["CashierService", "CashierClient", "TestSupport"]),
         .testTarget(name: "CashierClientTests", dependencies: ["CashierClient", "TestSupport"]),
         .testTarget(name: "CashierTUITests", dependencies: ["CashierTUI", "TestSupport"]),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CashierCrypto"]),
     ]
 )

@@ -1,0 +1,116 @@
+import CashierCore
+import CashierCrypto
+import CashierStorage
+import Foundation
+
+/// What `cashierd init` and the admin commands do, apart from parsing their arguments.
+public enum Administration {
+    /// Creates a data directory: configuration, private CA, server certificate, base and group databases.
+    /// Refuses to touch a directory that already holds a configuration (nothing is ever overwritten).
+    public static func initialize(dataDirectory: String, groups: Int, listen: [ServiceConfiguration.ListenSetting],
+                                  instance: Int, serverNames: [String]) throws -> ServiceConfiguration {
+        let fm = FileManager.default
+        let configPath = (dataDirectory as NSString).appendingPathComponent(ServiceRuntime.configurationFile)
+        guard !fm.fileExists(atPath: configPath) else {
+            throw RuntimeError("\(dataDirectory) is already initialized; nothing was changed")
+        }
+        guard (1...100).contains(groups) else { throw RuntimeError("--groups must be 1 to 100") }
+        try fm.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+
+        var configuration = ServiceConfiguration()
+        configuration.instance = instance
+        configuration.listen = listen
+        configuration.groups = (0..<groups).map {
+            .init(tag: $0, location: .sqlite(path: "group-\(pad($0, 2)).sqlite"))
+        }
+        // TLS: a private CA that terminals trust, and a server certificate for the local names.
+        let ca = try Certificates.makeCertificateAuthority(commonName: "Cashier Private CA", validDays: 3650)
+        var dns = ["localhost"]
+        var ips = ["127.0.0.1", "::1"]
+        for name in serverNames + listen.map(\.host) {
+            if name.contains(":") || name.allSatisfy({ $0.isNumber || $0 == "." }) {
+                if !ips.contains(name) { ips.append(name) }
+            } else if !dns.contains(name) {
+                dns.append(name)
+            }
+        }
+        let server = try Certificates.issueServerCertificate(authority: ca, commonName: dns.first ?? "localhost",
+                                                             dnsNames: dns, ipAddresses: ips, validDays: 825)
+        try write(ca.certificatePEM, to: dataDirectory, "ca.pem", mode: 0o644)
+        try write(ca.privateKeyPEM, to: dataDirectory, "ca-key.pem", mode: 0o600)
+        try write(server.certificatePEM, to: dataDirectory, "server.pem", mode: 0o644)
+        try write(server.privateKeyPEM, to: dataDirectory, "server-key.pem", mode: 0o600)
+        try write(String(decoding: try prettyEncoder().encode(configuration), as: UTF8.self) + "\n",
+                  to: dataDirectory, ServiceRuntime.configurationFile, mode: 0o600)
+        // Opening creates the databases and their schemas.
+        _ = try ServiceRuntime(dataDirectory: dataDirectory, logRequests: false)
+        return configuration
+    }
+
+    /// A demo merchant and store with a supervisor and a cashier, for the README's first run.
+    public struct DemoData: Sendable {
+        public var store: StoreRecord
+        public var supervisorPIN: String
+        public var cashierPIN: String
+    }
+
+    public static func seedDemo(base: BaseStore, now: Int64) throws -> DemoData {
+        let merchant = try addMerchant(base: base, name: "Demo Merchant", now: now)
+        let store = try addStore(base: base, merchantID: merchant.id, name: "Demo Store", currency: "CNY", now: now)
+        _ = try addStaff(base: base, storeID: store.id, name: "Sam Supervisor", role: .supervisor, pin: "2468", now: now)
+        _ = try addStaff(base: base, storeID: store.id, name: "Casey Cashier", role: .cashier, pin: "1357", now: now)
+        return DemoData(store: store, supervisorPIN: "2468", cashierPIN: "1357")
+    }
+
+    public static func addMerchant(base: BaseStore, name: String, now: Int64) throws -> MerchantRecord {
+        guard (1...100).contains(name.count) else { throw RuntimeError("a merchant name is 1 to 100 characters") }
+        let m = MerchantRecord(id: newID("M"), name: name, createdAt: now)
+        try base.insertMerchant(m)
+        return m
+    }
+
+    public static func addStore(base: BaseStore, merchantID: String, name: String, currency: String, now: Int64) throws -> StoreRecord {
+        guard try base.merchant(id: merchantID) != nil else { throw RuntimeError("no merchant \(merchantID)") }
+        guard Money.isValidCurrency(currency) else { throw RuntimeError("currency must be three capital letters, e.g. CNY") }
+        guard (1...100).contains(name.count) else { throw RuntimeError("a store name is 1 to 100 characters") }
+        let s = StoreRecord(id: newID("S"), merchantID: merchantID, name: name, currency: currency, createdAt: now)
+        try base.insertStore(s)
+        return s
+    }
+
+    public static func addStaff(base: BaseStore, storeID: String, name: String, role: StaffRole, pin: String, now: Int64) throws -> StaffRecord {
+        guard try base.store(id: storeID) != nil else { throw RuntimeError("no store \(storeID)") }
+        guard PINHash.isValidPIN(pin) else { throw RuntimeError("a PIN is 4 to 12 digits") }
+        if try base.staff(storeID: storeID).contains(where: { $0.pinHash.matches(pin) }) {
+            throw RuntimeError("another staff member of this store has that PIN; choose another")
+        }
+        let s = StaffRecord(id: newID("P"), storeID: storeID, name: name, role: role, pinHash: PINHash.make(pin: pin), createdAt: now)
+        try base.insertStaff(s)
+        return s
+    }
+
+    /// Issues a one-time activation code for a store, valid for `ttlSeconds`.
+    public static func issueActivationCode(base: BaseStore, storeID: String, ttlSeconds: Int64, now: Int64) throws -> ActivationCodeRecord {
+        guard try base.store(id: storeID) != nil else { throw RuntimeError("no store \(storeID)") }
+        guard (60...7 * 86_400).contains(ttlSeconds) else { throw RuntimeError("--ttl must be 60 seconds to 7 days") }
+        let code = ActivationCodeRecord(code: ActivationCode.normalize(ActivationCode.generate()), storeID: storeID,
+                                        createdAt: now, expiresAt: now + ttlSeconds * 1000)
+        try base.insertActivationCode(code)
+        return code
+    }
+
+    static func newID(_ prefix: String) -> String { prefix + Hex.encode(Crypto.randomBytes(5)).uppercased() }
+
+    static func write(_ text: String, to directory: String, _ name: String, mode: Int) throws {
+        let path = (directory as NSString).appendingPathComponent(name)
+        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: mode]) else {
+            throw RuntimeError("cannot write \(path)")
+        }
+    }
+
+    public static func prettyEncoder() -> JSONEncoder {
+        let e = API.makeEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+}

@@ -1,0 +1,279 @@
+import CashierCore
+import CashierCrypto
+import CashierStorage
+import Foundation
+import HTTPServer
+
+/// The cashier service: routes signed HTTP requests to handlers, with overload protection,
+/// metrics and one log line per request. Stateless: everything another instance needs lives in
+/// the base database and the order groups.
+public final class CashierService: @unchecked Sendable {
+    // @unchecked: mutable state (admission, number generator) is guarded by locks; stores are Sendable.
+    let configuration: ServiceConfiguration
+    let base: BaseStore
+    let hopping: OrderHopping
+    let channel: SandboxChannel
+    public let metrics: Metrics
+    let log: RequestLog
+    let clock: @Sendable () -> Int64
+    let instanceName: String
+    /// "cashierd-<instance>", as in logs and health answers.
+    public var instanceLabel: String { instanceName }
+
+    private let admissionLock = NSLock()
+    private var admission: AdmissionPolicy
+    private let numberLock = NSLock()
+    private var numbers: OrderNumberGenerator
+
+    /// - Parameter clock: Unix time in milliseconds.
+    public init(configuration: ServiceConfiguration, base: BaseStore, hopping: OrderHopping, channel: SandboxChannel,
+                log: RequestLog, metrics: Metrics = Metrics(), clock: @escaping @Sendable () -> Int64 = CashierService.systemClock) {
+        self.configuration = configuration
+        self.base = base
+        self.hopping = hopping
+        self.channel = channel
+        self.log = log
+        self.metrics = metrics
+        self.clock = clock
+        self.instanceName = "cashierd-\(configuration.instance)"
+        self.admission = AdmissionPolicy(capacity: configuration.limits.maxInFlight)
+        // Start the sequence at a random point so a restarted instance does not reuse the numbers it made
+        // in the same second before the restart.
+        self.numbers = OrderNumberGenerator(instance: configuration.instance,
+                                            startSequence: Int(Crypto.randomInt(below: 100_000)))
+        metrics.gauge("cashierd_in_flight", help: "Requests being handled now.") { [weak self] in
+            guard let self else { return 0 }
+            self.admissionLock.lock()
+            defer { self.admissionLock.unlock() }
+            return Double(self.admission.inFlight)
+        }
+    }
+
+    public static let systemClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+
+    // MARK: - Routing
+
+    enum Route: String {
+        case health, metrics, openAPI, activate, ping, createOrder, listOrders, getOrder, pay, reverse, refund
+
+        /// How urgent the route is under overload; nil for routes that are always answered.
+        var priority: RequestPriority? {
+            switch self {
+            case .health, .metrics, .openAPI: return nil
+            case .listOrders: return .list
+            case .activate, .ping, .createOrder: return .newOrder
+            case .getOrder, .pay, .reverse, .refund: return .completion
+            }
+        }
+
+        var isSigned: Bool {
+            switch self {
+            case .health, .metrics, .openAPI, .activate: return false
+            default: return true
+            }
+        }
+    }
+
+    /// Finds the route for a method and path; the order number for order routes.
+    static func route(method: String, path: String) -> Result<(Route, OrderNumber?), APIError> {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        func only(_ allowed: String, _ route: Route, _ number: OrderNumber? = nil) -> Result<(Route, OrderNumber?), APIError> {
+            method == allowed ? .success((route, number)) : .failure(APIError(.methodNotAllowed, detail: "use \(allowed)"))
+        }
+        switch path {
+        case API.Path.health: return only("GET", .health)
+        case API.Path.metrics: return only("GET", .metrics)
+        case API.Path.openAPI: return only("GET", .openAPI)
+        case API.Path.activate: return only("POST", .activate)
+        case API.Path.ping: return only("GET", .ping)
+        case API.Path.orders:
+            if method == "POST" { return .success((.createOrder, nil)) }
+            if method == "GET" { return .success((.listOrders, nil)) }
+            return .failure(APIError(.methodNotAllowed, detail: "use GET or POST"))
+        default: break
+        }
+        // /v1/orders/{no}[/pay|/reverse|/refunds]
+        guard parts.count >= 4, parts.count <= 5, parts[0] == "", parts[1] == "v1", parts[2] == "orders" else {
+            return .failure(APIError(.notFound, detail: path))
+        }
+        guard let number = OrderNumber(parts[3]), parts[3].utf8.count == OrderNumber.length else {
+            return .failure(APIError(.orderNotFound, detail: "not a valid order number"))
+        }
+        if parts.count == 4 { return only("GET", .getOrder, number) }
+        switch parts[4] {
+        case "pay": return only("POST", .pay, number)
+        case "reverse": return only("POST", .reverse, number)
+        case "refunds": return only("POST", .refund, number)
+        default: return .failure(APIError(.notFound, detail: path))
+        }
+    }
+
+    // MARK: - Handling
+
+    /// Answers one HTTP request. Called on the HTTP server's connection threads; never throws, never traps
+    /// on input.
+    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let now = clock()
+        var routeName = "unknown"
+        var signer: AuthenticatedDevice?
+        var activationCode: String?
+        var reply: Reply
+
+        switch CashierService.route(method: request.method, path: request.path) {
+        case .failure(let error):
+            reply = .error(error)
+        case .success(let (route, number)):
+            routeName = route.rawValue
+            if request.bodyTooLarge {
+                reply = .error(.bodyTooLarge, "at most \(configuration.limits.maxBodyBytes) bytes")
+            } else if let priority = route.priority, !admit(priority) {
+                metrics.increment("cashierd_rejections_total", [("priority", "\(priority)")])
+                reply = .error(.overloaded)
+            } else {
+                defer { if route.priority != nil { finishAdmitted() } }
+                do {
+                    if route.isSigned {
+                        let auth = try Authenticator(base: base, skewSeconds: configuration.limits.clockSkewSeconds)
+                            .authenticate(request, nowMs: now)
+                        signer = auth
+                        reply = try dispatch(route, number: number, request: request, auth: auth, now: now)
+                    } else if route == .activate {
+                        activationCode = (try? API.decode(ActivateRequest.self, from: request.body))?.code
+                        reply = try activate(request, now: now)
+                    } else {
+                        reply = try dispatch(route, number: number, request: request, auth: nil, now: now)
+                    }
+                } catch let refusal as Refusal {
+                    reply = .error(refusal.error)
+                } catch let error as HoppingError {
+                    reply = .error(Self.apiError(for: error))
+                } catch let error as StorageError {
+                    reply = .error(.internalError, Self.describe(error))
+                } catch {
+                    reply = .error(.internalError)
+                }
+            }
+        }
+
+        var response = HTTPResponse(status: reply.status, headers: reply.headers, body: reply.body)
+        response.headers.append(("Cache-Control", "no-store"))
+        let timestamp = clock() / 1000
+        if let signer {
+            sign(&response, request: request, nonce: signer.nonce, deviceID: signer.device.id, key: signer.device.secret, timestamp: timestamp)
+        } else if let activationCode, let nonce = request.header(SignatureHeader.nonce) {
+            sign(&response, request: request, nonce: nonce, deviceID: "", key: Signing.activationKey(code: activationCode), timestamp: timestamp)
+        }
+
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        metrics.increment("cashierd_requests_total", [("route", routeName), ("status", String(reply.status))])
+        if let code = reply.errorCode { metrics.increment("cashierd_errors_total", [("code", code.rawValue)]) }
+        metrics.observe(route: routeName, seconds: elapsed)
+        log.write(.init(ts: RequestLog.timestamp(ms: now), instance: instanceName, method: request.method,
+                        path: request.path, status: reply.status, code: reply.errorCode?.rawValue,
+                        ms: (elapsed * 1e5).rounded() / 100, device: signer?.device.id, remote: request.remoteAddress,
+                        group: reply.group, hops: reply.hops))
+        return response
+    }
+
+    private func sign(_ response: inout HTTPResponse, request: HTTPRequest, nonce: String, deviceID: String, key: [UInt8], timestamp: Int64) {
+        let toSign = ResponseToSign(status: response.status, requestMethod: request.method, requestPath: request.path,
+                                    requestNonce: nonce, timestamp: timestamp, deviceID: deviceID, body: response.body)
+        response.headers.append((SignatureHeader.timestamp, String(timestamp)))
+        response.headers.append((SignatureHeader.signature, Signing.sign(toSign, key: key)))
+    }
+
+    private func dispatch(_ route: Route, number: OrderNumber?, request: HTTPRequest, auth: AuthenticatedDevice?, now: Int64) throws -> Reply {
+        switch route {
+        case .health: return .json(health(now: now))
+        case .metrics: return .text(metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        case .openAPI: return Reply(status: 200, body: Array(OpenAPIDocument.json.utf8), headers: [("Content-Type", "application/json")])
+        case .activate: return try activate(request, now: now)
+        case .ping:
+            return .json(PingResponse(instance: instanceName, time: now, deviceId: auth!.device.id, store: storeInfo(auth!.store)))
+        case .createOrder: return try createOrder(request, auth: auth!, now: now)
+        case .listOrders: return try listOrders(request, auth: auth!)
+        case .getOrder: return try queryOrder(number!, auth: auth!, now: now)
+        case .pay: return try pay(number!, request: request, auth: auth!, now: now)
+        case .reverse: return try reverse(number!, auth: auth!, now: now)
+        case .refund: return try refund(number!, request: request, auth: auth!, now: now)
+        }
+    }
+
+    // MARK: - Admission
+
+    private func admit(_ priority: RequestPriority) -> Bool {
+        admissionLock.lock()
+        defer { admissionLock.unlock() }
+        return admission.admit(priority)
+    }
+
+    private func finishAdmitted() {
+        admissionLock.lock()
+        admission.finish()
+        admissionLock.unlock()
+    }
+
+    // MARK: - Helpers shared by handlers
+
+    func nextOrderNumber(group: GroupTag, now: Int64) -> OrderNumber {
+        numberLock.lock()
+        defer { numberLock.unlock() }
+        return numbers.next(epochSeconds: now / 1000, group: group)
+    }
+
+    func nextRefundNumber(group: GroupTag, now: Int64) -> RefundNumber {
+        numberLock.lock()
+        defer { numberLock.unlock() }
+        return numbers.nextRefund(epochSeconds: now / 1000, group: group)
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ request: HTTPRequest) throws(Refusal) -> T {
+        do {
+            return try API.decode(type, from: request.body)
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw Refusal(.malformedRequest, "missing field \(key.stringValue)")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw Refusal(.malformedRequest, "wrong type at \(Self.path(context.codingPath))")
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw Refusal(.malformedRequest, "null at \(Self.path(context.codingPath))")
+        } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
+            throw Refusal(.malformedRequest, "invalid value at \(Self.path(context.codingPath))")
+        } catch {
+            throw Refusal(.malformedRequest, "the body is not valid JSON")
+        }
+    }
+
+    private static func path(_ codingPath: [CodingKey]) -> String {
+        codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+
+    func storeInfo(_ store: StoreRecord) -> StoreInfo {
+        let merchantName = (try? base.merchant(id: store.merchantID))??.name ?? ""
+        return StoreInfo(storeId: store.id, storeName: store.name, merchantId: store.merchantID,
+                         merchantName: merchantName, currency: store.currency)
+    }
+
+    static func apiError(for error: HoppingError) -> APIError {
+        switch error {
+        case .noGroupAvailable: return APIError(.noGroupAvailable)
+        case .groupUnavailable(let tag, _): return APIError(.groupUnavailable, detail: "order group \(tag)")
+        case .unknownGroup: return APIError(.orderNotFound)
+        }
+    }
+
+    static func describe(_ error: StorageError) -> String {
+        switch error {
+        case .unavailable: return "storage unavailable"
+        case .duplicateKey: return "duplicate key"
+        case .failed: return "storage error"
+        }
+    }
+
+    func health(now: Int64) -> HealthResponse {
+        let groups = hopping.health()
+        let accepting = groups.filter(\.accepting).count
+        let status = accepting == 0 ? "down" : (accepting < groups.count ? "degraded" : "ok")
+        return HealthResponse(status: status, instance: instanceName, time: now, groups: groups)
+    }
+}

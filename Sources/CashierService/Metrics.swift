@@ -1,0 +1,110 @@
+import Foundation
+
+/// Counters and latency histograms, rendered in the Prometheus text format at `/metrics`.
+///
+/// Never holds secrets: labels are routes, status codes, error codes and group tags only.
+public final class Metrics: @unchecked Sendable {
+    // @unchecked: every field is guarded by `lock`.
+    private let lock = NSLock()
+    private var counters: [String: [String: Double]] = [:]
+    private var help: [String: String] = [:]
+    private var histograms: [String: Histogram] = [:]
+    private var gauges: [String: () -> Double] = [:]
+
+    /// Latency buckets in seconds.
+    static let buckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    struct Histogram {
+        var counts = [UInt64](repeating: 0, count: Metrics.buckets.count)
+        var sum = 0.0
+        var total: UInt64 = 0
+    }
+
+    public init() {
+        describe("cashierd_requests_total", "Requests answered, by route and HTTP status.")
+        describe("cashierd_errors_total", "Error responses, by error code.")
+        describe("cashierd_rejections_total", "Requests refused by overload protection, by priority.")
+        describe("cashierd_orders_created_total", "Orders created, by DB group.")
+        describe("cashierd_group_failures_total", "Failed calls to an order group (probe, insert or later call), by group.")
+        describe("cashierd_group_hops_total", "Times order creation hopped away from a group, by group and reason.")
+        describe("cashierd_payments_total", "Payment outcomes reported by the channel.")
+        describe("cashierd_request_duration_seconds", "Time to answer a request, by route.")
+    }
+
+    private func describe(_ name: String, _ text: String) { help[name] = text }
+
+    /// Adds `amount` to counter `name` with `labels` (rendered in the given order).
+    public func increment(_ name: String, _ labels: [(String, String)] = [], by amount: Double = 1) {
+        let key = labels.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",")
+        lock.lock()
+        counters[name, default: [:]][key, default: 0] += amount
+        lock.unlock()
+    }
+
+    /// Records one observation of a route's latency.
+    public func observe(route: String, seconds: Double) {
+        lock.lock()
+        var h = histograms[route] ?? Histogram()
+        for (i, bound) in Metrics.buckets.enumerated() where seconds <= bound { h.counts[i] += 1 }
+        h.sum += seconds
+        h.total += 1
+        histograms[route] = h
+        lock.unlock()
+    }
+
+    /// A gauge read at render time.
+    public func gauge(_ name: String, help text: String, _ read: @escaping () -> Double) {
+        lock.lock()
+        gauges[name] = read
+        help[name] = text
+        lock.unlock()
+    }
+
+    /// The value of one counter series (for tests and drills).
+    public func value(_ name: String, _ labels: [(String, String)] = []) -> Double {
+        let key = labels.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",")
+        lock.lock()
+        defer { lock.unlock() }
+        return counters[name]?[key] ?? 0
+    }
+
+    /// The Prometheus text exposition (version 0.0.4).
+    public func render() -> String {
+        lock.lock()
+        let counters = self.counters, histograms = self.histograms, gauges = self.gauges, help = self.help
+        lock.unlock()
+        var out = ""
+        for name in counters.keys.sorted() {
+            out += "# HELP \(name) \(help[name] ?? name)\n# TYPE \(name) counter\n"
+            for (labels, value) in counters[name]!.sorted(by: { $0.key < $1.key }) {
+                out += labels.isEmpty ? "\(name) \(format(value))\n" : "\(name){\(labels)} \(format(value))\n"
+            }
+        }
+        for name in gauges.keys.sorted() {
+            out += "# HELP \(name) \(help[name] ?? name)\n# TYPE \(name) gauge\n\(name) \(format(gauges[name]!()))\n"
+        }
+        let h = "cashierd_request_duration_seconds"
+        if !histograms.isEmpty {
+            out += "# HELP \(h) \(help[h]!)\n# TYPE \(h) histogram\n"
+            for route in histograms.keys.sorted() {
+                let hist = histograms[route]!
+                for (i, bound) in Metrics.buckets.enumerated() {
+                    out += "\(h)_bucket{route=\"\(escape(route))\",le=\"\(format(bound))\"} \(hist.counts[i])\n"
+                }
+                out += "\(h)_bucket{route=\"\(escape(route))\",le=\"+Inf\"} \(hist.total)\n"
+                out += "\(h)_sum{route=\"\(escape(route))\"} \(format(hist.sum))\n"
+                out += "\(h)_count{route=\"\(escape(route))\"} \(hist.total)\n"
+            }
+        }
+        return out
+    }
+
+    private func format(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+
+    private func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+}

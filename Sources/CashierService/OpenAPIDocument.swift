@@ -1,0 +1,956 @@
+/// The OpenAPI 3 document served at `/openapi.json`; generated from Resources/openapi.json by
+/// scripts/gen-openapi.sh, and checked against it by a test.
+enum OpenAPIDocument {
+    static let json = #"""
+{
+ "openapi": "3.0.3",
+ "info": {
+  "title": "cashierd API",
+  "version": "1.0.0",
+  "description": "The cashier service API. Every /v1 call except /v1/activate is signed with HMAC-SHA256 under the device key (see docs/PROTOCOL.md); every signed call's response is signed too. Amounts are integers in minor units."
+ },
+ "paths": {
+  "/healthz": {
+   "get": {
+    "summary": "Health and order-group state (unsigned)",
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/HealthResponse"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/metrics": {
+   "get": {
+    "summary": "Prometheus metrics (unsigned)",
+    "responses": {
+     "200": {
+      "description": "Prometheus text format",
+      "content": {
+       "text/plain": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/openapi.json": {
+   "get": {
+    "summary": "This document",
+    "responses": {
+     "200": {
+      "description": "OpenAPI document"
+     }
+    }
+   }
+  },
+  "/v1/activate": {
+   "post": {
+    "summary": "Redeem an activation code for a device id and key",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Nonce"
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/ActivateRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ActivateResponse"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/ping": {
+   "get": {
+    "summary": "Cheapest signed call; used by terminals to probe domains",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/PingResponse"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/orders": {
+   "post": {
+    "summary": "Create an order (lands in any healthy DB group)",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/CreateOrderRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "201": {
+      "description": "Created",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/OrderView"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   },
+   "get": {
+    "summary": "The store's orders across all groups, newest first",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     },
+     {
+      "name": "limit",
+      "in": "query",
+      "schema": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 100,
+       "default": 20
+      }
+     },
+     {
+      "name": "cursor",
+      "in": "query",
+      "schema": {
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/OrderListResponse"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/orders/{order_no}": {
+   "get": {
+    "summary": "Query an order (a payment under way is checked with the channel)",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     },
+     {
+      "name": "order_no",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "pattern": "^[0-9]{23}$"
+      },
+      "description": "23-digit order number; digits 21-22 are the DB group, digit 23 a Luhn check digit"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/OrderView"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/orders/{order_no}/pay": {
+   "post": {
+    "summary": "Pay with the customer's payment code; never charges twice",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     },
+     {
+      "name": "order_no",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "pattern": "^[0-9]{23}$"
+      },
+      "description": "23-digit order number; digits 21-22 are the DB group, digit 23 a Luhn check digit"
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/PayRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/OrderView"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/orders/{order_no}/reverse": {
+   "post": {
+    "summary": "Cancel an unpaid, unclear or timed-out payment",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     },
+     {
+      "name": "order_no",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "pattern": "^[0-9]{23}$"
+      },
+      "description": "23-digit order number; digits 21-22 are the DB group, digit 23 a Luhn check digit"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/OrderView"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/orders/{order_no}/refunds": {
+   "post": {
+    "summary": "Refund part or all of a paid order (supervisor PIN; idempotent by refund_ref)",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     },
+     {
+      "name": "order_no",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "pattern": "^[0-9]{23}$"
+      },
+      "description": "23-digit order number; digits 21-22 are the DB group, digit 23 a Luhn check digit"
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/RefundRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/RefundResponse"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   }
+  }
+ },
+ "components": {
+  "parameters": {
+   "Device": {
+    "name": "X-Cashier-Device",
+    "in": "header",
+    "required": true,
+    "schema": {
+     "type": "string",
+     "pattern": "^[A-Za-z0-9_-]{1,64}$"
+    }
+   },
+   "Timestamp": {
+    "name": "X-Cashier-Timestamp",
+    "in": "header",
+    "required": true,
+    "schema": {
+     "type": "string",
+     "pattern": "^[0-9]+$"
+    },
+    "description": "Unix seconds; within 300 s of the service clock"
+   },
+   "Nonce": {
+    "name": "X-Cashier-Nonce",
+    "in": "header",
+    "required": true,
+    "schema": {
+     "type": "string",
+     "pattern": "^[A-Za-z0-9_-]{16,64}$"
+    }
+   },
+   "Signature": {
+    "name": "X-Cashier-Signature",
+    "in": "header",
+    "required": true,
+    "schema": {
+     "type": "string",
+     "pattern": "^[0-9a-f]{64}$"
+    }
+   }
+  },
+  "schemas": {
+   "ErrorEnvelope": {
+    "type": "object",
+    "required": [
+     "error"
+    ],
+    "properties": {
+     "error": {
+      "type": "object",
+      "required": [
+       "code",
+       "message",
+       "retryable"
+      ],
+      "properties": {
+       "code": {
+        "type": "string",
+        "enum": [
+         "MALFORMED_REQUEST",
+         "INVALID_FIELD",
+         "BODY_TOO_LARGE",
+         "NOT_FOUND",
+         "METHOD_NOT_ALLOWED",
+         "SIGNATURE_MISSING",
+         "DEVICE_UNKNOWN",
+         "DEVICE_REVOKED",
+         "SIGNATURE_INVALID",
+         "TIMESTAMP_SKEWED",
+         "NONCE_REPLAYED",
+         "ACTIVATION_CODE_INVALID",
+         "ACTIVATION_CODE_USED",
+         "ACTIVATION_CODE_EXPIRED",
+         "RATE_LIMITED",
+         "ORDER_NOT_FOUND",
+         "ORDER_OTHER_STORE",
+         "ORDER_NOT_PAYABLE",
+         "ORDER_NOT_PAID",
+         "ORDER_NOT_REVERSIBLE",
+         "PAYMENT_CODE_INVALID",
+         "AMOUNT_INVALID",
+         "REFUND_EXCEEDS_PAID",
+         "REFUND_LIMIT_REACHED",
+         "PIN_INVALID",
+         "PIN_NOT_SUPERVISOR",
+         "PIN_LOCKED",
+         "IDEMPOTENCY_CONFLICT",
+         "GROUP_UNAVAILABLE",
+         "NO_GROUP_AVAILABLE",
+         "OVERLOADED",
+         "CHANNEL_UNAVAILABLE",
+         "INTERNAL"
+        ]
+       },
+       "message": {
+        "type": "string"
+       },
+       "detail": {
+        "type": "string"
+       },
+       "retryable": {
+        "type": "boolean"
+       }
+      }
+     }
+    }
+   },
+   "ActivateRequest": {
+    "type": "object",
+    "required": [
+     "code"
+    ],
+    "properties": {
+     "code": {
+      "type": "string",
+      "description": "e.g. WDJB-MJHT; dashes, spaces and case ignored"
+     },
+     "device_name": {
+      "type": "string",
+      "maxLength": 64
+     }
+    }
+   },
+   "StoreInfo": {
+    "type": "object",
+    "properties": {
+     "store_id": {
+      "type": "string"
+     },
+     "store_name": {
+      "type": "string"
+     },
+     "merchant_id": {
+      "type": "string"
+     },
+     "merchant_name": {
+      "type": "string"
+     },
+     "currency": {
+      "type": "string"
+     }
+    }
+   },
+   "ActivateResponse": {
+    "type": "object",
+    "properties": {
+     "device_id": {
+      "type": "string"
+     },
+     "device_secret": {
+      "type": "string",
+      "description": "64 hex characters; sent once"
+     },
+     "store": {
+      "$ref": "#/components/schemas/StoreInfo"
+     }
+    }
+   },
+   "PingResponse": {
+    "type": "object",
+    "properties": {
+     "instance": {
+      "type": "string"
+     },
+     "time": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "device_id": {
+      "type": "string"
+     },
+     "store": {
+      "$ref": "#/components/schemas/StoreInfo"
+     }
+    }
+   },
+   "OrderItem": {
+    "type": "object",
+    "required": [
+     "name",
+     "quantity",
+     "unit_price"
+    ],
+    "properties": {
+     "sku": {
+      "type": "string"
+     },
+     "name": {
+      "type": "string"
+     },
+     "quantity": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 9999
+     },
+     "unit_price": {
+      "type": "integer",
+      "format": "int64"
+     }
+    }
+   },
+   "CreateOrderRequest": {
+    "type": "object",
+    "required": [
+     "amount"
+    ],
+    "properties": {
+     "amount": {
+      "type": "integer",
+      "format": "int64",
+      "minimum": 1,
+      "maximum": 9999999999
+     },
+     "currency": {
+      "type": "string"
+     },
+     "items": {
+      "type": "array",
+      "maxItems": 200,
+      "items": {
+       "$ref": "#/components/schemas/OrderItem"
+      }
+     },
+     "client_ref": {
+      "type": "string",
+      "maxLength": 64
+     }
+    }
+   },
+   "PayRequest": {
+    "type": "object",
+    "required": [
+     "payment_code"
+    ],
+    "properties": {
+     "payment_code": {
+      "type": "string",
+      "pattern": "^1[0-5][0-9]{16}$"
+     }
+    }
+   },
+   "RefundRequest": {
+    "type": "object",
+    "required": [
+     "amount",
+     "refund_ref",
+     "pin"
+    ],
+    "properties": {
+     "amount": {
+      "type": "integer",
+      "format": "int64",
+      "minimum": 1
+     },
+     "refund_ref": {
+      "type": "string",
+      "pattern": "^[A-Za-z0-9_-]{1,64}$"
+     },
+     "pin": {
+      "type": "string",
+      "format": "password"
+     },
+     "reason": {
+      "type": "string",
+      "maxLength": 200
+     }
+    }
+   },
+   "RefundView": {
+    "type": "object",
+    "properties": {
+     "refund_no": {
+      "type": "string"
+     },
+     "order_no": {
+      "type": "string"
+     },
+     "amount": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "currency": {
+      "type": "string"
+     },
+     "refund_ref": {
+      "type": "string"
+     },
+     "status": {
+      "type": "string",
+      "enum": [
+       "pending",
+       "succeeded"
+      ]
+     },
+     "created_at": {
+      "type": "integer",
+      "format": "int64"
+     }
+    }
+   },
+   "OrderView": {
+    "type": "object",
+    "properties": {
+     "order_no": {
+      "type": "string"
+     },
+     "store_id": {
+      "type": "string"
+     },
+     "device_id": {
+      "type": "string"
+     },
+     "amount": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "currency": {
+      "type": "string"
+     },
+     "status": {
+      "type": "string",
+      "enum": [
+       "created",
+       "paying",
+       "paid",
+       "declined",
+       "reversed",
+       "closed"
+      ]
+     },
+     "refunded_amount": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "items": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/OrderItem"
+      }
+     },
+     "client_ref": {
+      "type": "string"
+     },
+     "created_at": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "updated_at": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "paid_at": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "channel_txn": {
+      "type": "string"
+     },
+     "failure": {
+      "type": "object",
+      "properties": {
+       "reason": {
+        "type": "string"
+       },
+       "message": {
+        "type": "string"
+       }
+      }
+     },
+     "pending": {
+      "type": "string",
+      "enum": [
+       "USER_CONFIRMING",
+       "UNKNOWN"
+      ]
+     },
+     "refunds": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/RefundView"
+      }
+     }
+    }
+   },
+   "RefundResponse": {
+    "type": "object",
+    "properties": {
+     "refund": {
+      "$ref": "#/components/schemas/RefundView"
+     },
+     "order": {
+      "$ref": "#/components/schemas/OrderView"
+     }
+    }
+   },
+   "OrderSummary": {
+    "type": "object",
+    "properties": {
+     "order_no": {
+      "type": "string"
+     },
+     "amount": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "currency": {
+      "type": "string"
+     },
+     "status": {
+      "type": "string"
+     },
+     "refunded_amount": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "created_at": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "device_id": {
+      "type": "string"
+     }
+    }
+   },
+   "OrderListResponse": {
+    "type": "object",
+    "properties": {
+     "orders": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/OrderSummary"
+      }
+     },
+     "next_cursor": {
+      "type": "string"
+     },
+     "unavailable_groups": {
+      "type": "array",
+      "items": {
+       "type": "integer"
+      }
+     }
+    }
+   },
+   "HealthResponse": {
+    "type": "object",
+    "properties": {
+     "status": {
+      "type": "string",
+      "enum": [
+       "ok",
+       "degraded",
+       "down"
+      ]
+     },
+     "instance": {
+      "type": "string"
+     },
+     "time": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "groups": {
+      "type": "array",
+      "items": {
+       "type": "object",
+       "properties": {
+        "group": {
+         "type": "integer"
+        },
+        "accepting": {
+         "type": "boolean"
+        },
+        "recent_failures": {
+         "type": "number"
+        }
+       }
+      }
+     }
+    }
+   }
+  }
+ }
+}
+"""#
+}

@@ -1,0 +1,331 @@
+import CashierCore
+import CashierStorage
+import HTTPServer
+
+extension CashierService {
+    // MARK: Create
+
+    /// `POST /v1/orders`: validates the sale and creates the order in whichever group takes it.
+    func createOrder(_ request: HTTPRequest, auth: AuthenticatedDevice, now: Int64) throws -> Reply {
+        let body = try decode(CreateOrderRequest.self, request)
+        guard body.amount > 0, body.amount <= Money.maximumMinorUnits else {
+            throw Refusal(.amountInvalid, "amount must be 1 to \(Money.maximumMinorUnits) minor units")
+        }
+        let currency = body.currency ?? auth.store.currency
+        guard currency == auth.store.currency else {
+            throw Refusal(.invalidField, "this store takes \(auth.store.currency)")
+        }
+        let items = body.items ?? []
+        guard items.count <= 200 else { throw Refusal(.invalidField, "at most 200 items") }
+        if !items.isEmpty {
+            var sum: Int64 = 0
+            for (i, item) in items.enumerated() {
+                guard (1...9_999).contains(item.quantity) else { throw Refusal(.invalidField, "items[\(i)].quantity must be 1 to 9999") }
+                guard (0...Money.maximumMinorUnits).contains(item.unitPrice) else { throw Refusal(.invalidField, "items[\(i)].unit_price out of range") }
+                guard (1...100).contains(item.name.count) else { throw Refusal(.invalidField, "items[\(i)].name must be 1 to 100 characters") }
+                if let sku = item.sku, sku.count > 64 { throw Refusal(.invalidField, "items[\(i)].sku is at most 64 characters") }
+                let (line, o1) = item.unitPrice.multipliedReportingOverflow(by: Int64(item.quantity))
+                let (total, o2) = sum.addingReportingOverflow(line)
+                guard !o1, !o2 else { throw Refusal(.amountInvalid, "items add up to too much") }
+                sum = total
+            }
+            guard sum == body.amount else {
+                throw Refusal(.amountInvalid, "items add up to \(Money(minorUnits: sum, currency: currency).decimalString), not \(Money(minorUnits: body.amount, currency: currency).decimalString)")
+            }
+        }
+        if let ref = body.clientRef, ref.count > 64 || ref.isEmpty {
+            throw Refusal(.invalidField, "client_ref must be 1 to 64 characters")
+        }
+
+        let (order, hops) = try hopping.createOrder { tag in
+            OrderRecord(orderNo: nextOrderNumber(group: tag, now: now), merchantID: auth.store.merchantID,
+                        storeID: auth.store.id, deviceID: auth.device.id, amount: body.amount, currency: currency,
+                        items: items, clientRef: body.clientRef, createdAt: now, updatedAt: now)
+        }
+        metrics.increment("cashierd_orders_created_total", [("group", order.orderNo.group.description)])
+        for hop in hops { metrics.increment("cashierd_group_hops_total", [("group", hop.description)]) }
+        var reply = Reply.json(view(order, refunds: []), status: 201)
+        reply.group = order.orderNo.group.value
+        reply.hops = hops.count
+        return reply
+    }
+
+    // MARK: Query
+
+    /// `GET /v1/orders/{no}`: the order as it stands; a payment under way is first checked with the channel.
+    func queryOrder(_ number: OrderNumber, auth: AuthenticatedDevice, now: Int64) throws -> Reply {
+        var order = try loadOrder(number, auth: auth)
+        var pending: PaymentPending?
+        if order.status == .paying {
+            (order, pending) = try refreshWithChannel(order, now: now)
+        }
+        return try reply(order, pending: pending)
+    }
+
+    // MARK: Pay
+
+    /// `POST /v1/orders/{no}/pay`: charges the customer's payment code at most once per order.
+    ///
+    /// The order moves created → paying by compare-and-set before the channel is called, so of two
+    /// concurrent pay calls only one reaches the channel; the other (and every retry) is answered with
+    /// the order's state as the channel reports it. The channel itself refuses a second charge for the
+    /// same order number.
+    func pay(_ number: OrderNumber, request: HTTPRequest, auth: AuthenticatedDevice, now: Int64) throws -> Reply {
+        let body = try decode(PayRequest.self, request)
+        guard SandboxScenario.isWellFormed(body.paymentCode) else {
+            throw Refusal(.paymentCodeInvalid, "a payment code is 18 digits starting with 10 to 15")
+        }
+        var order = try loadOrder(number, auth: auth)
+        switch order.status {
+        case .paid:
+            return try reply(order, pending: nil)
+        case .declined, .reversed, .closed:
+            if order.status == .declined && order.paymentCode == body.paymentCode { return try reply(order, pending: nil) }
+            throw Refusal(.orderNotPayable, "the order is \(order.status.rawValue); start a new sale")
+        case .paying:
+            guard order.paymentCode == body.paymentCode else {
+                throw Refusal(.orderNotPayable, "a payment with another code is under way")
+            }
+            let (refreshed, pending) = try refreshWithChannel(order, now: now)
+            return try reply(refreshed, pending: pending)
+        case .created:
+            let claim = try hopping.withGroup(number.group) {
+                try $0.transition(number, from: [.created], change: OrderChange(status: .paying, paymentCode: body.paymentCode), now: now)
+            }
+            guard let (claimed, changed) = claim else { throw Refusal(.orderNotFound) }
+            guard changed else {
+                // Another pay call won the race; answer with what it is doing.
+                guard claimed.status == .paying, claimed.paymentCode == body.paymentCode else {
+                    if claimed.status == .paid { return try reply(claimed, pending: nil) }
+                    throw Refusal(.orderNotPayable, "the order is \(claimed.status.rawValue)")
+                }
+                let (refreshed, pending) = try refreshWithChannel(claimed, now: now)
+                return try reply(refreshed, pending: pending)
+            }
+            order = claimed
+        }
+
+        let answer: SandboxChannel.PayAnswer
+        do {
+            answer = try channel.pay(outTradeNo: number.digits, amount: order.amount, currency: order.currency,
+                                     code: body.paymentCode, now: now)
+        } catch {
+            // The charge may or may not have happened: the order stays `paying` and the terminal queries.
+            metrics.increment("cashierd_payments_total", [("outcome", "channel_error")])
+            return try reply(order, pending: .unknown)
+        }
+        let (final, pending) = try apply(answer, to: order, now: clock())
+        return try reply(final, pending: pending)
+    }
+
+    // MARK: Reverse
+
+    /// `POST /v1/orders/{no}/reverse`: cancels an unpaid, unclear or timed-out payment; money taken is returned.
+    func reverse(_ number: OrderNumber, auth: AuthenticatedDevice, now: Int64) throws -> Reply {
+        let order = try loadOrder(number, auth: auth)
+        switch order.status {
+        case .closed, .reversed, .declined:
+            return try reply(order, pending: nil)
+        case .created:
+            let result = try hopping.withGroup(number.group) {
+                try $0.transition(number, from: [.created], change: OrderChange(status: .closed), now: now)
+            }
+            guard let (after, changed) = result else { throw Refusal(.orderNotFound) }
+            // Lost a race with a pay call: reverse what it started.
+            if !changed && (after.status == .paying || after.status == .paid) { return try reverse(number, auth: auth, now: now) }
+            return try reply(after, pending: nil)
+        case .paying, .paid:
+            guard order.refundedAmount == 0 else {
+                throw Refusal(.orderNotReversible, "the order has refunds; refund the rest instead")
+            }
+            do {
+                try channel.reverse(outTradeNo: number.digits, now: now)
+            } catch {
+                throw Refusal(.channelUnavailable, "the reversal did not reach the channel; send it again")
+            }
+            metrics.increment("cashierd_payments_total", [("outcome", "reversed")])
+            let result = try hopping.withGroup(number.group) {
+                try $0.transition(number, from: [.paying, .paid], change: OrderChange(status: .reversed), now: now)
+            }
+            guard let (after, _) = result else { throw Refusal(.orderNotFound) }
+            return try reply(after, pending: nil)
+        }
+    }
+
+    // MARK: Refund
+
+    /// `POST /v1/orders/{no}/refunds`: refunds part or all of a paid order with a supervisor's PIN.
+    ///
+    /// Idempotent by the terminal's refund reference; the amount is reserved in the order's group in one
+    /// transaction, so concurrent refunds can never together exceed what was paid.
+    func refund(_ number: OrderNumber, request: HTTPRequest, auth: AuthenticatedDevice, now: Int64) throws -> Reply {
+        let body = try decode(RefundRequest.self, request)
+        guard body.amount > 0, body.amount <= Money.maximumMinorUnits else { throw Refusal(.amountInvalid) }
+        guard Signing.isValidDeviceID(body.refundRef) else {
+            throw Refusal(.invalidField, "refund_ref must be 1 to 64 characters of A-Z a-z 0-9 _ -")
+        }
+        if let reason = body.reason, reason.count > 200 { throw Refusal(.invalidField, "reason is at most 200 characters") }
+        let order = try loadOrder(number, auth: auth)
+        let supervisor = try checkSupervisorPIN(body.pin, store: auth.store, device: auth.device, now: now)
+
+        let refund = RefundRecord(refundNo: nextRefundNumber(group: number.group, now: now), orderNo: number,
+                                  amount: body.amount, currency: order.currency, refundRef: body.refundRef,
+                                  status: .pending, staffID: supervisor.id, reason: body.reason, createdAt: now)
+        let reservation = try hopping.withGroup(number.group) {
+            try $0.reserveRefund(refund, maxRefunds: configuration.limits.maxRefundsPerOrder, now: now)
+        }
+        var accepted: RefundRecord
+        switch reservation {
+        case .reserved(let r), .existing(let r): accepted = r
+        case .conflict: throw Refusal(.idempotencyConflict, "refund_ref \(body.refundRef) was used for another amount")
+        case .orderNotPaid: throw Refusal(.orderNotPaid)
+        case .exceedsPaid(let remaining):
+            throw Refusal(.refundExceedsPaid, "at most \(Money(minorUnits: remaining, currency: order.currency).decimalString) can still be refunded")
+        case .limitReached: throw Refusal(.refundLimitReached, "at most \(configuration.limits.maxRefundsPerOrder) refunds per order")
+        case .orderNotFound: throw Refusal(.orderNotFound)
+        }
+        if accepted.status == .pending {
+            do {
+                try channel.refund(refundNo: accepted.refundNo.text, outTradeNo: number.digits, amount: accepted.amount, now: now)
+            } catch {
+                // Reserved but not confirmed: a retry with the same reference completes it.
+                throw Refusal(.channelUnavailable, "the refund is recorded as pending; send it again with the same refund_ref")
+            }
+            try hopping.withGroup(number.group) { try $0.completeRefund(accepted.refundNo, now: now) }
+            accepted.status = .succeeded
+            accepted.completedAt = now
+        }
+        let after = try loadOrder(number, auth: auth)
+        let refunds = try hopping.withGroup(number.group) { try $0.refunds(of: number) }
+        var reply = Reply.json(RefundResponse(refund: refundView(accepted), order: view(after, refunds: refunds)))
+        reply.group = number.group.value
+        return reply
+    }
+
+    /// Finds the supervisor whose PIN this is; counts wrong PINs per terminal and locks refunds after too many.
+    private func checkSupervisorPIN(_ pin: String, store: StoreRecord, device: DeviceRecord, now: Int64) throws -> StaffRecord {
+        let key = "pin:\(device.id)"
+        let windowStart = now - 15 * 60 * 1000
+        guard try base.attempts(key: key, windowStart: windowStart) < configuration.limits.pinAttempts else {
+            throw Refusal(.pinLocked)
+        }
+        if PINHash.isValidPIN(pin) {
+            let staff = try base.staff(storeID: store.id)
+            if let match = staff.first(where: { $0.pinHash.matches(pin) }) {
+                guard match.role == .supervisor else { throw Refusal(.pinNotSupervisor) }
+                try base.clearAttempts(key: key)
+                return match
+            }
+        }
+        _ = try base.countAttempt(key: key, now: now, windowStart: windowStart)
+        throw Refusal(.pinInvalid)
+    }
+
+    // MARK: List
+
+    /// `GET /v1/orders?limit=&cursor=`: the store's orders across all groups, newest first.
+    func listOrders(_ request: HTTPRequest, auth: AuthenticatedDevice) throws -> Reply {
+        var limit = 20
+        var cursor: OrderListCursor?
+        for (key, value) in request.query {
+            switch key {
+            case "limit":
+                guard let n = Int(value), (1...100).contains(n) else { throw Refusal(.invalidField, "limit must be 1 to 100") }
+                limit = n
+            case "cursor":
+                guard let c = OrderListCursor(token: value) else { throw Refusal(.invalidField, "cursor is not one this service gave") }
+                cursor = c
+            default:
+                throw Refusal(.invalidField, "unknown query parameter \(key)")
+            }
+        }
+        let (orders, unavailable) = hopping.listOrders(storeID: auth.store.id, before: cursor, limit: limit)
+        let summaries = orders.map {
+            OrderSummary(orderNo: $0.orderNo, amount: $0.amount, currency: $0.currency, status: $0.status,
+                         refundedAmount: $0.refundedAmount, createdAt: $0.createdAt, deviceId: $0.deviceID)
+        }
+        let next = orders.count == limit ? orders.last.map { OrderListCursor(createdAt: $0.createdAt, orderNo: $0.orderNo.digits).token } : nil
+        return .json(OrderListResponse(orders: summaries, nextCursor: next, unavailableGroups: unavailable.map(\.value)))
+    }
+
+    // MARK: Shared
+
+    /// Reads an order from the group its number names and checks it belongs to the terminal's store.
+    func loadOrder(_ number: OrderNumber, auth: AuthenticatedDevice) throws -> OrderRecord {
+        guard let order = try hopping.withGroup(number.group, { try $0.order(number) }) else {
+            throw Refusal(.orderNotFound)
+        }
+        guard order.storeID == auth.store.id else { throw Refusal(.orderOtherStore) }
+        return order
+    }
+
+    /// Asks the channel where a `paying` order stands and records a final answer.
+    func refreshWithChannel(_ order: OrderRecord, now: Int64) throws -> (OrderRecord, PaymentPending?) {
+        let answer: SandboxChannel.QueryAnswer
+        do {
+            answer = try channel.query(outTradeNo: order.orderNo.digits, now: now)
+        } catch {
+            return (order, .unknown)
+        }
+        switch answer {
+        case .paid(let txn): return try apply(.paid(txn: txn), to: order, now: now)
+        case .userPaying: return (order, .userConfirming)
+        case .closed(let reason, let message): return try apply(.declined(reason: reason, message: message), to: order, now: now)
+        case .reversed:
+            let after = try transition(order, from: [.paying], to: OrderChange(status: .reversed), now: now)
+            return (after, nil)
+        case .notFound:
+            // The pay call has not reached the channel (yet); only a reversal may end this.
+            return (order, .unknown)
+        }
+    }
+
+    /// Records the channel's answer to a pay call.
+    func apply(_ answer: SandboxChannel.PayAnswer, to order: OrderRecord, now: Int64) throws -> (OrderRecord, PaymentPending?) {
+        switch answer {
+        case .paid(let txn):
+            metrics.increment("cashierd_payments_total", [("outcome", "paid")])
+            let after = try transition(order, from: [.paying], to: OrderChange(status: .paid, channelTxn: txn, paidAt: now), now: now)
+            return (after, nil)
+        case .userPaying:
+            metrics.increment("cashierd_payments_total", [("outcome", "user_paying")])
+            return (order, .userConfirming)
+        case .declined(let reason, let message):
+            metrics.increment("cashierd_payments_total", [("outcome", "declined")])
+            let after = try transition(order, from: [.paying], to: OrderChange(status: .declined, failureReason: reason, failureMessage: message), now: now)
+            return (after, nil)
+        case .systemError:
+            metrics.increment("cashierd_payments_total", [("outcome", "unknown")])
+            return (order, .unknown)
+        }
+    }
+
+    private func transition(_ order: OrderRecord, from: Set<OrderStatus>, to change: OrderChange, now: Int64) throws -> OrderRecord {
+        let result = try hopping.withGroup(order.orderNo.group) { try $0.transition(order.orderNo, from: from, change: change, now: now) }
+        guard let (after, _) = result else { throw Refusal(.orderNotFound) }
+        return after
+    }
+
+    private func reply(_ order: OrderRecord, pending: PaymentPending?) throws -> Reply {
+        let refunds = order.refundedAmount > 0 ? try hopping.withGroup(order.orderNo.group) { try $0.refunds(of: order.orderNo) } : []
+        var view = view(order, refunds: refunds)
+        view.pending = order.status == .paying ? (pending ?? .unknown) : nil
+        var reply = Reply.json(view)
+        reply.group = order.orderNo.group.value
+        return reply
+    }
+
+    func view(_ order: OrderRecord, refunds: [RefundRecord]) -> OrderView {
+        let failure = order.failureReason.map { PaymentFailure(reason: $0, message: order.failureMessage ?? $0) }
+        return OrderView(orderNo: order.orderNo, storeId: order.storeID, deviceId: order.deviceID, amount: order.amount,
+                         currency: order.currency, status: order.status, refundedAmount: order.refundedAmount,
+                         items: order.items, clientRef: order.clientRef, createdAt: order.createdAt,
+                         updatedAt: order.updatedAt, paidAt: order.paidAt, channelTxn: order.channelTxn,
+                         failure: failure, refunds: refunds.map(refundView))
+    }
+
+    func refundView(_ r: RefundRecord) -> RefundView {
+        RefundView(refundNo: r.refundNo, orderNo: r.orderNo, amount: r.amount, currency: r.currency,
+                   refundRef: r.refundRef, status: r.status, createdAt: r.createdAt)
+    }
+}

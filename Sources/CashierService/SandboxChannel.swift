@@ -1,0 +1,251 @@
+import CashierCore
+import CashierCrypto
+import Foundation
+import SQLite
+
+/// A sandbox payment channel that behaves like a real micropay channel, with its own ledger.
+///
+/// The ledger is a database apart from the order data, as a real channel's books are; the drill's
+/// reconciliation compares the two. Outcomes are chosen by the payment code (`SandboxScenario`).
+/// Like real channels it is idempotent by the merchant's order number (`outTradeNo`): a second pay
+/// for the same order never charges again, a payment code is single-use, a reversed order can never
+/// be charged afterwards, and a refund number is refunded at most once.
+public final class SandboxChannel: Sendable {
+    private let db: Database
+    private let settings: ServiceConfiguration.ChannelSettings
+
+    public enum PayAnswer: Equatable, Sendable {
+        case paid(txn: String)
+        case userPaying
+        case declined(reason: String, message: String)
+        case systemError
+    }
+
+    public enum QueryAnswer: Equatable, Sendable {
+        case paid(txn: String)
+        case userPaying
+        case closed(reason: String, message: String)
+        case reversed
+        case notFound
+    }
+
+    public struct ChannelFailure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(path: String, settings: ServiceConfiguration.ChannelSettings) throws {
+        db = try Database(.path(path))
+        self.settings = settings
+        try db.exec("""
+            CREATE TABLE IF NOT EXISTS payments (
+                out_trade_no TEXT PRIMARY KEY,
+                payment_code TEXT,
+                amount INTEGER NOT NULL,
+                currency TEXT NOT NULL,
+                scenario INTEGER NOT NULL,
+                status TEXT NOT NULL,          -- USERPAYING, PAID, CLOSED, REVERSED
+                txn TEXT,
+                reason TEXT,
+                created_at INTEGER NOT NULL,
+                confirm_at INTEGER,
+                updated_at INTEGER NOT NULL
+            );
+            CREATE UNIQUE INDEX IF NOT EXISTS payments_code ON payments(payment_code) WHERE payment_code IS NOT NULL;
+            CREATE TABLE IF NOT EXISTS refunds (
+                refund_no TEXT PRIMARY KEY,
+                out_trade_no TEXT NOT NULL REFERENCES payments(out_trade_no),
+                amount INTEGER NOT NULL,
+                created_at INTEGER NOT NULL
+            );
+            """)
+    }
+
+    /// Charges `code` for `outTradeNo`, or answers with the state of the existing payment for it.
+    public func pay(outTradeNo: String, amount: Int64, currency: String, code: String, now: Int64) throws -> PayAnswer {
+        guard let scenario = SandboxScenario(paymentCode: code) else {
+            return .declined(reason: "CODE_INVALID", message: "The payment code is not valid.")
+        }
+        if scenario == .slow { Thread.sleep(forTimeInterval: Double(settings.slowDelayMs) / 1000) }
+        let answer: PayAnswer = try ledger {
+            if let existing = try self.payment(outTradeNo) {
+                // Idempotent by order number: never a second charge.
+                return self.payAnswer(for: existing, now: now)
+            }
+            if try self.db.query("SELECT 1 FROM payments WHERE payment_code = ?", [.text(code)], row: { _ in 1 }).first != nil {
+                try self.insert(outTradeNo, code: nil, amount: amount, currency: currency, scenario: scenario,
+                                status: "CLOSED", reason: "CODE_USED", now: now)
+                return .declined(reason: "CODE_USED", message: "The payment code was already used; ask the customer to refresh it.")
+            }
+            switch scenario {
+            case .paid, .slow, .unknownButPaid:
+                try self.insert(outTradeNo, code: code, amount: amount, currency: currency, scenario: scenario, status: "PAID", now: now)
+                return scenario == .unknownButPaid ? .systemError : .paid(txn: Self.txn(outTradeNo))
+            case .userConfirms, .userNeverConfirms:
+                try self.insert(outTradeNo, code: code, amount: amount, currency: currency, scenario: scenario,
+                                status: "USERPAYING", confirmAt: scenario == .userConfirms ? now + self.settings.confirmDelayMs : nil, now: now)
+                return .userPaying
+            case .insufficientFunds:
+                try self.insert(outTradeNo, code: code, amount: amount, currency: currency, scenario: scenario,
+                                status: "CLOSED", reason: "INSUFFICIENT_FUNDS", now: now)
+                return .declined(reason: "INSUFFICIENT_FUNDS", message: "The customer's balance is not enough.")
+            case .unknownNotPaid:
+                try self.insert(outTradeNo, code: code, amount: amount, currency: currency, scenario: scenario,
+                                status: "CLOSED", reason: "SYSTEM_ERROR", now: now)
+                return .systemError
+            }
+        }
+        return answer
+    }
+
+    /// Where the payment for `outTradeNo` stands now.
+    public func query(outTradeNo: String, now: Int64) throws -> QueryAnswer {
+        try ledger {
+            guard let p = try self.payment(outTradeNo) else { return .notFound }
+            let status = try self.settle(p, now: now)
+            switch status {
+            case "PAID": return .paid(txn: p.txn ?? Self.txn(outTradeNo))
+            case "USERPAYING": return .userPaying
+            case "REVERSED": return .reversed
+            default:
+                let reason = p.reason ?? "CLOSED"
+                return .closed(reason: reason, message: Self.message(forReason: reason))
+            }
+        }
+    }
+
+    /// Cancels the payment for `outTradeNo`, returning any money taken; marks an unknown order reversed so a
+    /// late pay call can never charge it.
+    public func reverse(outTradeNo: String, now: Int64) throws {
+        try ledger {
+            if try self.payment(outTradeNo) == nil {
+                try self.insert(outTradeNo, code: nil, amount: 0, currency: "", scenario: .paid, status: "REVERSED", now: now)
+            } else {
+                _ = try self.db.run("UPDATE payments SET status = 'REVERSED', updated_at = ? WHERE out_trade_no = ?",
+                                    [.integer(now), .text(outTradeNo)])
+            }
+        }
+    }
+
+    /// Refunds `amount` of a paid order under `refundNo`; a repeat of the same refund number is a no-op.
+    public func refund(refundNo: String, outTradeNo: String, amount: Int64, now: Int64) throws {
+        try ledger {
+            if try self.db.query("SELECT 1 FROM refunds WHERE refund_no = ?", [.text(refundNo)], row: { _ in 1 }).first != nil { return }
+            guard let p = try self.payment(outTradeNo), try self.settle(p, now: now) == "PAID" else {
+                throw ChannelFailure(description: "order \(outTradeNo) is not paid at the channel")
+            }
+            let refunded = try self.db.query("SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE out_trade_no = ?",
+                                             [.text(outTradeNo)]) { $0.int64(0) }.first ?? 0
+            guard refunded + amount <= p.amount else {
+                throw ChannelFailure(description: "refund exceeds the paid amount at the channel")
+            }
+            _ = try self.db.run("INSERT INTO refunds (refund_no, out_trade_no, amount, created_at) VALUES (?, ?, ?, ?)",
+                                [.text(refundNo), .text(outTradeNo), .integer(amount), .integer(now)])
+        }
+    }
+
+    /// The channel's books, for reconciliation with the order data.
+    public struct Books: Equatable, Sendable {
+        /// Paid payments: order number → amount.
+        public var paid: [String: Int64]
+        /// Refunds: refund number → amount.
+        public var refunds: [String: Int64]
+        /// Payment codes charged more than once (must always be empty).
+        public var doubleCharges: Int
+    }
+
+    public func books(now: Int64) throws -> Books {
+        try ledger {
+            let rows = try self.db.query("SELECT out_trade_no FROM payments WHERE status IN ('PAID', 'USERPAYING')") { $0.string(0) }
+            for no in rows { if let p = try self.payment(no) { _ = try self.settle(p, now: now) } }
+            let paid = try self.db.query("SELECT out_trade_no, amount FROM payments WHERE status = 'PAID'") { ($0.string(0), $0.int64(1)) }
+            let refunds = try self.db.query("SELECT refund_no, amount FROM refunds") { ($0.string(0), $0.int64(1)) }
+            let doubles = try self.db.query("SELECT COUNT(*) FROM (SELECT payment_code FROM payments WHERE status = 'PAID' AND payment_code IS NOT NULL GROUP BY payment_code HAVING COUNT(*) > 1)") { $0.int64(0) }.first ?? 0
+            return Books(paid: Dictionary(paid, uniquingKeysWith: { a, _ in a }),
+                         refunds: Dictionary(refunds, uniquingKeysWith: { a, _ in a }), doubleCharges: Int(doubles))
+        }
+    }
+
+    // MARK: - Ledger internals
+
+    private struct Payment {
+        var outTradeNo: String
+        var amount: Int64
+        var scenario: SandboxScenario
+        var status: String
+        var txn: String?
+        var reason: String?
+        var createdAt: Int64
+        var confirmAt: Int64?
+    }
+
+    /// Runs `body` in one immediate transaction; any database failure becomes a `ChannelFailure`.
+    private func ledger<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try db.transaction(.immediate, body)
+        } catch let failure as ChannelFailure {
+            throw failure
+        } catch {
+            throw ChannelFailure(description: "channel ledger: \(error)")
+        }
+    }
+
+    private func payment(_ outTradeNo: String) throws -> Payment? {
+        try db.query("SELECT out_trade_no, amount, scenario, status, txn, reason, created_at, confirm_at FROM payments WHERE out_trade_no = ?",
+                     [.text(outTradeNo)]) {
+            Payment(outTradeNo: $0.string(0), amount: $0.int64(1), scenario: SandboxScenario(rawValue: Int($0.int64(2))) ?? .paid,
+                    status: $0.string(3), txn: $0.optionalString(4), reason: $0.optionalString(5), createdAt: $0.int64(6),
+                    confirmAt: $0.optionalInt64(7))
+        }.first
+    }
+
+    /// Moves a USERPAYING payment on by the clock (confirmed, or closed after the auto-close time).
+    private func settle(_ p: Payment, now: Int64) throws -> String {
+        guard p.status == "USERPAYING" else { return p.status }
+        if let confirmAt = p.confirmAt, now >= confirmAt {
+            _ = try db.run("UPDATE payments SET status = 'PAID', txn = ?, updated_at = ? WHERE out_trade_no = ? AND status = 'USERPAYING'",
+                           [.text(Self.txn(p.outTradeNo)), .integer(now), .text(p.outTradeNo)])
+            return "PAID"
+        }
+        if now >= p.createdAt + settings.autoCloseMs {
+            _ = try db.run("UPDATE payments SET status = 'CLOSED', reason = 'USER_CANCELLED', updated_at = ? WHERE out_trade_no = ? AND status = 'USERPAYING'",
+                           [.integer(now), .text(p.outTradeNo)])
+            return "CLOSED"
+        }
+        return "USERPAYING"
+    }
+
+    private func insert(_ outTradeNo: String, code: String?, amount: Int64, currency: String, scenario: SandboxScenario,
+                        status: String, reason: String? = nil, confirmAt: Int64? = nil, now: Int64) throws {
+        _ = try db.run("""
+            INSERT INTO payments (out_trade_no, payment_code, amount, currency, scenario, status, txn, reason, created_at, confirm_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.text(outTradeNo), .text(code), .integer(amount), .text(currency), .integer(Int64(scenario.rawValue)),
+                  .text(status), .text(status == "PAID" ? Self.txn(outTradeNo) : nil), .text(reason), .integer(now),
+                  .integer(confirmAt), .integer(now)])
+    }
+
+    private func payAnswer(for p: Payment, now: Int64) -> PayAnswer {
+        let status = (try? settle(p, now: now)) ?? p.status
+        switch status {
+        case "PAID": return .paid(txn: p.txn ?? Self.txn(p.outTradeNo))
+        case "USERPAYING": return .userPaying
+        case "REVERSED": return .declined(reason: "ORDER_REVERSED", message: "The order was cancelled.")
+        default:
+            let reason = p.reason ?? "CLOSED"
+            return .declined(reason: reason, message: Self.message(forReason: reason))
+        }
+    }
+
+    static func txn(_ outTradeNo: String) -> String { "SBX" + outTradeNo }
+
+    static func message(forReason reason: String) -> String {
+        switch reason {
+        case "INSUFFICIENT_FUNDS": return "The customer's balance is not enough."
+        case "CODE_USED": return "The payment code was already used; ask the customer to refresh it."
+        case "CODE_INVALID": return "The payment code is not valid."
+        case "SYSTEM_ERROR": return "The channel had a system error and charged nothing."
+        case "USER_CANCELLED": return "The customer did not confirm the payment."
+        default: return "The payment was closed."
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import CashierCore
+
+/// The settings of one `cashierd` instance, read from `cashierd.json` in its data directory.
+public struct ServiceConfiguration: Codable, Sendable, Equatable {
+    /// This instance's id, 0–999; it is part of every order number the instance makes, so two
+    /// instances sharing groups must have different ids.
+    public var instance: Int = 1
+    public var base: DatabaseLocation = .sqlite(path: "base.sqlite")
+    public var groups: [GroupLocation] = []
+    /// Retired group tags and the group that now holds their data (the seed's scale-in).
+    public var routes: [String: Int] = [:]
+    public var channel: ChannelSettings = ChannelSettings()
+    public var listen: [ListenSetting] = []
+    public var tlsCertificate: String = "server.pem"
+    public var tlsKey: String = "server-key.pem"
+    public var limits: Limits = Limits()
+    public var hopping: HoppingSettings = HoppingSettings()
+    /// Request log file (relative to the data directory); nil logs to standard error.
+    public var requestLog: String? = "requests.log"
+
+    public init() {}
+
+    public struct GroupLocation: Codable, Sendable, Equatable {
+        public var tag: Int
+        public var location: DatabaseLocation
+        /// False for a group being retired: it keeps its data but takes no new orders.
+        public var accepting: Bool = true
+        public init(tag: Int, location: DatabaseLocation, accepting: Bool = true) {
+            self.tag = tag; self.location = location; self.accepting = accepting
+        }
+    }
+
+    public enum DatabaseLocation: Codable, Sendable, Equatable {
+        case sqlite(path: String)
+        case postgres(url: String)
+    }
+
+    public struct ListenSetting: Codable, Sendable, Equatable {
+        public var host: String
+        public var port: UInt16
+        public var tls: Bool
+        public init(host: String, port: UInt16, tls: Bool) { self.host = host; self.port = port; self.tls = tls }
+    }
+
+    public struct ChannelSettings: Codable, Sendable, Equatable {
+        /// The sandbox channel's own ledger, apart from the order data.
+        public var ledger: DatabaseLocation = .sqlite(path: "channel.sqlite")
+        /// How long a customer takes to confirm a USERPAYING payment (scenario 4).
+        public var confirmDelayMs: Int64 = 6_000
+        /// How long the slow scenario (8) takes to answer.
+        public var slowDelayMs: Int64 = 3_000
+        /// After this long an unconfirmed payment is closed by the channel.
+        public var autoCloseMs: Int64 = 180_000
+        public init() {}
+    }
+
+    public struct Limits: Codable, Sendable, Equatable {
+        /// Requests in flight before overload protection refuses the least urgent.
+        public var maxInFlight: Int = 64
+        public var maxBodyBytes: Int = 64 * 1024
+        public var connectionTimeoutSeconds: Int = 15
+        public var connectionLimit: Int = 1000
+        public var perIpConnectionLimit: Int = 0
+        public var clockSkewSeconds: Int64 = 300
+        /// Failed activation attempts allowed per client address per 10 minutes.
+        public var activationAttempts: Int = 10
+        /// Wrong PINs allowed per terminal per 15 minutes.
+        public var pinAttempts: Int = 5
+        /// Refunds allowed per order.
+        public var maxRefundsPerOrder: Int = 50
+        public init() {}
+    }
+
+    public struct HoppingSettings: Codable, Sendable, Equatable {
+        public var failureThreshold: Double = 3
+        public var halfLifeSeconds: Double = 10
+        public init() {}
+    }
+}
