@@ -1,0 +1,145 @@
+import CashierCore
+@testable import CashierStorage
+import SQLite
+import XCTest
+
+final class SQLiteStoreTests: XCTestCase {
+    private var dir: TempDirectory!
+
+    override func setUpWithError() throws { dir = try TempDirectory() }
+    override func tearDown() { dir.remove() }
+
+    func testBaseStoreConformance() throws {
+        var n = 0
+        try checkBaseStoreConformance {
+            n += 1
+            return try SQLiteBaseStore(.path(dir.file("base-\(n).sqlite")))
+        }
+    }
+
+    func testOrderGroupConformance() throws {
+        var n = 0
+        try checkOrderGroupConformance {
+            n += 1
+            return try SQLiteOrderGroupStore(path: dir.file("group-\(n).sqlite"))
+        }
+    }
+
+    /// Each store object is its own connection, so this is the multi-instance case: two connections
+    /// racing on one file must still redeem once and never over-refund.
+    func testTwoConnectionsOnOneFileStayAtomic() throws {
+        let basePath = dir.file("shared-base.sqlite")
+        let bases = [try SQLiteBaseStore(.path(basePath)), try SQLiteBaseStore(.path(basePath))]
+        try bases[0].insertMerchant(MerchantRecord(id: "M1", name: "m", createdAt: 1))
+        try bases[0].insertStore(StoreRecord(id: "S1", merchantID: "M1", name: "s", currency: "CNY", createdAt: 1))
+        try bases[0].insertActivationCode(ActivationCodeRecord(code: "TWOCONN1", storeID: "S1", createdAt: 1, expiresAt: 10_000))
+        let redeemed = Collector<RedeemOutcome>()
+        runConcurrently(8) { i in
+            let out = try? bases[i % 2].redeemActivationCode("TWOCONN1", now: 5) { store in
+                DeviceRecord(id: "D\(i)", storeID: store, name: "t", secret: [1], activatedAt: 5)
+            }
+            if let out { redeemed.append(out) }
+        }
+        XCTAssertEqual(redeemed.values.count, 8)
+        XCTAssertEqual(redeemed.values.filter { if case .activated = $0 { return true } else { return false } }.count, 1)
+        XCTAssertEqual(try bases[1].devices().count, 1)
+
+        let groupPath = dir.file("shared-group.sqlite")
+        let groups = [try SQLiteOrderGroupStore(path: groupPath, busyTimeoutMilliseconds: 10_000),
+                      try SQLiteOrderGroupStore(path: groupPath, busyTimeoutMilliseconds: 10_000)]
+        let no = testOrderNumber(1)
+        try groups[0].insertOrder(testOrder(no, amount: 1_000, status: .paid))
+        let results = Collector<RefundReservation>()
+        runConcurrently(8) { i in
+            let r = RefundRecord(refundNo: testRefundNumber(i), orderNo: no, amount: 400, currency: "CNY",
+                                 refundRef: "r\(i)", status: .pending, staffID: "P", createdAt: 1)
+            if let out = try? groups[i % 2].reserveRefund(r, maxRefunds: 10, now: 2) { results.append(out) }
+        }
+        XCTAssertEqual(results.values.count, 8)
+        XCTAssertEqual(try groups[1].order(no)?.refundedAmount, 800)
+        XCTAssertEqual(try groups[0].refunds(of: no).count, 2)
+    }
+
+    func testSchemaSurvivesReopenAndDataIsDurable() throws {
+        let path = dir.file("reopen.sqlite")
+        do {
+            let g = try SQLiteOrderGroupStore(path: path)
+            try g.insertOrder(testOrder(testOrderNumber(3)))
+        }
+        let again = try SQLiteOrderGroupStore(path: path)
+        XCTAssertEqual(try again.order(testOrderNumber(3))?.amount, 1_000)
+        let db = try Database(.path(path))
+        XCTAssertEqual(try db.query("PRAGMA journal_mode") { $0.string(0) }, ["wal"])
+        XCTAssertEqual(try db.query("SELECT version FROM schema_version") { $0.int64(0) }, [1])
+    }
+
+    func testGroupThatCannotOpenIsUnavailableAndRecovers() throws {
+        let missingDir = dir.file("not-yet")
+        let store = try SQLiteOrderGroupStore(path: missingDir + "/g.sqlite", openNow: false)
+        XCTAssertThrowsError(try store.probeWrite(now: 1)) {
+            guard case StorageError.unavailable = $0 else { return XCTFail("want unavailable, got \($0)") }
+        }
+        try FileManager.default.createDirectory(atPath: missingDir, withIntermediateDirectories: true)
+        XCTAssertNoThrow(try store.probeWrite(now: 2))
+    }
+
+    func testGroupConfigurationNamesFiles() throws {
+        let stores = try GroupConfiguration.openSQLiteGroups(directory: dir.file("groups"), tags: GroupConfiguration.tags(count: 3))
+        XCTAssertEqual(stores.keys.sorted().map(\.value), [0, 1, 2])
+        for (_, s) in stores { try s.probeWrite(now: 1) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.file("groups/group-02.sqlite")))
+    }
+}
+
+final class SQLiteWrapperTests: XCTestCase {
+    func testValuesRoundTripAndErrorsAreClassified() throws {
+        let db = try Database(.memory)
+        try db.exec("CREATE TABLE t (k TEXT PRIMARY KEY, i INTEGER, r REAL, b BLOB)")
+        try db.run("INSERT INTO t VALUES (?, ?, ?, ?)", ["a", .integer(Int64.max), .real(1.5), .blob([0, 255, 7])])
+        try db.run("INSERT INTO t VALUES (?, ?, ?, ?)", ["b", nil, nil, .blob([])])
+        let rows = try db.query("SELECT k, i, r, b FROM t ORDER BY k") { s in
+            (s.string(0), s.optionalInt64(1), s.double(2), s.blob(3), s.isNull(3))
+        }
+        XCTAssertEqual(rows.count, 2)
+        XCTAssertEqual(rows[0].1, Int64.max)
+        XCTAssertEqual(rows[0].2, 1.5)
+        XCTAssertEqual(rows[0].3, [0, 255, 7])
+        XCTAssertNil(rows[1].1)
+        XCTAssertEqual(rows[1].3, [])
+        XCTAssertFalse(rows[1].4, "an empty blob stays a blob, not NULL")
+
+        XCTAssertThrowsError(try db.run("INSERT INTO t (k) VALUES ('a')")) {
+            let e = $0 as? SQLiteError
+            XCTAssertEqual(e?.isDuplicateKey, true)
+            XCTAssertEqual(e?.isUnavailable, false)
+        }
+        XCTAssertThrowsError(try db.exec("SELEC nonsense")) {
+            XCTAssertEqual(($0 as? SQLiteError)?.isUnavailable, false)
+        }
+        // A throwing body rolls the transaction back.
+        XCTAssertThrowsError(try db.transaction(.immediate) {
+            try db.run("INSERT INTO t (k) VALUES ('c')")
+            throw StorageError.failed("stop")
+        })
+        XCTAssertEqual(try db.query("SELECT count(*) FROM t") { $0.int64(0) }, [2])
+    }
+
+    func testLockedDatabaseIsUnavailableAfterBusyTimeout() throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let path = dir.file("busy.sqlite")
+        let holder = try Database(.path(path))
+        try holder.exec("CREATE TABLE t (x INTEGER)")
+        let other = try Database(.path(path), options: .init(busyTimeoutMilliseconds: 50))
+        try holder.exec("BEGIN EXCLUSIVE; INSERT INTO t VALUES (1);")
+        let started = Date()
+        XCTAssertThrowsError(try other.run("INSERT INTO t VALUES (2)")) {
+            let e = $0 as? SQLiteError
+            XCTAssertEqual(e?.isUnavailable, true, "\($0)")
+            XCTAssertEqual(StorageError.from($0), .unavailable(e?.description ?? ""))
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2)
+        try holder.exec("COMMIT")
+        XCTAssertNoThrow(try other.run("INSERT INTO t VALUES (2)"))
+    }
+}

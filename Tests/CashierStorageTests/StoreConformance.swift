@@ -1,0 +1,281 @@
+import CashierCore
+import CashierStorage
+import Foundation
+import XCTest
+
+// Backend-neutral checks of the storage contracts in Stores.swift. Each backend's test class calls
+// these with a factory that returns a fresh, empty store; nothing here knows which database it is.
+
+private func pin() -> PINHash { PINHash(iterations: 1, salt: [1, 2, 3], hash: [4, 5, 6, 7]) }
+
+/// Merchant M1 with store S1 (and store S2), the fixture most base checks start from.
+private func seedBase(_ s: BaseStore) throws {
+    try s.insertMerchant(MerchantRecord(id: "M1", name: "Tea House", createdAt: 10))
+    try s.insertStore(StoreRecord(id: "S1", merchantID: "M1", name: "Main St", currency: "CNY", createdAt: 11))
+    try s.insertStore(StoreRecord(id: "S2", merchantID: "M1", name: "Harbour", currency: "CNY", createdAt: 12))
+}
+
+private func device(_ id: String) -> (String) -> DeviceRecord {
+    { storeID in DeviceRecord(id: id, storeID: storeID, name: "till", secret: Array(repeating: 0xAB, count: 32), activatedAt: 500) }
+}
+
+func checkBaseStoreConformance(_ make: () throws -> BaseStore, file: StaticString = #filePath, line: UInt = #line) throws {
+    // Merchants, stores, staff.
+    do {
+        let s = try make()
+        try seedBase(s)
+        XCTAssertEqual(try s.merchant(id: "M1"), MerchantRecord(id: "M1", name: "Tea House", createdAt: 10), file: file, line: line)
+        XCTAssertNil(try s.merchant(id: "nope"), file: file, line: line)
+        XCTAssertEqual(try s.merchants().map(\.id), ["M1"], file: file, line: line)
+        XCTAssertEqual(try s.store(id: "S2")?.name, "Harbour", file: file, line: line)
+        XCTAssertEqual(try s.stores().map(\.id), ["S1", "S2"], file: file, line: line)
+        XCTAssertThrowsError(try s.insertMerchant(MerchantRecord(id: "M1", name: "again", createdAt: 1)), file: file, line: line) {
+            guard case StorageError.duplicateKey = $0 else { return XCTFail("want duplicateKey, got \($0)", file: file, line: line) }
+        }
+        let clerk = StaffRecord(id: "P1", storeID: "S1", name: "Ann", role: .supervisor, pinHash: pin(), createdAt: 20)
+        try s.insertStaff(clerk)
+        try s.insertStaff(StaffRecord(id: "P2", storeID: "S2", name: "Bo", role: .cashier, pinHash: pin(), createdAt: 21))
+        XCTAssertEqual(try s.staff(storeID: "S1"), [clerk], file: file, line: line)
+        XCTAssertEqual(try s.staff(storeID: "S9"), [], file: file, line: line)
+    }
+
+    // Activation codes and redeeming.
+    do {
+        let s = try make()
+        try seedBase(s)
+        try s.insertActivationCode(ActivationCodeRecord(code: "AAAA1111", storeID: "S1", createdAt: 100, expiresAt: 1_000))
+        try s.insertActivationCode(ActivationCodeRecord(code: "BBBB2222", storeID: "S2", createdAt: 101, expiresAt: 1_000))
+        XCTAssertEqual(try s.activationCodes(storeID: "S1").map(\.code), ["AAAA1111"], file: file, line: line)
+        XCTAssertEqual(try s.activationCodes(storeID: nil).count, 2, file: file, line: line)
+
+        XCTAssertEqual(try s.redeemActivationCode("ZZZZ9999", now: 200, makeDevice: device("X")), .unknownCode, file: file, line: line)
+        XCTAssertEqual(try s.redeemActivationCode("BBBB2222", now: 1_000, makeDevice: device("X")), .expired, file: file, line: line)
+        guard case .activated(let d) = try s.redeemActivationCode("AAAA1111", now: 200, makeDevice: device("D1")) else {
+            return XCTFail("first redeem must activate", file: file, line: line)
+        }
+        XCTAssertEqual(d.storeID, "S1", file: file, line: line)
+        XCTAssertEqual(try s.device(id: "D1"), d, file: file, line: line)
+        XCTAssertEqual(try s.redeemActivationCode("AAAA1111", now: 201, makeDevice: device("D2")), .alreadyUsed, file: file, line: line)
+        let used = try s.activationCodes(storeID: "S1").first
+        XCTAssertEqual(used?.usedAt, 200, file: file, line: line)
+        XCTAssertEqual(used?.deviceID, "D1", file: file, line: line)
+        XCTAssertNil(try s.device(id: "D2"), file: file, line: line)
+
+        XCTAssertEqual(try s.revokeDevice(id: "D1", now: 300), true, file: file, line: line)
+        XCTAssertEqual(try s.revokeDevice(id: "nope", now: 300), false, file: file, line: line)
+        XCTAssertEqual(try s.device(id: "D1")?.revokedAt, 300, file: file, line: line)
+        XCTAssertEqual(try s.devices().map(\.id), ["D1"], file: file, line: line)
+    }
+
+    // Eight concurrent redeemers of one code: exactly one device.
+    do {
+        let s = try make()
+        try seedBase(s)
+        try s.insertActivationCode(ActivationCodeRecord(code: "RACE0001", storeID: "S1", createdAt: 100, expiresAt: 10_000))
+        let outcomes = Collector<String>()
+        runConcurrently(8, file: file, line: line) { i in
+            do {
+                switch try s.redeemActivationCode("RACE0001", now: 200, makeDevice: device("R\(i)")) {
+                case .activated: outcomes.append("activated")
+                case .alreadyUsed: outcomes.append("used")
+                default: outcomes.append("other")
+                }
+            } catch { outcomes.append("error \(error)") }
+        }
+        XCTAssertEqual(outcomes.values.filter { $0 == "activated" }.count, 1, "\(outcomes.values)", file: file, line: line)
+        XCTAssertEqual(outcomes.values.filter { $0 == "used" }.count, 7, "\(outcomes.values)", file: file, line: line)
+        XCTAssertEqual(try s.devices().count, 1, file: file, line: line)
+    }
+
+    // Nonces and attempt counters.
+    do {
+        let s = try make()
+        try seedBase(s)
+        XCTAssertEqual(try s.recordNonce(deviceID: "D1", nonce: "n1", expiresAt: 100), true, file: file, line: line)
+        XCTAssertEqual(try s.recordNonce(deviceID: "D1", nonce: "n1", expiresAt: 100), false, file: file, line: line)
+        XCTAssertEqual(try s.recordNonce(deviceID: "D2", nonce: "n1", expiresAt: 100), true, file: file, line: line)
+        XCTAssertEqual(try s.recordNonce(deviceID: "D1", nonce: "n2", expiresAt: 500), true, file: file, line: line)
+        XCTAssertEqual(try s.pruneNonces(now: 100), 2, file: file, line: line)
+        XCTAssertEqual(try s.recordNonce(deviceID: "D1", nonce: "n1", expiresAt: 900), true, file: file, line: line)
+        XCTAssertEqual(try s.recordNonce(deviceID: "D1", nonce: "n2", expiresAt: 900), false, file: file, line: line)
+
+        XCTAssertEqual(try s.countAttempt(key: "pin:D1", now: 10, windowStart: 0), 1, file: file, line: line)
+        XCTAssertEqual(try s.countAttempt(key: "pin:D1", now: 20, windowStart: 0), 2, file: file, line: line)
+        XCTAssertEqual(try s.countAttempt(key: "pin:D2", now: 20, windowStart: 0), 1, file: file, line: line)
+        XCTAssertEqual(try s.attempts(key: "pin:D1", windowStart: 0), 2, file: file, line: line)
+        XCTAssertEqual(try s.attempts(key: "pin:D1", windowStart: 15), 1, file: file, line: line)
+        XCTAssertEqual(try s.countAttempt(key: "pin:D1", now: 30, windowStart: 15), 2, file: file, line: line)
+        try s.clearAttempts(key: "pin:D1")
+        XCTAssertEqual(try s.attempts(key: "pin:D1", windowStart: 0), 0, file: file, line: line)
+        XCTAssertEqual(try s.attempts(key: "pin:D2", windowStart: 0), 1, file: file, line: line)
+    }
+}
+
+func checkOrderGroupConformance(_ make: () throws -> OrderGroupStore, file: StaticString = #filePath, line: UInt = #line) throws {
+    // Probe, insert, read, duplicate.
+    do {
+        let g = try make()
+        try g.probeWrite(now: 1)
+        try g.probeWrite(now: 2)
+        var full = testOrder(testOrderNumber(1), amount: 2_500, createdAt: 50)
+        full.items = [OrderItem(sku: "T1", name: "Oolong 茶", quantity: 2, unitPrice: 1_000), OrderItem(name: "Cake", quantity: 1, unitPrice: 500)]
+        full.clientRef = "till-7"
+        try g.insertOrder(full)
+        XCTAssertEqual(try g.order(full.orderNo), full, file: file, line: line)
+        XCTAssertNil(try g.order(testOrderNumber(2)), file: file, line: line)
+        XCTAssertThrowsError(try g.insertOrder(full), file: file, line: line) {
+            guard case StorageError.duplicateKey = $0 else { return XCTFail("want duplicateKey, got \($0)", file: file, line: line) }
+        }
+    }
+
+    // Compare-and-set transitions.
+    do {
+        let g = try make()
+        let no = testOrderNumber(1)
+        try g.insertOrder(testOrder(no))
+        XCTAssertNil(try g.transition(testOrderNumber(9), from: [.created], change: OrderChange(status: .paying), now: 5), file: file, line: line)
+        let miss = try g.transition(no, from: [.paying], change: OrderChange(status: .paid), now: 5)
+        XCTAssertEqual(miss?.changed, false, file: file, line: line)
+        XCTAssertEqual(miss?.0.status, .created, file: file, line: line)
+        let paying = try g.transition(no, from: [.created], change: OrderChange(status: .paying, paymentCode: "PC1"), now: 6)
+        XCTAssertEqual(paying?.changed, true, file: file, line: line)
+        XCTAssertEqual(paying?.0.status, .paying, file: file, line: line)
+        XCTAssertEqual(paying?.0.paymentCode, "PC1", file: file, line: line)
+        XCTAssertEqual(paying?.0.updatedAt, 6, file: file, line: line)
+        let paid = try g.transition(no, from: [.paying], change: OrderChange(status: .paid, channelTxn: "T9", paidAt: 7), now: 7)
+        XCTAssertEqual(paid?.0.paymentCode, "PC1", "nil leaves a field unchanged", file: file, line: line)
+        XCTAssertEqual(paid?.0.channelTxn, "T9", file: file, line: line)
+        XCTAssertEqual(paid?.0.paidAt, 7, file: file, line: line)
+        XCTAssertEqual(try g.order(no)?.status, .paid, file: file, line: line)
+    }
+
+    // Eight racing transitions from the same state: exactly one changes the order.
+    do {
+        let g = try make()
+        let no = testOrderNumber(1)
+        try g.insertOrder(testOrder(no))
+        let wins = Collector<String>()
+        runConcurrently(8, file: file, line: line) { i in
+            do {
+                let r = try g.transition(no, from: [.created], change: OrderChange(status: .paying, paymentCode: "P\(i)"), now: 10)
+                if r?.changed == true { wins.append("P\(i)") }
+            } catch { wins.append("error \(error)") }
+        }
+        XCTAssertEqual(wins.values.count, 1, "\(wins.values)", file: file, line: line)
+        XCTAssertEqual(try g.order(no)?.paymentCode, wins.values.first, file: file, line: line)
+    }
+
+    // Refund reservation rules.
+    do {
+        let g = try make()
+        let no = testOrderNumber(1)
+        func refund(_ seq: Int, _ amount: Int64, ref: String) -> RefundRecord {
+            RefundRecord(refundNo: testRefundNumber(seq), orderNo: no, amount: amount, currency: "CNY", refundRef: ref,
+                         status: .pending, staffID: "P1", reason: "test", createdAt: 100 + Int64(seq))
+        }
+        XCTAssertEqual(try g.reserveRefund(refund(1, 10, ref: "a"), maxRefunds: 3, now: 100), .orderNotFound, file: file, line: line)
+        try g.insertOrder(testOrder(no, amount: 1_000))
+        XCTAssertEqual(try g.reserveRefund(refund(1, 10, ref: "a"), maxRefunds: 3, now: 100), .orderNotPaid, file: file, line: line)
+        _ = try g.transition(no, from: [.created], change: OrderChange(status: .paid, paidAt: 90), now: 90)
+
+        let first = refund(1, 300, ref: "a")
+        XCTAssertEqual(try g.reserveRefund(first, maxRefunds: 3, now: 101), .reserved(first), file: file, line: line)
+        XCTAssertEqual(try g.order(no)?.refundedAmount, 300, file: file, line: line)
+        XCTAssertEqual(try g.reserveRefund(refund(2, 300, ref: "a"), maxRefunds: 3, now: 102), .existing(first), file: file, line: line)
+        XCTAssertEqual(try g.reserveRefund(refund(2, 301, ref: "a"), maxRefunds: 3, now: 102), .conflict(first), file: file, line: line)
+        XCTAssertEqual(try g.reserveRefund(refund(2, 701, ref: "b"), maxRefunds: 3, now: 102), .exceedsPaid(remaining: 700), file: file, line: line)
+        let second = refund(2, 700, ref: "b")
+        XCTAssertEqual(try g.reserveRefund(second, maxRefunds: 3, now: 102), .reserved(second), file: file, line: line)
+        XCTAssertEqual(try g.reserveRefund(refund(3, 1, ref: "c"), maxRefunds: 3, now: 103), .exceedsPaid(remaining: 0), file: file, line: line)
+        XCTAssertEqual(try g.reserveRefund(refund(3, 0, ref: "c"), maxRefunds: 2, now: 103), .limitReached, file: file, line: line)
+        XCTAssertEqual(try g.order(no)?.refundedAmount, 1_000, file: file, line: line)
+
+        try g.completeRefund(first.refundNo, now: 200)
+        try g.completeRefund(first.refundNo, now: 300)
+        let stored = try g.refunds(of: no)
+        XCTAssertEqual(stored.map(\.refundRef), ["a", "b"], file: file, line: line)
+        XCTAssertEqual(stored.first?.status, .succeeded, file: file, line: line)
+        XCTAssertEqual(stored.first?.completedAt, 200, "completing twice keeps the first time", file: file, line: line)
+        XCTAssertEqual(stored.last?.status, .pending, file: file, line: line)
+        XCTAssertEqual(try g.refunds(of: testOrderNumber(5)), [], file: file, line: line)
+    }
+
+    // Eight concurrent refunds of 300 against 1000 paid: three win, the total never exceeds the payment.
+    do {
+        let g = try make()
+        let no = testOrderNumber(1)
+        try g.insertOrder(testOrder(no, amount: 1_000, status: .paid))
+        let outcomes = Collector<RefundReservation>()
+        let errors = Collector<String>()
+        runConcurrently(8, file: file, line: line) { i in
+            let r = RefundRecord(refundNo: testRefundNumber(10 + i), orderNo: no, amount: 300, currency: "CNY",
+                                 refundRef: "ref\(i)", status: .pending, staffID: "P1", createdAt: 100)
+            do { outcomes.append(try g.reserveRefund(r, maxRefunds: 10, now: 100)) } catch { errors.append("\(error)") }
+        }
+        XCTAssertEqual(errors.values, [], file: file, line: line)
+        let reserved = outcomes.values.filter { if case .reserved = $0 { return true } else { return false } }
+        XCTAssertEqual(reserved.count, 3, "\(outcomes.values)", file: file, line: line)
+        XCTAssertEqual(try g.order(no)?.refundedAmount, 900, file: file, line: line)
+        XCTAssertEqual(try g.refunds(of: no).map(\.amount).reduce(0, +), 900, file: file, line: line)
+    }
+
+    // Newest-first lists with cursors, sweeps, export and import.
+    do {
+        let g = try make()
+        // Seven orders of S1 (two share a createdAt) and two of S2.
+        let times: [Int64] = [100, 200, 200, 300, 400, 500, 600]
+        var s1: [OrderRecord] = []
+        for (i, t) in times.enumerated() {
+            let o = testOrder(testOrderNumber(i + 1), store: "S1", createdAt: t)
+            try g.insertOrder(o)
+            s1.append(o)
+        }
+        try g.insertOrder(testOrder(testOrderNumber(20), store: "S2", createdAt: 450))
+        try g.insertOrder(testOrder(testOrderNumber(21), store: "S2", createdAt: 460))
+        let expected = s1.sorted { ($0.createdAt, $0.orderNo.digits) > ($1.createdAt, $1.orderNo.digits) }
+        var seen: [OrderRecord] = []
+        var cursor: OrderListCursor?
+        for _ in 0..<5 {
+            let page = try g.listOrders(storeID: "S1", before: cursor, limit: 3)
+            seen += page
+            guard page.count == 3, let last = page.last else { break }
+            cursor = OrderListCursor(createdAt: last.createdAt, orderNo: last.orderNo.digits)
+        }
+        XCTAssertEqual(seen.map(\.orderNo), expected.map(\.orderNo), file: file, line: line)
+        XCTAssertEqual(try g.listOrders(storeID: "S2", before: nil, limit: 10).map(\.createdAt), [460, 450], file: file, line: line)
+        XCTAssertEqual(try g.listOrders(storeID: "S1", before: OrderListCursor(createdAt: 100, orderNo: testOrderNumber(1).digits), limit: 10), [],
+                       file: file, line: line)
+
+        _ = try g.transition(s1[0].orderNo, from: [.created], change: OrderChange(status: .paying), now: 1_000)
+        _ = try g.transition(s1[1].orderNo, from: [.created], change: OrderChange(status: .paying), now: 5_000)
+        XCTAssertEqual(try g.stalePayingOrders(updatedBefore: 2_000, limit: 10).map(\.orderNo), [s1[0].orderNo], file: file, line: line)
+        XCTAssertEqual(try g.stalePayingOrders(updatedBefore: 9_000, limit: 1).count, 1, file: file, line: line)
+
+        _ = try g.transition(s1[2].orderNo, from: [.created], change: OrderChange(status: .paid), now: 6_000)
+        let refund = RefundRecord(refundNo: testRefundNumber(1), orderNo: s1[2].orderNo, amount: 10, currency: "CNY",
+                                  refundRef: "r", status: .pending, staffID: "P1", createdAt: 6_001)
+        _ = try g.reserveRefund(refund, maxRefunds: 3, now: 6_001)
+
+        var exported: [OrderRecord] = []
+        var after: OrderNumber?
+        for _ in 0..<10 {
+            let batch = try g.allOrders(after: after, limit: 4)
+            exported += batch
+            guard let last = batch.last, batch.count == 4 else { break }
+            after = last.orderNo
+        }
+        XCTAssertEqual(exported.map(\.orderNo), exported.map(\.orderNo).sorted(), file: file, line: line)
+        XCTAssertEqual(Set(exported.map(\.orderNo)).count, 9, file: file, line: line)
+
+        let target = try make()
+        for o in exported { try target.importOrder(o, refunds: try g.refunds(of: o.orderNo)) }
+        for o in exported { try target.importOrder(o, refunds: try g.refunds(of: o.orderNo)) }
+        XCTAssertEqual(try target.allOrders(after: nil, limit: 100), exported, file: file, line: line)
+        XCTAssertEqual(try target.refunds(of: s1[2].orderNo), [refund], file: file, line: line)
+        var changed = exported[0]
+        changed.amount = 1
+        try target.importOrder(changed, refunds: [])
+        XCTAssertEqual(try target.order(changed.orderNo)?.amount, exported[0].amount, "import leaves existing rows as they are",
+                       file: file, line: line)
+    }
+}
