@@ -13,9 +13,9 @@ public enum BackendCommand: Equatable, Sendable {
     /// Activate this terminal with a code typed by the cashier (dashes, spaces and case are the engine's
     /// to normalise). Answered by `.activation`.
     case activate(code: String)
-    /// Create an order and take payment with a scanned payment code. The engine runs the whole flow —
-    /// create, pay, wait for the customer, query, reverse at the deadline — reporting `.saleProgress`
-    /// along the way and exactly one `.saleFinished` at the end.
+    /// Create an order and take payment with a scanned payment code. The engine runs the whole flow
+    /// (CashierCore's sale state machine: create, pay, wait for the customer, query, reverse at the
+    /// deadline), reporting `.sale` at every phase change and ending with `.sale(.finished(outcome), …)`.
     case startSale(SaleRequest)
     /// Fetch one order. Answered by `.order`.
     case lookupOrder(OrderNumber)
@@ -41,35 +41,6 @@ public struct SaleRequest: Equatable, Sendable {
     }
 }
 
-/// Where a sale in progress stands; shown on the checkout screen while paying.
-public enum SaleProgress: Equatable, Sendable {
-    case creatingOrder
-    /// The payment code has been sent for the order.
-    case submittingPayment(OrderNumber)
-    /// The channel asked the customer to confirm on the phone; `secondsLeft` until the engine gives up
-    /// and reverses. The screen counts down from it until the next progress event.
-    case waitingForCustomer(OrderNumber, secondsLeft: Int)
-    /// The answer was unclear (timeout, network error); the engine is asking the service what happened.
-    case checkingResult(OrderNumber)
-    /// No final answer by the deadline; the engine is cancelling the payment.
-    case reversing(OrderNumber)
-}
-
-/// How a sale ended.
-public enum SaleOutcome: Equatable, Sendable {
-    /// Money taken; the order as the service reports it.
-    case paid(OrderView)
-    /// The channel declined; `order.failure` says why. Nothing taken.
-    case declined(OrderView)
-    /// The payment was cancelled (reversed or closed) and nothing was taken.
-    case notPaid(OrderView)
-    /// No payment was made because the request failed before it could be (e.g. no database group,
-    /// invalid code). Nothing taken.
-    case failed(APIError)
-    /// The engine could not learn the result (it kept trying); the cashier must check the order later.
-    case unknown(OrderNumber, APIError)
-}
-
 /// The activation result the screens show.
 public struct Activation: Equatable, Sendable {
     public var deviceId: String
@@ -80,8 +51,9 @@ public struct Activation: Equatable, Sendable {
 /// Something that happened in the engine, handed to the screens by `pollEvents`.
 public enum BackendEvent: Equatable, Sendable {
     case activation(Result<Activation, APIError>)
-    case saleProgress(SaleProgress)
-    case saleFinished(SaleOutcome)
+    /// The sale moved to `phase`; `secondsLeft` is the time until the pay deadline when one is running
+    /// (the screen counts down from it until the next event).
+    case sale(SalePhase, secondsLeft: Int?)
     case order(Result<OrderView, APIError>)
     case refund(Result<RefundView, APIError>)
     case orderList(Result<OrderListResponse, APIError>)

@@ -16,7 +16,7 @@ struct CheckoutScreen: Screen {
         case entering
         case awaitingCode
         /// Paying; `since` is when the progress arrived, for the countdown.
-        case paying(SaleProgress?, since: Double)
+        case paying(SalePhase, secondsLeft: Int?, since: Double)
         case result(SaleOutcome)
     }
 
@@ -111,7 +111,7 @@ struct CheckoutScreen: Screen {
             let sale = SaleRequest(amount: total, currency: context.currency, items: items, paymentCode: input)
             input = ""
             message = nil
-            phase = .paying(nil, since: context.now)
+            phase = .paying(.creating, secondsLeft: nil, since: context.now)
             return [.send(.startSale(sale))]
         case .result(let outcome):
             finish(outcome, s)
@@ -124,9 +124,9 @@ struct CheckoutScreen: Screen {
     /// After a result: a paid (or unknown) sale starts a new one; a failed one may be paid with another code.
     private mutating func finish(_ outcome: SaleOutcome, _ s: Strings) {
         switch outcome {
-        case .paid, .unknown:
+        case .paid, .needsAttention:
             self = CheckoutScreen()
-        case .declined, .notPaid, .failed:
+        case .declined, .notPaid:
             phase = .awaitingCode
             input = ""
             message = .info(s["checkout.tryAgain"])
@@ -154,8 +154,8 @@ struct CheckoutScreen: Screen {
     mutating func receive(_ event: BackendEvent, _ context: ScreenContext) -> [Effect] {
         guard case .paying = phase else { return [] }
         switch event {
-        case .saleProgress(let p): phase = .paying(p, since: context.now)
-        case .saleFinished(let outcome): phase = .result(outcome); message = nil
+        case .sale(.finished(let outcome), _): phase = .result(outcome); message = nil
+        case .sale(let p, let left): phase = .paying(p, secondsLeft: left, since: context.now)
         default: break
         }
         return []
@@ -166,7 +166,7 @@ struct CheckoutScreen: Screen {
     func render(into b: inout ScreenBuffer, area: Area, _ context: ScreenContext) {
         switch phase {
         case .entering, .awaitingCode: renderLines(into: &b, area: area, context)
-        case .paying(let progress, let since): renderPaying(progress, since: since, into: &b, area: area, context)
+        case .paying(let p, let left, let since): renderPaying(p, secondsLeft: left, since: since, into: &b, area: area, context)
         case .result(let outcome): renderResult(outcome, into: &b, area: area, context)
         }
     }
@@ -196,22 +196,21 @@ struct CheckoutScreen: Screen {
         b.write(Format.field(input), row: row + 3, column: x + used)
     }
 
-    private func renderPaying(_ progress: SaleProgress?, since: Double, into b: inout ScreenBuffer, area: Area, _ context: ScreenContext) {
+    private func renderPaying(_ progress: SalePhase, secondsLeft: Int?, since: Double, into b: inout ScreenBuffer, area: Area, _ context: ScreenContext) {
         let s = context.strings
         let x = area.left + 2
         b.write(s["checkout.paying", Format.money(total, context.currency)], row: area.top + 1, column: x, style: CellStyle(.bold, color: .cyan))
         let text: String
         switch progress {
-        case nil, .creatingOrder?: text = s["progress.creating"]
-        case .submittingPayment(let n)?: text = s["progress.submitting", n]
-        case .waitingForCustomer(_, let left)?:
-            let remaining = max(0, left - Int(context.now - since))
-            text = s["progress.waiting", remaining]
-        case .checkingResult?: text = s["progress.checking"]
-        case .reversing?: text = s["progress.reversing"]
+        case .creating, .finished: text = s["progress.creating"]
+        case .paying: text = s["progress.submitting"]
+        case .waitingForCustomer: text = s["progress.waiting"]
+        case .querying: text = s["progress.checking"]
+        case .reversing: text = s["progress.reversing"]
         }
-        b.write(text, row: area.top + 3, column: x, style: .bold)
-        if let order = progress.flatMap(SaleTable.orderNumber) {
+        let countdown = secondsLeft.map { " " + s["progress.seconds", max(0, $0 - Int(context.now - since))] } ?? ""
+        b.write(text + countdown, row: area.top + 3, column: x, style: .bold)
+        if let order = SaleTable.orderNumber(progress) {
             b.write(s["checkout.orderNo", order], row: area.top + 5, column: x)
         }
         b.write(s["checkout.doNotLeave"], row: area.top + 7, column: x, style: .dim)
@@ -226,15 +225,12 @@ struct CheckoutScreen: Screen {
         switch outcome {
         case .paid(let o):
             banner = s["result.paid", Format.money(o.amount, o.currency)]; color = .green; order = o
-        case .declined(let o):
-            let reason = o.failure.map { "\($0.message) (\($0.reason))" } ?? ""
-            banner = s["result.declined", reason]; color = .red; order = o
-        case .notPaid(let o):
-            banner = s["result.notPaid"]; color = .yellow; order = o
-        case .failed(let e):
-            banner = s["result.failed", Format.error(e, s)]; color = .red
-        case .unknown(let n, _):
-            banner = s["result.unknown", n]; color = .magenta
+        case .declined(let reason):
+            banner = s["result.declined", Format.reason(reason, s)]; color = .red
+        case .notPaid(let reversed, let reason):
+            banner = reversed ? s["result.notPaid"] : s["result.failed", Format.reason(reason, s)]; color = .yellow
+        case .needsAttention(let n, _):
+            banner = s["result.unknown", n.map(\.digits) ?? "?"]; color = .magenta
         }
         b.fill(row: area.top, column: x, width: area.columns - 4, style: CellStyle([.reverse, .bold], color: color))
         b.write(" " + banner, row: area.top, column: x, style: CellStyle([.reverse, .bold], color: color), width: area.columns - 4)
@@ -264,10 +260,10 @@ enum SaleTable {
             + DisplayWidth.fit(Format.amount(total), to: 14, alignRight: true)
     }
 
-    static func orderNumber(_ p: SaleProgress) -> OrderNumber? {
+    static func orderNumber(_ p: SalePhase) -> OrderNumber? {
         switch p {
-        case .creatingOrder: return nil
-        case .submittingPayment(let n), .waitingForCustomer(let n, _), .checkingResult(let n), .reversing(let n): return n
+        case .creating, .finished: return nil
+        case .paying(let n), .waitingForCustomer(let n), .querying(let n), .reversing(let n, _): return n
         }
     }
 }

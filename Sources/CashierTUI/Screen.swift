@@ -79,6 +79,13 @@ enum Format {
         return s.has(key) ? s[key] : error.message
     }
 
+    /// A decline or failure reason: our text for a known error code or channel reason, else the reason itself.
+    static func reason(_ reason: String, _ s: Strings) -> String {
+        if let code = ErrorCode(rawValue: reason) { return error(APIError(code), s) }
+        let key = "reason.\(reason)"
+        return s.has(key) ? s[key] + " (\(reason))" : reason
+    }
+
     /// Input field with a cursor mark.
     static func field(_ text: String) -> String { text + "_" }
 }
