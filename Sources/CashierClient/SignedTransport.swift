@@ -1,0 +1,194 @@
+import CashierCore
+import CashierCrypto
+import Foundation
+import HTTPClient
+
+/// What a terminal keeps after activation: its id, its key and the store it belongs to.
+public struct DeviceCredentials: Codable, Equatable, Sendable {
+    public var deviceId: String
+    /// 64 hex characters.
+    public var deviceSecret: String
+    public var store: StoreInfo
+    public init(deviceId: String, deviceSecret: String, store: StoreInfo) {
+        self.deviceId = deviceId; self.deviceSecret = deviceSecret; self.store = store
+    }
+
+    public var key: [UInt8] { Hex.decode(deviceSecret) ?? [] }
+}
+
+/// Why a call to the service got no usable answer.
+public enum CallFailure: Error, Equatable, Sendable, CustomStringConvertible {
+    /// No HTTP answer (see `TransportError` for whether the request may have arrived).
+    case transport(TransportError)
+    /// An answer came but its signature did not verify: treated as no answer.
+    case unverified(String)
+    /// The service answered with an error.
+    case service(APIError)
+
+    public var description: String {
+        switch self {
+        case .transport(let t): return "\(ErrorCode.serviceUnreachable.message) (\(t))"
+        case .unverified(let why): return "\(ErrorCode.responseUnverified.message) (\(why))"
+        case .service(let e): return e.description
+        }
+    }
+
+    /// The catalogue code that best names this failure.
+    public var code: ErrorCode {
+        switch self {
+        case .transport(.tlsUntrusted): return .tlsUntrusted
+        case .transport: return .serviceUnreachable
+        case .unverified: return .responseUnverified
+        case .service(let e): return e.code
+        }
+    }
+
+    /// True when the request may have reached the service (so its effect is unknown).
+    public var mayHaveArrived: Bool {
+        switch self {
+        case .transport(.couldNotConnect), .transport(.tlsUntrusted), .transport(.timedOut(afterConnect: false)): return false
+        case .service: return true
+        default: return true
+        }
+    }
+
+    /// True when another domain may answer where this one did not (transport failures).
+    public var suggestsProbe: Bool {
+        if case .transport(let t) = self, case .tlsUntrusted = t { return false }
+        if case .transport = self { return true }
+        return false
+    }
+}
+
+/// One service domain reached over one kept-alive libcurl connection, with every request signed and
+/// every answer's signature checked.
+///
+/// Calls block the calling thread (libcurl); callers use threads of their own. A lock serializes use
+/// of the one connection.
+public final class SignedTransport: @unchecked Sendable {
+    // @unchecked: `connection` is only touched while `lock` is held.
+    public let baseURL: String
+    private let lock = NSLock()
+    private let connection: CurlConnection
+    private let clock: @Sendable () -> Int64
+
+    /// Errors the service sends before it knows the device, so it cannot sign them. They can only stop the
+    /// terminal, never make it believe money moved, so they are accepted unsigned.
+    static let unsignedErrorCodes: Set<ErrorCode> = [
+        .signatureMissing, .deviceUnknown, .deviceRevoked, .signatureInvalid, .timestampSkewed, .nonceReplayed,
+        .notFound, .methodNotAllowed, .bodyTooLarge, .overloaded, .rateLimited,
+    ]
+
+    /// - Parameters:
+    ///   - baseURL: e.g. `https://127.0.0.1:8443` (no trailing slash).
+    ///   - clock: Unix time in milliseconds.
+    public init(baseURL: String, http: HTTPClientConfiguration,
+                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) throws {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.connection = try CurlConnection(configuration: http)
+        self.clock = clock
+    }
+
+    /// A verified answer.
+    public struct Answer: Sendable {
+        public var status: Int
+        public var body: [UInt8]
+        /// Round-trip time, milliseconds.
+        public var latencyMs: Int64
+    }
+
+    /// Sends a signed request for `credentials`' device and verifies the answer.
+    public func call(_ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8] = [],
+                     credentials: DeviceCredentials) -> Result<Answer, CallFailure> {
+        // Signed anew on every call (and so on every retry) with the current time and a fresh nonce.
+        let nonce = Signing.makeNonce()
+        let timestamp = clock() / 1000
+        let toSign = RequestToSign(method: method, path: path, query: query, timestamp: timestamp, nonce: nonce,
+                                   deviceID: credentials.deviceId, body: body)
+        let headers = [
+            SignatureHeader.device: credentials.deviceId,
+            SignatureHeader.timestamp: String(timestamp),
+            SignatureHeader.nonce: nonce,
+            SignatureHeader.signature: Signing.sign(toSign, key: credentials.key),
+            "Content-Type": "application/json",
+        ]
+        return exchange(method, path, query: query, body: body, headers: headers) { response in
+            self.verify(response, method: method, path: path, nonce: nonce, deviceID: credentials.deviceId, key: credentials.key)
+        }
+    }
+
+    /// Redeems an activation code; the answer is verified with the key derived from the code.
+    public func activate(code: String, deviceName: String?) -> Result<ActivateResponse, CallFailure> {
+        let nonce = Signing.makeNonce()
+        let body = API.encode(ActivateRequest(code: code, deviceName: deviceName))
+        let result = exchange("POST", API.Path.activate, query: [], body: body,
+                              headers: [SignatureHeader.nonce: nonce, "Content-Type": "application/json"]) { response in
+            self.verify(response, method: "POST", path: API.Path.activate, nonce: nonce, deviceID: "", key: Signing.activationKey(code: code))
+        }
+        return result.flatMap { answer in
+            guard let value = try? API.decode(ActivateResponse.self, from: answer.body) else {
+                return .failure(.unverified("the activation answer is not the expected JSON"))
+            }
+            return .success(value)
+        }
+    }
+
+    /// An unsigned GET (health), for probing before activation.
+    public func health() -> Result<Answer, CallFailure> {
+        exchange("GET", API.Path.health, query: [], body: [], headers: [:]) { response in
+            guard response.status == 200 else { return .failure(.service(APIError(.internalError, detail: "health answered \(response.status)"))) }
+            return .success(Answer(status: 200, body: response.body, latencyMs: Int64(response.totalTime * 1000)))
+        }
+    }
+
+    private func exchange(_ method: String, _ path: String, query: [(String, String)], body: [UInt8], headers: [String: String],
+                          verify: (HTTPClientResponse) -> Result<Answer, CallFailure>) -> Result<Answer, CallFailure> {
+        var url = baseURL + path
+        if !query.isEmpty {
+            url += "?" + query.map { "\(Signing.percentEncode($0.0))=\(Signing.percentEncode($0.1))" }.joined(separator: "&")
+        }
+        lock.lock()
+        let result = connection.perform(method: method, url: url, headers: headers, body: method == "GET" ? nil : body)
+        lock.unlock()
+        switch result {
+        case .failure(let t): return .failure(.transport(t))
+        case .success(let response): return verify(response)
+        }
+    }
+
+    private func verify(_ response: HTTPClientResponse, method: String, path: String, nonce: String, deviceID: String,
+                        key: [UInt8]) -> Result<Answer, CallFailure> {
+        let latency = Int64(response.totalTime * 1000)
+        let apiError = (try? API.decode(ErrorEnvelope.self, from: response.body))?.error
+        guard let signature = response.headers[SignatureHeader.signature.lowercased()],
+              let tsText = response.headers[SignatureHeader.timestamp.lowercased()], let ts = Int64(tsText) else {
+            if let apiError, !(200..<300).contains(response.status), Self.unsignedErrorCodes.contains(apiError.code) {
+                return .failure(.service(apiError))
+            }
+            return .failure(.unverified("the answer (HTTP \(response.status)) carries no signature"))
+        }
+        let toVerify = ResponseToSign(status: response.status, requestMethod: method, requestPath: path, requestNonce: nonce,
+                                      timestamp: ts, deviceID: deviceID, body: response.body)
+        guard Signing.verify(toVerify, signature: signature, key: key) else {
+            return .failure(.unverified("the answer's signature does not match this request"))
+        }
+        guard Signing.isFresh(timestamp: ts, now: clock() / 1000) else {
+            return .failure(.unverified("the answer's timestamp is too far from this terminal's clock"))
+        }
+        if (200..<300).contains(response.status) {
+            return .success(Answer(status: response.status, body: response.body, latencyMs: latency))
+        }
+        return .failure(.service(apiError ?? APIError(.internalError, detail: "HTTP \(response.status)")))
+    }
+}
+
+extension Result where Failure == CallFailure, Success == SignedTransport.Answer {
+    /// Decodes a verified answer's JSON body.
+    public func decoded<T: Decodable>(_ type: T.Type) -> Result<T, CallFailure> {
+        flatMap { answer in
+            do { return .success(try API.decode(type, from: answer.body)) } catch {
+                return .failure(.unverified("the answer is not the expected JSON"))
+            }
+        }
+    }
+}
