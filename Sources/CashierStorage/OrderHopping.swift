@@ -141,7 +141,8 @@ public final class OrderHopping: @unchecked Sendable {
     /// Picks a random accepting group not yet tried, skipping groups over the failure threshold without
     /// probing them; probes the group with one write, then inserts `make(tag)` there. A failed probe or an
     /// insert failing with `.unavailable` records a failure and hops on; a taken order number calls `make`
-    /// again for the same group (bounded). Returns the order and the groups hopped away from.
+    /// again for the same group (bounded, then `.duplicateKey`). Any other insert error is thrown as is.
+    /// Returns the order and the groups hopped away from; `.noGroupAvailable` when every pick failed.
     public func createOrder(_ make: (GroupTag) -> OrderRecord) throws -> (order: OrderRecord, hops: [GroupTag]) {
         var tried: [GroupTag] = []
         var probes = 0
