@@ -55,21 +55,23 @@ public final class CurlConnection {
         set(cashier_curl_setopt_pointer(handle, CURLOPT_CUSTOMREQUEST, nil))
         set(cashier_curl_setopt_long(handle, CURLOPT_NOBODY, 0))
         let upper = method.uppercased()
-        if let body {
+        // An empty body on GET/HEAD means "no body"; any other body goes out with POST mechanics.
+        let sendsBody = body.map { !$0.isEmpty || (upper != "GET" && upper != "HEAD") } ?? false
+        if let body, sendsBody {
             set(cashier_curl_setopt_long(handle, CURLOPT_POST, 1))
             set(cashier_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, body.count))
             // COPYPOSTFIELDS copies now, so the array need not outlive this call.
             set(body.withUnsafeBufferPointer { buf in
-                cashier_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, buf.baseAddress.map(UnsafeRawPointer.init) ?? UnsafeRawPointer(errorBuffer))
+                cashier_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS,
+                                            buf.baseAddress.map(UnsafeRawPointer.init) ?? UnsafeRawPointer(errorBuffer))
             })
         } else if upper == "HEAD" {
             set(cashier_curl_setopt_long(handle, CURLOPT_NOBODY, 1))
         } else {
             set(cashier_curl_setopt_long(handle, CURLOPT_HTTPGET, 1))
         }
-        if upper != "GET" && upper != "HEAD" && !(upper == "POST" && body != nil) {
-            set(cashier_curl_setopt_pointer(handle, CURLOPT_CUSTOMREQUEST, upper))
-        }
+        let natural = sendsBody ? "POST" : (upper == "HEAD" ? "HEAD" : "GET")
+        if upper != natural { set(cashier_curl_setopt_pointer(handle, CURLOPT_CUSTOMREQUEST, upper)) }
         guard setup == CURLE_OK else { return .failure(Self.setupError(setup, "setting request options")) }
 
         let code = curl_easy_perform(handle)

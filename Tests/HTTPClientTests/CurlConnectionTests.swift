@@ -71,7 +71,9 @@ final class CurlConnectionTests: XCTestCase {
         _ = try c.perform(method: "POST", url: url, body: Array("x".utf8)).get()
         let del = try c.perform(method: "DELETE", url: url).get()
         XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(del.body)) as? [String: String])?["method"], "DELETE")
-        let get = try c.perform(method: "GET", url: url).get()
+        let put = try c.perform(method: "PUT", url: url, body: Array("p".utf8)).get()
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(put.body)) as? [String: String])?["body"], "p")
+        let get = try c.perform(method: "GET", url: url, body: []).get()
         let json = try JSONSerialization.jsonObject(with: Data(get.body)) as? [String: String]
         XCTAssertEqual(json?["method"], "GET")
         XCTAssertEqual(json?["body"], "")
