@@ -271,7 +271,12 @@ public final class CashierService: @unchecked Sendable {
     }
 
     func health(now: Int64) -> HealthResponse {
-        let groups = hopping.health()
+        // A group counts as taking orders when it is configured to and its recent failures are below the threshold.
+        let groups = hopping.health().map { g in
+            var g = g
+            g.accepting = g.accepting && !(GroupTag(g.group).map(hopping.isOverThreshold) ?? true)
+            return g
+        }
         let accepting = groups.filter(\.accepting).count
         let status = accepting == 0 ? "down" : (accepting < groups.count ? "degraded" : "ok")
         return HealthResponse(status: status, instance: instanceName, time: now, groups: groups)

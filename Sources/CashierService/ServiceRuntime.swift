@@ -74,7 +74,9 @@ public final class ServiceRuntime: Sendable {
 
     static func openGroup(_ location: ServiceConfiguration.DatabaseLocation, resolve: (String) -> String) throws -> OrderGroupStore {
         switch location {
-        case .sqlite(let path): return try SQLiteOrderGroupStore(path: resolve(path))
+        case .sqlite(let path):
+            // Opened lazily: the service starts even while a group's storage is unreachable.
+            return try SQLiteOrderGroupStore(path: resolve(path), openNow: false)
         case .postgres(let url): return PostgresOrderGroupStore(pool: ConnectionPool(options: ConnectionOptions(conninfo: url)))
         }
     }
