@@ -96,15 +96,26 @@ final class TLSTestServer {
         let out = Pipe()
         process.standardOutput = out
         try process.run()
-        // Read the port line; bounded by a 10 s deadline checked between reads.
+        // Read the port line on another thread so the wait is bounded: after 10 s the server is killed,
+        // which closes the pipe and ends the read.
         let handle = out.fileHandleForReading
-        var text = ""
-        let deadline = Date().addingTimeInterval(10)
-        while !text.contains("\n") && Date() < deadline {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
+        let box = LineBox()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            var text = ""
+            while !text.contains("\n") {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                text += String(decoding: chunk, as: UTF8.self)
+            }
+            box.set(text)
+            done.signal()
         }
+        if done.wait(timeout: .now() + 10) == .timedOut {
+            process.terminate()
+            _ = done.wait(timeout: .now() + 5)
+        }
+        let text = box.get()
         guard let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             process.terminate()
             throw TestServerError("test server did not start: \(text)")
@@ -115,4 +126,13 @@ final class TLSTestServer {
     func stop() {
         if process.isRunning { process.terminate(); process.waitUntilExit() }
     }
+}
+
+/// The port line, handed from the reading thread to the test thread.
+private final class LineBox: @unchecked Sendable {
+    // @unchecked: `text` is only touched under `lock`.
+    private let lock = NSLock()
+    private var text = ""
+    func set(_ t: String) { lock.lock(); text = t; lock.unlock() }
+    func get() -> String { lock.lock(); defer { lock.unlock() }; return text }
 }
