@@ -161,24 +161,35 @@ public struct App {
 /// The bottom line of every screen: domains, device, store, and a warning while unreachable.
 enum StatusBar {
     static func render(_ status: BackendStatus, strings s: Strings, into b: inout ScreenBuffer, row: Int) {
-        var parts: [String] = []
-        if let active = status.domains.first(where: { $0.state == .active }) {
-            parts.append("● " + active.name + (active.latencyMilliseconds.map { " \($0)ms" } ?? ""))
-        }
-        for d in status.domains where d.state != .active {
-            parts.append(d.name + ": " + s["domain.\(d.state.rawValue)"] + (d.state == .standby ? d.latencyMilliseconds.map { " \($0)ms" } ?? "" : ""))
-        }
-        parts.append(s["status.device", status.deviceId ?? "—"])
-        if let store = status.store { parts.append(store.storeName) }
-        var text = parts.joined(separator: " │ ")
         var style = CellStyle.bar
+        var warning = ""
         if !status.isReachable {
             let probing = status.domains.contains { $0.state == .probing }
-            text = "⚠ " + s[probing ? "status.unreachableProbing" : "status.unreachable"] + " │ " + text
+            warning = "⚠ " + s[probing ? "status.unreachableProbing" : "status.unreachable"] + " │ "
             style = CellStyle([.reverse, .bold], color: .red)
         }
+        // Shorten domain names until everything fits; the warning always comes first.
+        var text = ""
+        for nameWidth in [40, 20, 14, 8] {
+            text = " " + warning + line(status, strings: s, nameWidth: nameWidth)
+            if DisplayWidth.of(text) <= b.columns { break }
+        }
         b.fill(row: row, style: style)
-        b.write(" " + text, row: row, column: 0, style: style)
+        b.write(text, row: row, column: 0, style: style)
+    }
+
+    static func line(_ status: BackendStatus, strings s: Strings, nameWidth: Int) -> String {
+        var parts: [String] = []
+        if let active = status.domains.first(where: { $0.state == .active }) {
+            parts.append("● " + DisplayWidth.truncate(active.name, to: nameWidth)
+                         + (active.latencyMilliseconds.map { " \($0)ms" } ?? ""))
+        }
+        for d in status.domains where d.state != .active {
+            parts.append(DisplayWidth.truncate(d.name, to: nameWidth) + " " + s["domain.\(d.state.rawValue)"])
+        }
+        parts.append(s["status.device", status.deviceId ?? "—"])
+        if let store = status.store { parts.append(DisplayWidth.truncate(store.storeName, to: 20)) }
+        return parts.joined(separator: " │ ")
     }
 }
 
