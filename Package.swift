@@ -48,7 +48,7 @@ let package = Package(
         .executableTarget(name: "cashierd", dependencies: ["CashierService"]),
 
         // Helpers shared by test targets: start real services, temporary directories.
-        .target(name: "TestSupport", dependencies: ["CashierCore", "CashierService", "CashierClient"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CashierCore", "CashierService", "CashierClient", "SQLite"], path: "Tests/TestSupport"),
         .testTarget(name: "CashierCoreTests", dependencies: ["CashierCore"]),
         .testTarget(name: "CashierStorageTests", dependencies: ["CashierStorage", "TestSupport"]),
         .testTarget(name: "CashierServiceTests", dependencies: ["CashierService", "CashierClient", "TestSupport"]),

@@ -93,7 +93,7 @@ public final class CashierService: @unchecked Sendable {
         default: break
         }
         // /v1/orders/{no}[/pay|/reverse|/refunds]
-        guard parts.count >= 4, parts.count <= 5, parts[0] == "", parts[1] == "v1", parts[2] == "orders" else {
+        guard parts.count >= 4, parts.count <= 5, parts[0] == "", parts[1] == "v1", parts[2] == "orders", !parts[3].isEmpty else {
             return .failure(APIError(.notFound, detail: path))
         }
         guard let number = OrderNumber(parts[3]), parts[3].utf8.count == OrderNumber.length else {
