@@ -134,7 +134,9 @@ public struct App {
             let color: TextColor = message.kind == .error ? .red : message.kind == .success ? .green : .normal
             b.write(" " + message.text, row: rows - 3, column: 0, style: CellStyle(message.kind == .info ? [] : .bold, color: color))
         }
-        b.write(hints(for: screen.keymap), row: rows - 2, column: 0, style: .dim)
+        // While money is in flight only help is offered: nothing else would be allowed.
+        let hint = screen.canLeave ? hints(for: screen.keymap) : HelpOverlay.keyName(.char("?")) + " " + strings["hint.help"]
+        b.write(hint, row: rows - 2, column: 0, style: .dim)
         StatusBar.render(ctx.status, strings: strings, into: &b, row: rows - 1)
         if showingHelp { HelpOverlay.render(keyTable, keymap: screen.keymap, strings: strings, into: &b, area: area) }
         return b

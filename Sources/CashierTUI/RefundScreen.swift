@@ -161,7 +161,7 @@ struct RefundScreen: Screen {
         field(s["refund.amount"], amountText, active: phase == .amount)
         if phase == .amount { b.write(s["refund.amountHint"], row: row, column: x, style: .dim); row += 1 }
         guard phase != .amount else { return }
-        field(s["refund.pin"], String(repeating: "*", count: pin.count), active: phase == .pin)
+        if case .done = phase {} else { field(s["refund.pin"], String(repeating: "*", count: pin.count), active: phase == .pin) }
         row += 1
         switch phase {
         case .confirm, .submitting:
