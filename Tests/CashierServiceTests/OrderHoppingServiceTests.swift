@@ -1,0 +1,129 @@
+import CashierClient
+import CashierCore
+import CashierService
+import Foundation
+import HTTPClient
+import TestSupport
+import XCTest
+
+/// Order hopping through the real service: one group's database made unwritable mid-run.
+final class OrderHoppingServiceTests: XCTestCase {
+    var service: Cashierd!
+    var terminal: TestTerminal!
+
+    override func setUpWithError() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") else {
+            throw XCTSkip("the sqlite3 tool (Debian package sqlite3) is needed to lock a group from another process")
+        }
+        service = try Cashierd(groups: 3, tweak: { $0.hopping.halfLifeSeconds = 3 })
+        terminal = TestTerminal(transport: try service.transport(), credentials: try service.activateTerminal())
+    }
+
+    override func tearDown() {
+        service?.stop()
+        service = nil
+    }
+
+    /// Holds an exclusive write lock on a group's database from another process until stopped.
+    private func lockGroup(_ tag: Int) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        p.arguments = [(service.dataPath as NSString).appendingPathComponent("group-0\(tag).sqlite")]
+        let input = Pipe()
+        let output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        try p.run()
+        input.fileHandleForWriting.write(Data("BEGIN EXCLUSIVE;\nCREATE TABLE IF NOT EXISTS drill_lock (x);\nINSERT INTO drill_lock VALUES (1);\nSELECT 'locked';\n".utf8))
+        // Wait for the lock to be held (bounded).
+        let deadline = Date().addingTimeInterval(10)
+        var seen = Data()
+        while Date() < deadline, !String(decoding: seen, as: UTF8.self).contains("locked") {
+            seen.append(output.fileHandleForReading.availableData)
+        }
+        lockPipes[p.processIdentifier] = input
+        return p
+    }
+    private var lockPipes: [Int32: Pipe] = [:]
+
+    func testNewOrdersHopAroundAnUnwritableGroupAndComeBackWhenHealed() throws {
+        // Some orders in every group first.
+        var before: [OrderView] = []
+        for _ in 0..<30 { before.append(try terminal.createOrder(amount: 100).unwrap()) }
+        XCTAssertEqual(Set(before.map { $0.orderNo.group.value }), [0, 1, 2])
+        let inGroup1 = before.first { $0.orderNo.group.value == 1 }!
+
+        let lock = try lockGroup(1)
+        defer { if lock.isRunning { lock.terminate() } }
+
+        // Every new order succeeds, none in the locked group.
+        var during: [OrderView] = []
+        for _ in 0..<60 {
+            let order = try terminal.createOrder(amount: 250).unwrap()
+            during.append(order)
+            XCTAssertEqual(try terminal.pay(order.orderNo, code: paymentCode(.paid)).unwrap().status, .paid)
+        }
+        XCTAssertEqual(during.count, 60)
+        XCTAssertFalse(during.contains { $0.orderNo.group.value == 1 }, "no order may land in the locked group")
+
+        // An order that lives in the locked group: a write answers "retry later", never a wrong answer.
+        guard case .failure(.service(let e)) = terminal.pay(inGroup1.orderNo, code: paymentCode(.paid)) else {
+            return XCTFail("paying an order in an unwritable group must not succeed")
+        }
+        XCTAssertEqual(e.code, .groupUnavailable)
+        XCTAssertTrue(e.retryable)
+        let metrics = try CurlConnection(configuration: service.httpConfiguration()).perform(method: "GET", url: service.urls[0] + "/metrics").get()
+        let text = String(decoding: metrics.body, as: UTF8.self)
+        XCTAssertTrue(text.contains("cashierd_group_hops_total{group=\"01\"}"), "hops away from group 01 are counted")
+        let health = try API.decode(HealthResponse.self, from: CurlConnection(configuration: service.httpConfiguration())
+            .perform(method: "GET", url: service.urls[0] + "/healthz").get().body)
+        XCTAssertEqual(health.status, "degraded")
+        XCTAssertEqual(health.groups.first { $0.group == 1 }?.accepting, false)
+
+        // Heal: release the lock. Failure counts decay and the group takes orders again.
+        lock.terminate()
+        lock.waitUntilExit()
+        let healDeadline = Date().addingTimeInterval(30)
+        while Date() < healDeadline {
+            let h = try API.decode(HealthResponse.self, from: CurlConnection(configuration: service.httpConfiguration())
+                .perform(method: "GET", url: service.urls[0] + "/healthz").get().body)
+            if h.status == "ok" { break }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        var healedGroups = Set<Int>()
+        for _ in 0..<60 where !healedGroups.contains(1) {
+            healedGroups.insert(try terminal.createOrder(amount: 100).unwrap().orderNo.group.value)
+        }
+        XCTAssertTrue(healedGroups.contains(1), "the healed group takes new orders again")
+        XCTAssertEqual(try terminal.pay(inGroup1.orderNo, code: paymentCode(.paid)).unwrap().status, .paid)
+        XCTAssertEqual(try service.admin(["reconcile"]).status, 0)
+    }
+
+    func testMergedOrderListIsNewestFirstAcrossGroups() throws {
+        var created: [OrderNumber] = []
+        for i in 0..<25 {
+            created.append(try terminal.createOrder(amount: Int64(100 + i)).unwrap().orderNo)
+        }
+        XCTAssertGreaterThan(Set(created.map(\.group)).count, 1)
+        var seen: [OrderSummary] = []
+        var cursor: String?
+        var pages = 0
+        repeat {
+            let page = try terminal.list(limit: 10, cursor: cursor).unwrap()
+            XCTAssertEqual(page.unavailableGroups, [])
+            seen += page.orders
+            cursor = page.nextCursor
+            pages += 1
+        } while cursor != nil && pages < 10
+        XCTAssertEqual(seen.count, 25)
+        XCTAssertEqual(Set(seen.map(\.orderNo)), Set(created))
+        let keys = seen.map { ($0.createdAt, $0.orderNo.digits) }
+        for (a, b) in zip(keys, keys.dropFirst()) {
+            XCTAssertTrue(a.0 > b.0 || (a.0 == b.0 && a.1 > b.1), "newest first")
+        }
+        guard case .failure(.service(let e)) = terminal.list(limit: 500) else { return XCTFail() }
+        XCTAssertEqual(e.code, .invalidField)
+        guard case .failure(.service(let e2)) = terminal.list(cursor: "garbage") else { return XCTFail() }
+        XCTAssertEqual(e2.code, .invalidField)
+    }
+}
