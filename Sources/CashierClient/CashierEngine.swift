@@ -1,0 +1,391 @@
+import CashierCore
+import Foundation
+import HTTPClient
+
+/// The terminal's engine: activation, status, sales, refunds and order look-ups over the active domain,
+/// with failover through `DomainProber` and a journal so nothing about a payment is lost or doubled.
+///
+/// Methods block the calling thread (the network is libcurl); call them from threads of your own.
+/// Several may run at once from different threads.
+public final class CashierEngine: @unchecked Sendable {
+    // @unchecked: `credentialsValue` and `subscribers` are guarded by `lock`; the rest is immutable.
+    public let configuration: ClientConfiguration
+    public let prober: DomainProber
+    public let journal: Journal
+    private let transports: [SignedTransport]
+    private let keystore: Keystore
+    private let log: ClientLog
+    private let lock = NSLock()
+    private var credentialsValue: DeviceCredentials?
+    private var subscribers: [Int: @Sendable (EngineEvent) -> Void] = [:]
+    private var nextSubscriber = 0
+
+    /// Reads the keystore (refusing an insecure one), opens the journal and the domains' connections.
+    /// Probing starts with `start()`.
+    public init(configuration: ClientConfiguration) throws(APIError) {
+        let problems = configuration.problems()
+        guard problems.isEmpty else { throw APIError(.configInvalid, detail: problems.joined(separator: "; ")) }
+        self.configuration = configuration
+        self.keystore = Keystore(path: configuration.keystorePath)
+        self.log = ClientLog(path: configuration.logPath)
+        self.credentialsValue = try keystore.load()
+        do {
+            journal = try Journal(path: configuration.journalPath)
+        } catch {
+            throw APIError(.configInvalid, detail: "cannot open the journal \(configuration.journalPath): \(error)")
+        }
+        do {
+            transports = try configuration.domains.map { try SignedTransport(baseURL: $0, http: configuration.http) }
+            let box = WeakEngine()
+            prober = try DomainProber(urls: configuration.domains, configuration: configuration) { box.engine?.credentials }
+            box.engine = self
+        } catch {
+            throw APIError(.configInvalid, detail: "cannot set up the connections: \(error)")
+        }
+        prober.subscribe { [weak self] news in self?.probeNews(news) }
+    }
+
+    /// Loads the configuration from `--config`, `CASHIER_CONFIG` or the user's config directory.
+    public static func open(configPath: String?) throws(APIError) -> CashierEngine {
+        let path = ClientConfiguration.defaultPath(explicit: configPath)
+        return try CashierEngine(configuration: try ClientConfiguration.load(path: path))
+    }
+
+    deinit { prober.stop() }
+
+    /// Starts the start-up probe of every domain.
+    public func start() {
+        log.write("starting; domains \(configuration.domains.joined(separator: ", "))")
+        prober.startUp()
+    }
+
+    /// Stops probing timers.
+    public func stop() { prober.stop() }
+
+    public var credentials: DeviceCredentials? { lock.lock(); defer { lock.unlock() }; return credentialsValue }
+
+    @discardableResult
+    public func subscribe(_ handler: @escaping @Sendable (EngineEvent) -> Void) -> Int {
+        lock.lock(); defer { lock.unlock() }
+        nextSubscriber += 1
+        subscribers[nextSubscriber] = handler
+        return nextSubscriber
+    }
+
+    public func unsubscribe(_ id: Int) { lock.lock(); subscribers[id] = nil; lock.unlock() }
+
+    private func emit(_ event: EngineEvent) {
+        lock.lock(); let handlers = Array(subscribers.values); lock.unlock()
+        for h in handlers { h(event) }
+    }
+
+    private func probeNews(_ news: ProbeNews) {
+        switch news {
+        case let .result(d, r, latency, error):
+            log.write("probe \(r) \(configuration.domains[d]): " + (latency.map { "\($0) ms" } ?? "failed: \(error ?? "")"))
+        case let .switched(from, to):
+            log.write("active domain \(from.map { configuration.domains[$0] } ?? "none") -> \(configuration.domains[to])")
+        case let .unreachable(n, retry):
+            log.write("no domain answered (\(n) rounds in a row); next round in \(retry) ms")
+        case .coalesced, .roundStarted: break
+        }
+        emit(.probe(news))
+    }
+
+    /// How long a caller waits for a probe round it needs.
+    private var probeWaitMs: Int64 { configuration.probe.minIntervalMs + configuration.probe.probeTimeoutMs + 500 }
+
+    private func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: - Status
+
+    public func status() -> EngineStatus {
+        let machine = prober.snapshot
+        let domains = machine.domains.enumerated().map { i, d -> DomainView in
+            let state: String
+            if machine.active == i && d.error == nil { state = "active" }
+            else if d.error != nil { state = "down" }
+            else if d.latencyMs != nil { state = "standby" }
+            else { state = "unknown" }
+            return DomainView(url: configuration.domains[i], state: state, latencyMs: d.latencyMs, error: d.error, checkedAtMs: d.atMs)
+        }
+        let creds = credentials
+        let unfinished = (try? journal.unfinishedSales().count) ?? 0
+        return EngineStatus(domains: domains, activeDomain: machine.active, unreachable: machine.unreachable,
+                            probeRounds: machine.round, deviceId: creds?.deviceId, store: creds?.store, unfinishedSales: unfinished)
+    }
+
+    /// Waits (bounded) until the start-up round has a winner or ended, then returns the status.
+    public func statusAfterProbe() -> EngineStatus {
+        _ = prober.activeOrAwait(timeoutMs: probeWaitMs)
+        return status()
+    }
+
+    // MARK: - Requests with failover
+
+    /// Whether a failed request may be sent again on the newly chosen domain.
+    enum RetryPolicy {
+        /// Creates, queries, reverses, refunds (with their reference), list: repeating them is harmless.
+        case safe
+        /// Pay and activation: only when the request surely did not leave.
+        case onlyIfNotSent
+    }
+
+    /// The failure when no domain is active: TLS_UNTRUSTED when every domain refused our trust, else unreachable.
+    private func noDomainFailure() -> CallFailure {
+        let failures = prober.failures
+        if !failures.isEmpty, failures.count == configuration.domains.count,
+           let tls = failures.values.first(where: { $0.code == .tlsUntrusted }),
+           failures.values.allSatisfy({ $0.code == .tlsUntrusted }) {
+            return tls
+        }
+        if let unverified = failures.values.first(where: { $0.code == .responseUnverified }),
+           failures.values.allSatisfy({ $0.code == .responseUnverified }) {
+            return unverified
+        }
+        return .transport(.couldNotConnect("no service domain answered its probe"))
+    }
+
+    /// Sends one request to the active domain; on a timeout or connection failure it asks for a probe
+    /// and, where `policy` allows, sends it once more to the newly chosen domain.
+    func perform(_ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8] = [],
+                 policy: RetryPolicy, send: ((SignedTransport) -> Result<SignedTransport.Answer, CallFailure>)? = nil)
+        -> Result<SignedTransport.Answer, CallFailure> {
+        let creds = credentials
+        let sendOn: (SignedTransport) -> Result<SignedTransport.Answer, CallFailure> = send ?? { t in
+            guard let creds else { return .failure(.service(APIError(.notActivated))) }
+            return t.call(method, path, query: query, body: body, credentials: creds)
+        }
+        if send == nil && creds == nil { return .failure(.service(APIError(.notActivated))) }
+        guard let domain = prober.activeOrAwait(timeoutMs: probeWaitMs) else { return .failure(noDomainFailure()) }
+        let first = sendOn(transports[domain])
+        guard case .failure(let failure) = first, failure.suggestsProbe else { return first }
+        log.write("\(method) \(path) on \(configuration.domains[domain]) failed: \(failure)")
+        let round = prober.requestFailed(domain: domain, reason: failure.description)
+        guard policy == .safe || !failure.mayHaveArrived else {
+            log.write("\(method) \(path) may have arrived; not sent again")
+            return first
+        }
+        guard let next = prober.awaitChoice(round: round, timeoutMs: probeWaitMs) else { return .failure(noDomainFailure()) }
+        log.write("retrying \(method) \(path) on \(configuration.domains[next])")
+        return sendOn(transports[next])
+    }
+
+    // MARK: - Activation
+
+    /// Redeems an activation code and stores the device key (mode 0600) beside the configuration.
+    public func activate(code: String, deviceName: String? = nil) -> Result<DeviceCredentials, APIError> {
+        let normalized = ActivationCode.normalize(code)
+        guard ActivationCode.isWellFormed(normalized) else {
+            return .failure(APIError(.badInput, detail: "an activation code is \(ActivationCode.length) letters"))
+        }
+        var response: ActivateResponse?
+        let result = perform("POST", API.Path.activate, policy: .onlyIfNotSent) { transport in
+            transport.activate(code: normalized, deviceName: deviceName).map { r in
+                response = r
+                return SignedTransport.Answer(status: 200, body: [], latencyMs: 0)
+            }
+        }
+        switch result {
+        case .failure(let f):
+            log.write("activation failed: \(f)")
+            return .failure(f.apiError)
+        case .success:
+            guard let r = response else { return .failure(APIError(.internalError, detail: "no activation answer")) }
+            let creds = DeviceCredentials(deviceId: r.deviceId, deviceSecret: r.deviceSecret, store: r.store)
+            do { try keystore.save(creds) } catch { return .failure(error) }
+            lock.lock(); credentialsValue = creds; lock.unlock()
+            log.write("activated as \(creds.deviceId) for store \(creds.store.storeId)")
+            return .success(creds)
+        }
+    }
+
+    // MARK: - Orders
+
+    public func order(_ number: OrderNumber) -> Result<OrderView, APIError> {
+        perform("GET", API.Path.order(number), policy: .safe).decoded(OrderView.self).mapError(\.apiError)
+    }
+
+    /// One page of the store's orders, newest first.
+    public func orders(limit: Int = 20, cursor: String? = nil) -> Result<OrderListResponse, APIError> {
+        var query = [("limit", String(limit))]
+        if let cursor { query.append(("cursor", cursor)) }
+        return perform("GET", API.Path.orders, query: query, policy: .safe).decoded(OrderListResponse.self).mapError(\.apiError)
+    }
+
+    // MARK: - Sales
+
+    /// Runs one sale to its end: create the order, pay, poll, reverse past the deadline. Blocks.
+    public func sell(_ request: CreateOrderRequest, paymentCode: String) -> SaleResult {
+        let id = "S" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        var req = request
+        if req.clientRef == nil { req.clientRef = id }
+        var machine = SaleStateMachine(request: req, paymentCode: paymentCode, configuration: configuration.sale)
+        let first = machine.start(nowMs: nowMs())
+        return drive(id: id, machine: &machine, actions: first)
+    }
+
+    /// Drives every unfinished sale in the journal to a final state (a restart after a crash). Blocks.
+    public func resumeUnfinishedSales() -> [SaleResult] {
+        let pending = (try? journal.unfinishedSales()) ?? []
+        return pending.map { entry in
+            log.write("resuming sale \(entry.id)")
+            emit(.resuming(id: entry.id))
+            var machine = entry.sale
+            let actions = machine.resume(nowMs: nowMs())
+            return drive(id: entry.id, machine: &machine, actions: actions)
+        }
+    }
+
+    private func orderNumber(of phase: SalePhase) -> OrderNumber? {
+        switch phase {
+        case .creating: return nil
+        case let .paying(n), let .waitingForCustomer(n), let .querying(n), let .reversing(n, _): return n
+        case .finished(let o):
+            switch o {
+            case .paid(let v): return v.orderNo
+            case .needsAttention(let n, _): return n
+            default: return nil
+            }
+        }
+    }
+
+    private func drive(id: String, machine: inout SaleStateMachine, actions: [SaleAction]) -> SaleResult {
+        var queue = actions
+        var orderNo: OrderNumber? = machine.lastOrder?.orderNo ?? orderNumber(of: machine.phase)
+        // The machine always ends (deadline, then bounded reverse attempts); this only guards against a bug.
+        var steps = 0
+        while steps < 100_000 {
+            steps += 1
+            if queue.isEmpty {
+                if case .finished(let outcome) = machine.phase {
+                    if case .paid(let view) = outcome { writeReceipt(view) }
+                    log.write("sale \(id) finished: \(outcome)")
+                    return SaleResult(id: id, orderNo: orderNo, outcome: outcome)
+                }
+                guard let wake = machine.wakeAtMs else { break }
+                let delay = wake - nowMs()
+                if delay > 0 { Thread.sleep(forTimeInterval: Double(delay) / 1000) }
+                queue = machine.handle(.timerFired, nowMs: max(nowMs(), wake))
+                continue
+            }
+            let action = queue.removeFirst()
+            switch action {
+            case .persist(let snapshot):
+                do { try journal.saveSale(id: id, snapshot) } catch { log.write("journal write failed: \(error)") }
+            case .report(let phase):
+                if let n = orderNumber(of: phase) { orderNo = n }
+                let left = machine.payStartedAtMs.map { Int(max(0, ($0 + configuration.sale.payDeadlineMs - nowMs() + 999) / 1000)) }
+                log.write("sale \(id): \(phase)")
+                emit(.sale(id: id, phase: phase, secondsLeft: phase.isFinal ? nil : left))
+            case .createOrder(let req):
+                let r = perform("POST", API.Path.orders, body: API.encode(req), policy: .safe).decoded(OrderView.self)
+                switch r {
+                case .success(let v): orderNo = v.orderNo; queue += machine.handle(.orderCreated(v), nowMs: nowMs())
+                case .failure(let f): queue += machine.handle(.createFailed(f.saleFailure), nowMs: nowMs())
+                }
+            case let .sendPay(n, req):
+                let r = perform("POST", API.Path.pay(n), body: API.encode(req), policy: .onlyIfNotSent).decoded(OrderView.self)
+                switch r {
+                case .success(let v): queue += machine.handle(.payAnswered(v), nowMs: nowMs())
+                case .failure(let f): queue += machine.handle(.payFailed(f.saleFailure), nowMs: nowMs())
+                }
+            case .sendQuery(let n):
+                let r = perform("GET", API.Path.order(n), policy: .safe).decoded(OrderView.self)
+                switch r {
+                case .success(let v): queue += machine.handle(.queryAnswered(v), nowMs: nowMs())
+                case .failure(let f): queue += machine.handle(.queryFailed(f.saleFailure), nowMs: nowMs())
+                }
+            case .sendReverse(let n):
+                let r = perform("POST", API.Path.reverse(n), policy: .safe).decoded(OrderView.self)
+                switch r {
+                case .success(let v): queue += machine.handle(.reverseAnswered(v), nowMs: nowMs())
+                case .failure(let f): queue += machine.handle(.reverseFailed(f.saleFailure), nowMs: nowMs())
+                }
+            case .scheduleTimer:
+                break // `machine.wakeAtMs` holds the time; the loop sleeps until it when nothing else is queued.
+            }
+        }
+        let outcome = SaleOutcome.needsAttention(orderNo, "the sale stopped in \(machine.phase)")
+        return SaleResult(id: id, orderNo: orderNo, outcome: outcome)
+    }
+
+    private func writeReceipt(_ view: OrderView) {
+        guard let sink = configuration.receiptSink else { return }
+        var text = "RECEIPT \(credentials?.store.storeName ?? "")\norder \(view.orderNo.digits)\n"
+        for item in view.items {
+            text += "  \(item.quantity) x \(item.name) \(Money(minorUnits: item.unitPrice, currency: view.currency).decimalString)\n"
+        }
+        text += "total \(view.money)\npaid \(view.channelTxn ?? "")\n\n"
+        if !FileManager.default.fileExists(atPath: sink) { FileManager.default.createFile(atPath: sink, contents: nil) }
+        if let h = FileHandle(forWritingAtPath: sink) {
+            _ = try? h.seekToEnd(); h.write(Data(text.utf8)); try? h.close()
+        }
+    }
+
+    // MARK: - Refunds
+
+    /// Refunds `amount` of a paid order. Without `refundRef`, an unconfirmed refund of the same order and
+    /// amount in the journal lends its reference (so a retry never refunds twice), else a new one is made.
+    /// Returns the reference used with the result. Blocks while retrying.
+    public func refund(order: OrderNumber, amount: Int64, pin: String, refundRef: String? = nil)
+        -> (ref: String, result: Result<RefundView, APIError>) {
+        let ref = refundRef ?? ((try? journal.pendingRefundRef(order: order, amount: amount)) ?? nil)
+            ?? "R" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(20).lowercased()
+        var machine = RefundStateMachine(order: order, amount: amount, refundRef: ref, maxAttempts: configuration.refundAttempts,
+                                         retryBaseMs: configuration.refundRetryBaseMs, retryCeilingMs: 30_000)
+        if let saved = try? journal.refund(ref: ref), saved.order == order, saved.amount == amount,
+           !saved.phase.isFinished {
+            machine = saved
+        }
+        var queue = machine.start(nowMs: nowMs())
+        var lastError: APIError?
+        var steps = 0
+        while steps < 10_000 {
+            steps += 1
+            if queue.isEmpty {
+                if case .finished(let outcome) = machine.phase {
+                    switch outcome {
+                    case .refunded(let view): return (ref, .success(view))
+                    case .refused(let e): return (ref, .failure(e))
+                    case .needsAttention(let why):
+                        return (ref, .failure(lastError ?? APIError(.serviceUnreachable, detail: why)))
+                    }
+                }
+                guard let wake = machine.wakeAtMs else { break }
+                let delay = wake - nowMs()
+                if delay > 0 { Thread.sleep(forTimeInterval: Double(delay) / 1000) }
+                queue = machine.handle(.timerFired, nowMs: max(nowMs(), wake))
+                continue
+            }
+            switch queue.removeFirst() {
+            case .persist(let snapshot):
+                do { try journal.saveRefund(snapshot) } catch { log.write("journal write failed: \(error)") }
+            case .report(let phase):
+                log.write("refund \(ref): \(phase)")
+                emit(.refund(ref: ref, phase: phase))
+            case let .sendRefund(n, amount, refundRef):
+                let body = API.encode(RefundRequest(amount: amount, refundRef: refundRef, pin: pin))
+                switch perform("POST", API.Path.refunds(n), body: body, policy: .safe).decoded(RefundResponse.self) {
+                case .success(let r): queue += machine.handle(.answered(r.refund), nowMs: nowMs())
+                case .failure(let f):
+                    lastError = f.apiError
+                    queue += machine.handle(.failed(f.saleFailure), nowMs: nowMs())
+                }
+            case .scheduleTimer:
+                break
+            }
+        }
+        return (ref, .failure(APIError(.internalError, detail: "the refund stopped in \(machine.phase)")))
+    }
+}
+
+extension RefundPhase {
+    var isFinished: Bool { if case .finished = self { return true } else { return false } }
+}
+
+/// Lets the prober ask the engine for credentials without keeping it alive.
+private final class WeakEngine: @unchecked Sendable {
+    // @unchecked: set once during the engine's init, before any probe runs.
+    weak var engine: CashierEngine?
+}

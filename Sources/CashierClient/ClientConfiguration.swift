@@ -1,0 +1,146 @@
+import CashierCore
+import Foundation
+import HTTPClient
+
+/// The terminal's settings, read from a JSON file (snake_case keys) in the user's config directory.
+///
+/// Every field may be left out and takes its default; `probe` and `sale`, when present, must be complete.
+/// Relative paths are taken relative to the directory of the configuration file.
+public struct ClientConfiguration: Codable, Equatable, Sendable {
+    /// Base URLs of the service domains, primary first, e.g. `https://pay-a.example.com`; at least two.
+    public var domains: [String]
+    /// PEM file of the only CA trusted for the service.
+    public var caFile: String
+    /// Optional public-key pin (`sha256//<base64>`), checked in addition to the CA.
+    public var pinnedPublicKey: String?
+    /// A request with no whole answer after this long counts as timed out.
+    public var requestTimeoutMs: Int
+    public var connectTimeoutMs: Int
+    public var probe: ProbeConfiguration
+    /// Payment deadline, poll intervals and reverse backoff.
+    public var sale: SaleConfiguration
+    /// Refund attempts (same reference each time) before the refund is left for a later retry.
+    public var refundAttempts: Int
+    public var refundRetryBaseMs: Int64
+    public var journalPath: String
+    public var keystorePath: String
+    public var logPath: String
+    /// Where receipts of paid sales are appended as text; nil for none.
+    public var receiptSink: String?
+
+    public init(domains: [String] = ["https://127.0.0.1:8443", "https://127.0.0.2:8444"], caFile: String = "ca.pem",
+                pinnedPublicKey: String? = nil, requestTimeoutMs: Int = 10_000, connectTimeoutMs: Int = 3_000,
+                probe: ProbeConfiguration = ProbeConfiguration(), sale: SaleConfiguration = SaleConfiguration(),
+                refundAttempts: Int = 3, refundRetryBaseMs: Int64 = 1_000,
+                journalPath: String = "journal.sqlite", keystorePath: String = "keystore.json",
+                logPath: String = "cashier.log", receiptSink: String? = nil) {
+        self.domains = domains; self.caFile = caFile; self.pinnedPublicKey = pinnedPublicKey
+        self.requestTimeoutMs = requestTimeoutMs; self.connectTimeoutMs = connectTimeoutMs
+        self.probe = probe; self.sale = sale; self.refundAttempts = refundAttempts
+        self.refundRetryBaseMs = refundRetryBaseMs; self.journalPath = journalPath
+        self.keystorePath = keystorePath; self.logPath = logPath; self.receiptSink = receiptSink
+    }
+
+    public init(from decoder: Decoder) throws {
+        let d = ClientConfiguration()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        domains = try c.decodeIfPresent([String].self, forKey: .domains) ?? d.domains
+        caFile = try c.decodeIfPresent(String.self, forKey: .caFile) ?? d.caFile
+        pinnedPublicKey = try c.decodeIfPresent(String.self, forKey: .pinnedPublicKey)
+        requestTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .requestTimeoutMs) ?? d.requestTimeoutMs
+        connectTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .connectTimeoutMs) ?? d.connectTimeoutMs
+        probe = try c.decodeIfPresent(ProbeConfiguration.self, forKey: .probe) ?? d.probe
+        sale = try c.decodeIfPresent(SaleConfiguration.self, forKey: .sale) ?? d.sale
+        refundAttempts = try c.decodeIfPresent(Int.self, forKey: .refundAttempts) ?? d.refundAttempts
+        refundRetryBaseMs = try c.decodeIfPresent(Int64.self, forKey: .refundRetryBaseMs) ?? d.refundRetryBaseMs
+        journalPath = try c.decodeIfPresent(String.self, forKey: .journalPath) ?? d.journalPath
+        keystorePath = try c.decodeIfPresent(String.self, forKey: .keystorePath) ?? d.keystorePath
+        logPath = try c.decodeIfPresent(String.self, forKey: .logPath) ?? d.logPath
+        receiptSink = try c.decodeIfPresent(String.self, forKey: .receiptSink)
+    }
+
+    /// Problems that make the configuration unusable; empty when it is fine.
+    public func problems() -> [String] {
+        var out: [String] = []
+        if domains.count < 2 { out.append("name at least two service domains (found \(domains.count))") }
+        for d in domains where !(d.hasPrefix("https://") || d.hasPrefix("http://")) {
+            out.append("domain \(d) is not an http(s) URL")
+        }
+        if requestTimeoutMs <= 0 || connectTimeoutMs <= 0 { out.append("timeouts must be positive") }
+        if probe.probeTimeoutMs <= 0 || probe.backoffBaseMs <= 0 || probe.backoffCeilingMs < probe.backoffBaseMs {
+            out.append("probe timeout and backoff must be positive, with the ceiling not below the base")
+        }
+        if sale.payDeadlineMs <= 0 || sale.pollIntervalMs <= 0 { out.append("payment deadline and poll interval must be positive") }
+        if refundAttempts < 1 { out.append("refund_attempts must be at least 1") }
+        return out
+    }
+
+    /// The HTTP settings every domain's connection uses.
+    public var http: HTTPClientConfiguration {
+        HTTPClientConfiguration(caFile: caFile, pinnedPublicKey: pinnedPublicKey, connectTimeoutMs: connectTimeoutMs,
+                                totalTimeoutMs: requestTimeoutMs)
+    }
+
+    /// The same settings with relative paths made absolute against `directory`.
+    public func resolvingPaths(against directory: String) -> ClientConfiguration {
+        func abs(_ p: String) -> String { p.hasPrefix("/") ? p : (directory as NSString).appendingPathComponent(p) }
+        var c = self
+        c.caFile = abs(caFile); c.journalPath = abs(journalPath); c.keystorePath = abs(keystorePath)
+        c.logPath = abs(logPath); c.receiptSink = receiptSink.map(abs)
+        return c
+    }
+
+    /// Where the configuration file is: `--config` (passed in), `CASHIER_CONFIG`, then the XDG config directory.
+    public static func defaultPath(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let explicit, !explicit.isEmpty { return explicit }
+        if let env = environment["CASHIER_CONFIG"], !env.isEmpty { return env }
+        let base: String
+        if let xdg = environment["XDG_CONFIG_HOME"], !xdg.isEmpty {
+            base = xdg
+        } else {
+            base = ((environment["HOME"] ?? NSHomeDirectory()) as NSString).appendingPathComponent(".config")
+        }
+        return ((base as NSString).appendingPathComponent("cashier") as NSString).appendingPathComponent("config.json")
+    }
+
+    /// Reads and checks the file at `path`, resolving its relative paths. A missing file gives the defaults.
+    public static func load(path: String) throws(APIError) -> ClientConfiguration {
+        let directory = (path as NSString).deletingLastPathComponent
+        guard FileManager.default.fileExists(atPath: path) else {
+            return ClientConfiguration().resolvingPaths(against: directory)
+        }
+        let config: ClientConfiguration
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            config = try API.makeDecoder().decode(ClientConfiguration.self, from: data)
+        } catch let error as DecodingError {
+            throw APIError(.configInvalid, detail: "\(path): \(describe(error))")
+        } catch {
+            throw APIError(.configInvalid, detail: "\(path): \(error.localizedDescription)")
+        }
+        let problems = config.problems()
+        guard problems.isEmpty else { throw APIError(.configInvalid, detail: "\(path): " + problems.joined(separator: "; ")) }
+        return config.resolvingPaths(against: directory)
+    }
+
+    /// Writes the configuration as pretty JSON (used by tests and to create a starting file).
+    public func write(to path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let e = API.makeEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        try e.encode(self).write(to: URL(fileURLWithPath: path))
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ ctx: DecodingError.Context) -> String {
+            ctx.codingPath.map(\.stringValue).joined(separator: ".")
+        }
+        switch error {
+        case let .typeMismatch(_, ctx), let .valueNotFound(_, ctx): return "wrong type at \(path(ctx)): \(ctx.debugDescription)"
+        case let .keyNotFound(key, ctx): return "missing \(key.stringValue) in \(path(ctx).isEmpty ? "the top level" : path(ctx))"
+        case let .dataCorrupted(ctx): return "not valid JSON: \(ctx.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import CashierCore
+import Foundation
+
+/// Something that happened in the engine, for subscribers (headless output, the TUI adapter, logs).
+public enum EngineEvent: Equatable, Sendable {
+    case probe(ProbeNews)
+    /// A sale moved to `phase`; `secondsLeft` until its payment deadline while one runs.
+    case sale(id: String, phase: SalePhase, secondsLeft: Int?)
+    case refund(ref: String, phase: RefundPhase)
+    /// An unfinished sale from the journal is being driven to a final state.
+    case resuming(id: String)
+}
+
+/// How one sale ended, with its journal id and order number (when an order was made).
+public struct SaleResult: Equatable, Sendable {
+    public var id: String
+    public var orderNo: OrderNumber?
+    public var outcome: SaleOutcome
+    public init(id: String, orderNo: OrderNumber?, outcome: SaleOutcome) {
+        self.id = id; self.orderNo = orderNo; self.outcome = outcome
+    }
+}
+
+/// One domain as the status display shows it.
+public struct DomainView: Codable, Equatable, Sendable {
+    public var url: String
+    /// `active`, `standby` (answered, not in use), `down` (latest probe failed) or `unknown` (not probed yet).
+    public var state: String
+    public var latencyMs: Int64?
+    public var error: String?
+    public var checkedAtMs: Int64?
+}
+
+/// A snapshot of connection, device and journal state.
+public struct EngineStatus: Codable, Equatable, Sendable {
+    public var domains: [DomainView]
+    public var activeDomain: Int?
+    /// True when every domain failed the latest round.
+    public var unreachable: Bool
+    public var probeRounds: Int
+    public var deviceId: String?
+    public var store: StoreInfo?
+    public var unfinishedSales: Int
+}
+
+extension CallFailure {
+    /// The failure as the error people and scripts see.
+    public var apiError: APIError {
+        if case .service(let e) = self { return e }
+        return APIError(code, detail: description)
+    }
+
+    /// The failure as the sale state machine takes it.
+    var saleFailure: SaleFailure {
+        if case .service(let e) = self { return .service(e) }
+        return .transport(mayHaveArrived ? .uncertain(description) : .notSent(description))
+    }
+}

@@ -1,0 +1,77 @@
+import CashierCore
+import Foundation
+import SQLite
+
+/// The local journal (SQLite): every sale and refund as its state machine's latest snapshot, so a
+/// restarted client finishes what it started and a retried refund reuses its reference.
+public final class Journal: @unchecked Sendable {
+    // @unchecked: the database handle is only used while `lock` is held.
+    private let lock = NSLock()
+    private let db: Database
+
+    public init(path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        db = try Database(.path(path))
+        try db.exec("""
+            CREATE TABLE IF NOT EXISTS sales (
+                id TEXT PRIMARY KEY, snapshot TEXT NOT NULL, final INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS refunds (
+                ref TEXT PRIMARY KEY, order_no TEXT NOT NULL, amount INTEGER NOT NULL, snapshot TEXT NOT NULL,
+                final INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+            """)
+    }
+
+    private func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    public func saveSale(id: String, _ sale: SaleStateMachine) throws {
+        let json = String(decoding: API.encode(sale), as: UTF8.self)
+        lock.lock(); defer { lock.unlock() }
+        _ = try db.run("INSERT INTO sales (id, snapshot, final, updated_at) VALUES (?, ?, ?, ?) "
+                       + "ON CONFLICT(id) DO UPDATE SET snapshot = excluded.snapshot, final = excluded.final, updated_at = excluded.updated_at",
+                       [.text(id), .text(json), .integer(sale.phase.isFinal ? 1 : 0), .integer(now())])
+    }
+
+    /// Sales not yet in a final state, oldest first.
+    public func unfinishedSales() throws -> [(id: String, sale: SaleStateMachine)] {
+        lock.lock(); defer { lock.unlock() }
+        return try db.query("SELECT id, snapshot FROM sales WHERE final = 0 ORDER BY updated_at") { row in
+            (row.string(0), row.string(1))
+        }.compactMap { id, json in
+            (try? API.decode(SaleStateMachine.self, from: Array(json.utf8))).map { (id, $0) }
+        }
+    }
+
+    public func sale(id: String) throws -> SaleStateMachine? {
+        lock.lock(); defer { lock.unlock() }
+        return try db.query("SELECT snapshot FROM sales WHERE id = ?", [.text(id)]) { $0.string(0) }
+            .first.flatMap { try? API.decode(SaleStateMachine.self, from: Array($0.utf8)) }
+    }
+
+    public func saveRefund(_ refund: RefundStateMachine) throws {
+        let json = String(decoding: API.encode(refund), as: UTF8.self)
+        var final = 0
+        if case .finished(let outcome) = refund.phase {
+            // A refund left for later keeps its reference available for the retry.
+            if case .needsAttention = outcome { final = 0 } else { final = 1 }
+        }
+        lock.lock(); defer { lock.unlock() }
+        _ = try db.run("INSERT INTO refunds (ref, order_no, amount, snapshot, final, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+                       + "ON CONFLICT(ref) DO UPDATE SET snapshot = excluded.snapshot, final = excluded.final, updated_at = excluded.updated_at",
+                       [.text(refund.refundRef), .text(refund.order.digits), .integer(refund.amount), .text(json),
+                        .integer(Int64(final)), .integer(now())])
+    }
+
+    /// The reference of an unconfirmed refund of this order and amount, to reuse on a retry.
+    public func pendingRefundRef(order: OrderNumber, amount: Int64) throws -> String? {
+        lock.lock(); defer { lock.unlock() }
+        return try db.query("SELECT ref FROM refunds WHERE order_no = ? AND amount = ? AND final = 0 ORDER BY updated_at DESC LIMIT 1",
+                            [.text(order.digits), .integer(amount)]) { $0.string(0) }.first
+    }
+
+    public func refund(ref: String) throws -> RefundStateMachine? {
+        lock.lock(); defer { lock.unlock() }
+        return try db.query("SELECT snapshot FROM refunds WHERE ref = ?", [.text(ref)]) { $0.string(0) }
+            .first.flatMap { try? API.decode(RefundStateMachine.self, from: Array($0.utf8)) }
+    }
+}

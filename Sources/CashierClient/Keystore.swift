@@ -1,0 +1,70 @@
+import CashierCore
+import Foundation
+
+/// The device's credentials in a JSON file readable by its owner only.
+public struct Keystore: Sendable {
+    public let path: String
+    public init(path: String) { self.path = path }
+
+    /// Reads the credentials; nil when the terminal has not been activated. Refuses a file other users can read.
+    public func load() throws(APIError) -> DeviceCredentials? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw APIError(.keystoreInsecure, detail: "cannot inspect \(path)") }
+        let mode = info.st_mode & 0o777
+        if mode & 0o077 != 0 {
+            throw APIError(.keystoreInsecure, detail: "\(path) has mode \(String(mode, radix: 8)), so other users can read the device key; "
+                           + "run `chmod 600 \(path)` (and consider re-activating this terminal)")
+        }
+        do {
+            return try API.decode(DeviceCredentials.self, from: Array(Data(contentsOf: URL(fileURLWithPath: path))))
+        } catch {
+            throw APIError(.configInvalid, detail: "the keystore \(path) is not valid: \(error)")
+        }
+    }
+
+    /// Writes the credentials with mode 0600 (created that way, so the key is never readable by others).
+    public func save(_ credentials: DeviceCredentials) throws(APIError) {
+        let dir = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o700])
+        let temp = path + ".tmp"
+        unlink(temp)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw APIError(.keystoreInsecure, detail: "cannot create \(temp): \(String(cString: strerror(errno)))") }
+        let bytes = API.encode(credentials)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        fsync(fd)
+        close(fd)
+        guard written == bytes.count, rename(temp, path) == 0 else {
+            unlink(temp)
+            throw APIError(.keystoreInsecure, detail: "cannot write \(path)")
+        }
+    }
+}
+
+/// Appends lines to the log file; never writes to the terminal. Thread-safe.
+public final class ClientLog: @unchecked Sendable {
+    // @unchecked: the file handle is only used while `lock` is held.
+    private let lock = NSLock()
+    private let handle: FileHandle?
+
+    public init(path: String) {
+        let dir = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
+        handle = FileHandle(forWritingAtPath: path)
+        _ = try? handle?.seekToEnd()
+    }
+
+    public func write(_ message: String) {
+        let line = "\(ISO8601DateFormatter().string(from: Date())) \(message)\n"
+        lock.lock()
+        handle?.write(Data(line.utf8))
+        lock.unlock()
+    }
+
+    deinit { try? handle?.close() }
+}
