@@ -1,0 +1,39 @@
+import CashierService
+import XCTest
+
+/// The pure parts of the service: admission layers and sandbox scenarios.
+final class AdmissionTests: XCTestCase {
+    func testLayersRefuseTheLeastUrgentFirst() {
+        var policy = AdmissionPolicy(capacity: 10)
+        XCTAssertEqual(policy.limit(for: .list), 5)
+        XCTAssertEqual(policy.limit(for: .newOrder), 8)
+        XCTAssertEqual(policy.limit(for: .completion), 10)
+        for _ in 0..<5 { XCTAssertTrue(policy.admit(.list)) }
+        XCTAssertFalse(policy.admit(.list))
+        for _ in 0..<3 { XCTAssertTrue(policy.admit(.newOrder)) }
+        XCTAssertFalse(policy.admit(.newOrder))
+        XCTAssertTrue(policy.admit(.completion))
+        XCTAssertTrue(policy.admit(.completion))
+        XCTAssertFalse(policy.admit(.completion))
+        XCTAssertEqual(policy.inFlight, 10)
+        policy.finish()
+        XCTAssertTrue(policy.admit(.completion))
+        XCTAssertFalse(policy.admit(.list))
+    }
+
+    func testTinyCapacityStillAdmitsOneOfEach() {
+        var policy = AdmissionPolicy(capacity: 1)
+        XCTAssertTrue(policy.admit(.list))
+        XCTAssertFalse(policy.admit(.completion))
+    }
+
+    func testScenariosByLastDigit() {
+        XCTAssertEqual(SandboxScenario(paymentCode: "130000000000000000"), .paid)
+        XCTAssertEqual(SandboxScenario(paymentCode: "130000000000000003"), .paid)
+        XCTAssertEqual(SandboxScenario(paymentCode: "150000000000000004"), .userConfirms)
+        XCTAssertEqual(SandboxScenario(paymentCode: "100000000000000009"), .unknownNotPaid)
+        XCTAssertNil(SandboxScenario(paymentCode: "160000000000000000"), "first two digits are 10 to 15")
+        XCTAssertNil(SandboxScenario(paymentCode: "13000000000000000"), "18 digits")
+        XCTAssertNil(SandboxScenario(paymentCode: "13000000000000000x"))
+    }
+}
