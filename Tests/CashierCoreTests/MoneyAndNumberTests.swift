@@ -122,3 +122,15 @@ final class OrderNumberTests: XCTestCase {
         XCTAssertEqual(Set(ErrorCode.allCases.map(\.rawValue)).count, ErrorCode.allCases.count)
     }
 }
+
+final class DocumentationTests: XCTestCase {
+    /// docs/ERRORS.md lists every code of the catalogue with its HTTP status.
+    func testErrorsPageListsEveryCode() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let page = try String(contentsOf: root.appendingPathComponent("docs/ERRORS.md"), encoding: .utf8)
+        for code in ErrorCode.allCases {
+            XCTAssertTrue(page.contains("`\(code.rawValue)`"), "docs/ERRORS.md lacks \(code.rawValue)")
+            XCTAssertTrue(page.contains(code.message), "docs/ERRORS.md has another message for \(code.rawValue)")
+        }
+    }
+}
