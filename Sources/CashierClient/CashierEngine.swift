@@ -317,7 +317,7 @@ public final class CashierEngine: @unchecked Sendable {
             text += "  \(item.quantity) x \(item.name) \(Money(minorUnits: item.unitPrice, currency: view.currency).decimalString)\n"
         }
         text += "total \(view.money)\npaid \(view.channelTxn ?? "")\n\n"
-        if !FileManager.default.fileExists(atPath: sink) { FileManager.default.createFile(atPath: sink, contents: nil) }
+        if !FileManager.default.fileExists(atPath: sink) { _ = FileManager.default.createFile(atPath: sink, contents: nil) }
         if let h = FileHandle(forWritingAtPath: sink) {
             _ = try? h.seekToEnd(); h.write(Data(text.utf8)); try? h.close()
         }

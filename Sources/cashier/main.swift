@@ -1,1 +1,46 @@
-print("cashier: not built yet")
+import CashierClient
+import CashierCore
+import Foundation
+
+let usage = """
+usage: cashier [--config PATH] COMMAND [--json]
+  activate --code CODE [--name NAME]     activate this terminal and store its key
+  status                                 domains, latencies, active domain, device
+  pay --amount 12.34 --code PAYCODE [--items JSON]
+                                         take a payment (creates the order, pays, waits, reverses at the deadline)
+  refund --order N --amount A --pin P [--ref R]
+                                         refund part or all of a paid order (a retry reuses the reference)
+  orders [--limit N] [--cursor C]        the store's orders, newest first, one page
+  order N                                one order
+  resume                                 finish sales left unfinished by a crash
+  --headless                             JSON commands on stdin, JSON events on stdout (docs/HEADLESS.md)
+  tui | (nothing) | --script KEYS --dump-screen
+                                         the terminal UI
+exit codes: 0 ok/paid, 2 bad input, 3 declined, 4 not paid, 5 service unreachable, 6 refused by the service,
+            7 needs attention, 8 not activated / configuration / keystore problem
+"""
+
+func main() -> Int32 {
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    let options: Options
+    do { options = try Options(arguments) } catch {
+        FileHandle.standardError.write(Data("cashier: \(error.message)\n\(usage)\n".utf8))
+        return ExitCode.badInput.rawValue
+    }
+    if options.flags.contains("help") || options.command == "help" {
+        print(usage)
+        return 0
+    }
+    let engine: CashierEngine
+    do { engine = try CashierEngine.open(configPath: options.values["config"]) } catch {
+        return Commands.report(error, json: options.json || options.flags.contains("headless"))
+    }
+    defer { engine.stop() }
+    if options.flags.contains("headless") { return Commands.headless(engine) }
+    if options.command == nil || options.command == "tui" || options.values["script"] != nil {
+        return runTerminalUI(engine: engine, arguments: arguments)
+    }
+    return Commands(engine: engine, options: options).run()
+}
+
+exit(main())

@@ -1,0 +1,225 @@
+import CashierClient
+import CashierCore
+import Foundation
+
+/// The one-shot subcommands: each prints a human summary (or `--json`) and returns its exit code.
+struct Commands {
+    let engine: CashierEngine
+    let options: Options
+
+    func run() -> Int32 {
+        let command = options.command ?? ""
+        switch command {
+        case "activate": return activate()
+        case "status": return status()
+        case "pay": return pay()
+        case "refund": return refund()
+        case "orders": return orders()
+        case "order": return order()
+        case "resume": engine.start(); return resume(announce: true)
+        default:
+            return Self.report(APIError(.badInput, detail: "unknown command \(command); see cashier --help"), json: options.json)
+        }
+    }
+
+    // MARK: - Output
+
+    static func printJSON(_ object: [String: Any]) { print(Reporting.line(object)) }
+
+    static func report(_ error: APIError, json: Bool) -> Int32 {
+        let code = ExitCode(error: error)
+        if json { printJSON(Reporting.error(error)) } else {
+            FileHandle.standardError.write(Data("cashier: \(error)\n".utf8))
+        }
+        return code.rawValue
+    }
+
+    private func currency() -> String { engine.credentials?.store.currency ?? Money.defaultCurrency }
+
+    private func money(_ minor: Int64, _ currency: String) -> String { Money(minorUnits: minor, currency: currency).description }
+
+    private func requireActivation() -> Int32? {
+        engine.credentials == nil ? Self.report(APIError(.notActivated, detail: "run `cashier activate --code CODE` first"), json: options.json) : nil
+    }
+
+    /// Finishes sales a crash left open; returns a failing exit code only if one needs attention.
+    private func resume(announce: Bool) -> Int32 {
+        let results = engine.resumeUnfinishedSales()
+        if announce && options.json {
+            Self.printJSON(["resumed": results.map { Reporting.outcome($0.outcome).merging(["sale": $0.id]) { a, _ in a } }])
+        }
+        for r in results where announce || !options.json {
+            let line = "resumed sale \(r.id)\(r.orderNo.map { " (order \($0.digits))" } ?? ""): \(describe(r.outcome))"
+            if announce { print(line) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        }
+        if announce && results.isEmpty && !options.json { print("no unfinished sales") }
+        return results.contains { if case .needsAttention = $0.outcome { return true } else { return false } }
+            ? ExitCode.needsAttention.rawValue : 0
+    }
+
+    private func describe(_ o: SaleOutcome) -> String {
+        switch o {
+        case .paid(let v): return "PAID \(v.money) (order \(v.orderNo.digits))"
+        case .declined(let reason): return "DECLINED (\(reason))"
+        case let .notPaid(reversed, reason): return "NOT PAID\(reversed ? ", payment cancelled" : "") (\(reason))"
+        case let .needsAttention(n, reason): return "NEEDS ATTENTION\(n.map { " order \($0.digits)" } ?? ""): \(reason)"
+        }
+    }
+
+    // MARK: - Commands
+
+    private func activate() -> Int32 {
+        guard let code = options.values["code"] ?? options.rest.first else {
+            return Self.report(APIError(.badInput, detail: "activate needs --code CODE"), json: options.json)
+        }
+        engine.start()
+        switch engine.activate(code: code, deviceName: options.values["name"]) {
+        case .failure(let e): return Self.report(e, json: options.json)
+        case .success(let c):
+            if options.json { Self.printJSON(["device_id": c.deviceId, "store": Reporting.object(c.store)]) }
+            else { print("activated: device \(c.deviceId) of \(c.store.storeName) (\(c.store.storeId)), \(c.store.merchantName)") }
+            return 0
+        }
+    }
+
+    private func status() -> Int32 {
+        engine.start()
+        let s = engine.statusAfterProbe()
+        if options.json {
+            Self.printJSON(Reporting.status(s))
+        } else {
+            for (i, d) in s.domains.enumerated() {
+                let latency = d.latencyMs.map { "\($0) ms" } ?? "-"
+                print("\(i == s.activeDomain ? "*" : " ") \(d.url)  \(d.state)  \(latency)\(d.error.map { "  \($0)" } ?? "")")
+            }
+            if let id = s.deviceId, let store = s.store { print("device \(id), store \(store.storeName) (\(store.storeId))") }
+            else { print("not activated") }
+            if s.unfinishedSales > 0 { print("\(s.unfinishedSales) unfinished sale(s) in the journal") }
+        }
+        if s.activeDomain == nil { return ExitCode.unreachable.rawValue }
+        return 0
+    }
+
+    private func pay() -> Int32 {
+        if let failed = requireActivation() { return failed }
+        let request: CreateOrderRequest
+        do {
+            request = try CommandInput.orderRequest(amount: options.values["amount"], amountMinor: nil, items: options.values["items"],
+                                                    currency: currency())
+        } catch { return Self.report(error, json: options.json) }
+        guard let code = options.values["code"], !code.isEmpty else {
+            return Self.report(APIError(.badInput, detail: "pay needs --code with the customer's payment code"), json: options.json)
+        }
+        engine.start()
+        _ = resume(announce: false)
+        let json = options.json
+        let subscription = engine.subscribe { event in
+            guard !json, case let .sale(_, phase, left) = event else { return }
+            let suffix = left.map { " (\($0) s left)" } ?? ""
+            let line: String
+            switch phase {
+            case .creating: line = "creating the order…"
+            case .paying(let n): line = "order \(n.digits): paying…"
+            case .waitingForCustomer(let n): line = "order \(n.digits): waiting for the customer to confirm\(suffix)"
+            case .querying(let n): line = "order \(n.digits): checking the payment\(suffix)"
+            case .reversing(let n, let attempts): line = "order \(n.digits): cancelling the payment (attempt \(attempts))"
+            case .finished: return
+            }
+            // Unbuffered, so a watcher sees each phase as it happens.
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        }
+        let result = engine.sell(request, paymentCode: code)
+        engine.unsubscribe(subscription)
+        if json {
+            var o = Reporting.outcome(result.outcome)
+            o["sale"] = result.id
+            if let n = result.orderNo { o["order_no"] = n.digits }
+            Self.printJSON(o)
+        } else {
+            print(describe(result.outcome))
+        }
+        return ExitCode(outcome: result.outcome).rawValue
+    }
+
+    private func refund() -> Int32 {
+        if let failed = requireActivation() { return failed }
+        let order: OrderNumber, amount: Int64
+        do {
+            order = try CommandInput.orderNumber(options.values["order"])
+            amount = try CommandInput.amount(options.values["amount"], currency: currency())
+        } catch { return Self.report(error, json: options.json) }
+        guard let pin = options.values["pin"] else {
+            return Self.report(APIError(.badInput, detail: "refund needs --pin with a supervisor's PIN"), json: options.json)
+        }
+        engine.start()
+        _ = resume(announce: false)
+        let (ref, result) = engine.refund(order: order, amount: amount, pin: pin, refundRef: options.values["ref"])
+        switch result {
+        case .success(let v):
+            if options.json { Self.printJSON(["ref": ref, "refund": Reporting.object(v)]) }
+            else { print("refunded \(money(v.amount, v.currency)) of order \(v.orderNo.digits): refund \(v.refundNo.text) (reference \(ref))") }
+            return 0
+        case .failure(let e):
+            if options.json { Self.printJSON(Reporting.error(e).merging(["ref": ref]) { a, _ in a }) }
+            else { FileHandle.standardError.write(Data("cashier: \(e)\nretry with --ref \(ref) to make sure it is refunded only once\n".utf8)) }
+            return ExitCode(error: e).rawValue
+        }
+    }
+
+    private func orders() -> Int32 {
+        if let failed = requireActivation() { return failed }
+        let limit = Int(options.values["limit"] ?? "20") ?? 0
+        guard (1...200).contains(limit) else { return Self.report(APIError(.badInput, detail: "--limit is 1 to 200"), json: options.json) }
+        engine.start()
+        _ = resume(announce: false)
+        switch engine.orders(limit: limit, cursor: options.values["cursor"]) {
+        case .failure(let e): return Self.report(e, json: options.json)
+        case .success(let page):
+            if options.json { Self.printJSON((Reporting.object(page) as? [String: Any]) ?? [:]) } else {
+                for o in page.orders {
+                    let refunded = o.refundedAmount > 0 ? " refunded \(money(o.refundedAmount, o.currency))" : ""
+                    print("\(o.orderNo.digits)  \(CivilTime(epochSeconds: o.createdAt / 1000).display)  \(money(o.amount, o.currency))  \(o.status.rawValue)\(refunded)")
+                }
+                if page.orders.isEmpty { print("no orders") }
+                if !page.unavailableGroups.isEmpty { print("(groups \(page.unavailableGroups) did not answer; their orders are missing)") }
+                if let next = page.nextCursor { print("more: cashier orders --cursor \(next)") }
+            }
+            return 0
+        }
+    }
+
+    private func order() -> Int32 {
+        if let failed = requireActivation() { return failed }
+        let number: OrderNumber
+        do { number = try CommandInput.orderNumber(options.values["order"] ?? options.rest.first) } catch {
+            return Self.report(error, json: options.json)
+        }
+        engine.start()
+        switch engine.order(number) {
+        case .failure(let e): return Self.report(e, json: options.json)
+        case .success(let v):
+            if options.json { Self.printJSON(["order": Reporting.object(v)]) } else {
+                print("order \(v.orderNo.digits)  \(v.status.rawValue)  \(v.money)")
+                for item in v.items { print("  \(item.quantity) x \(item.name)  \(money(item.unitPrice, v.currency))") }
+                if v.refundedAmount > 0 { print("refunded \(money(v.refundedAmount, v.currency))") }
+                for r in v.refunds { print("  refund \(r.refundNo.text) \(money(r.amount, r.currency)) \(r.status.rawValue) ref \(r.refundRef)") }
+                if let f = v.failure { print("failure: \(f.reason) \(f.message)") }
+            }
+            return 0
+        }
+    }
+
+    // MARK: - Headless
+
+    static func headless(_ engine: CashierEngine) -> Int32 {
+        let session = HeadlessSession(engine: engine) { line in
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        }
+        session.begin()
+        while let line = readLine(strippingNewline: true) {
+            if !session.handle(line: line) { break }
+        }
+        session.finish()
+        return 0
+    }
+}
