@@ -32,8 +32,22 @@ void cashier_curses_restore(void) {
     endwin();
 }
 
-static void cashier_curses_on_signal(int sig) {
+/// The handlers in place before ours (e.g. the Swift runtime's backtracer), indexed by signal number.
+static struct sigaction cashier_curses_previous[65];
+
+static void cashier_curses_on_signal(int sig, siginfo_t *info, void *context) {
     cashier_curses_restore();
+    // Let whoever handled the signal before us run (e.g. the Swift backtracer), now that the screen is
+    // normal again; then die of the signal with the default action (it is blocked in this handler, so it
+    // is delivered as soon as we return), even if that handler returned.
+    if (sig > 0 && sig < 65) {
+        struct sigaction *previous = &cashier_curses_previous[sig];
+        if (previous->sa_flags & SA_SIGINFO) {
+            if (previous->sa_sigaction != NULL) previous->sa_sigaction(sig, info, context);
+        } else if (previous->sa_handler != SIG_DFL && previous->sa_handler != SIG_IGN && previous->sa_handler != NULL) {
+            previous->sa_handler(sig);
+        }
+    }
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -49,9 +63,10 @@ void cashier_curses_install_restore_handlers(void) {
     for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = cashier_curses_on_signal;
+        sa.sa_sigaction = cashier_curses_on_signal;
+        sa.sa_flags = SA_SIGINFO;
         sigemptyset(&sa.sa_mask);
-        sigaction(signals[i], &sa, NULL);
+        sigaction(signals[i], &sa, &cashier_curses_previous[signals[i]]);
     }
 }
 

@@ -200,6 +200,7 @@ enum HelpOverlay {
     static func keyName(_ key: Key) -> String {
         switch key {
         case .char(let c) where c != " " && c != "<": return String(c)
+        case .backspace: return "Backspace"
         default:
             let d = key.description
             return String(d.dropFirst().dropLast())

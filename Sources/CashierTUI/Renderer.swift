@@ -35,7 +35,7 @@ public struct Renderer {
     /// Draws a buffer; returns how many cells were written.
     @discardableResult
     public mutating func draw(_ buffer: ScreenBuffer, on terminal: Terminal) -> Int {
-        if let old = onScreen, old.rows != buffer.rows || old.columns != buffer.columns { terminal.clear() }
+        if onScreen.map({ $0.rows != buffer.rows || $0.columns != buffer.columns }) ?? true { terminal.clear() }
         let changes = Renderer.changes(from: onScreen, to: buffer)
         for change in changes {
             terminal.put(row: change.row, column: change.column, change.cell.character,

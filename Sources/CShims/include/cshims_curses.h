@@ -33,7 +33,8 @@ WINDOW *cashier_curses_start(void);
 /// Ends curses once; safe to call repeatedly and from the exit/signal paths.
 void cashier_curses_restore(void);
 /// Registers cashier_curses_restore with atexit and for SIGINT, SIGTERM, SIGHUP, SIGQUIT and crash
-/// signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP); the signal is then re-raised.
+/// signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP). The handler in place before (e.g. the
+/// Swift runtime's backtracer) is then called, and the process dies of the signal.
 void cashier_curses_install_restore_handlers(void);
 /// Rows and columns of a window (the getmaxyx macro).
 void cashier_curses_size(WINDOW *win, int *rows, int *cols);
