@@ -5,9 +5,10 @@ public enum Language: String, CaseIterable, Sendable {
     case english = "en"
     case chinese = "zh"
 
-    /// The language named by LC_ALL, else LC_MESSAGES, else LANG: `zh…` is Chinese, anything else English.
+    /// The language named by CASHIER_LANG (an override), else LC_ALL, else LC_MESSAGES, else LANG:
+    /// `zh…` is Chinese, anything else English.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Language {
-        for name in ["LC_ALL", "LC_MESSAGES", "LANG"] {
+        for name in ["CASHIER_LANG", "LC_ALL", "LC_MESSAGES", "LANG"] {
             if let value = environment[name], !value.isEmpty {
                 return value.lowercased().hasPrefix("zh") ? .chinese : .english
             }

@@ -56,6 +56,7 @@ final class ScreenBufferTests: XCTestCase {
         XCTAssertEqual(Language.fromEnvironment(["LANG": "zh_CN.UTF-8"]), .chinese)
         XCTAssertEqual(Language.fromEnvironment(["LC_ALL": "en_US.UTF-8", "LANG": "zh_CN.UTF-8"]), .english)
         XCTAssertEqual(Language.fromEnvironment([:]), .english)
+        XCTAssertEqual(Language.fromEnvironment(["CASHIER_LANG": "zh", "LANG": "en_US.UTF-8"]), .chinese)
     }
 
     func testEveryEnglishStringHasAChineseTranslation() {
