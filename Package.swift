@@ -46,13 +46,14 @@ let package = Package(
 
         .executableTarget(name: "cashier", dependencies: ["CashierClient", "CashierTUI"]),
         .executableTarget(name: "cashierd", dependencies: ["CashierService"]),
+        .executableTarget(name: "cashier-bench", dependencies: ["CashierClient", "CashierService", "CashierStorage", "SQLite"]),
 
         // Helpers shared by test targets: start real services, temporary directories.
         .target(name: "TestSupport", dependencies: ["CashierCore", "CashierService", "CashierClient", "SQLite"], path: "Tests/TestSupport"),
         .testTarget(name: "CashierCoreTests", dependencies: ["CashierCore"]),
         .testTarget(name: "CashierStorageTests", dependencies: ["CashierStorage", "TestSupport"]),
         .testTarget(name: "CashierServiceTests", dependencies: ["CashierService", "CashierClient", "TestSupport"]),
-        .testTarget(name: "CashierClientTests", dependencies: ["CashierClient", "TestSupport"]),
+        .testTarget(name: "CashierClientTests", dependencies: ["CashierClient", "CashierCore", "CashierCrypto", "HTTPServer", "TestSupport"]),
         .testTarget(name: "CashierTUITests", dependencies: ["CashierTUI", "TestSupport"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CashierCrypto"]),

@@ -131,6 +131,11 @@ public final class CashierEngine: @unchecked Sendable {
         case onlyIfNotSent
     }
 
+    /// Nil when some domain answers (waiting, bounded, for the round under way), else why none does.
+    public func reachability() -> APIError? {
+        prober.activeOrAwait(timeoutMs: probeWaitMs) == nil ? noDomainFailure().apiError : nil
+    }
+
     /// The failure when no domain is active: TLS_UNTRUSTED when every domain refused our trust, else unreachable.
     private func noDomainFailure() -> CallFailure {
         let failures = prober.failures

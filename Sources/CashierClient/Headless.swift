@@ -101,7 +101,8 @@ public final class HeadlessSession: @unchecked Sendable {
                 let request = try CommandInput.orderRequest(amount: string("amount"), amountMinor: (object["amount_minor"] as? NSNumber)?.int64Value,
                                                             items: object["items"], currency: currency)
                 guard let code = string("code") else { throw APIError(.badInput, detail: "pay needs the customer's payment \"code\"") }
-                run(command: cmd, id: id) {
+                run(command: cmd, id: id) { () throws(APIError) in
+                    if let unreachable = engine.reachability() { throw unreachable }
                     let result = engine.sell(request, paymentCode: code)
                     var o = Reporting.outcome(result.outcome)
                     o["sale"] = result.id

@@ -111,6 +111,7 @@ struct Commands {
             return Self.report(APIError(.badInput, detail: "pay needs --code with the customer's payment code"), json: options.json)
         }
         engine.start()
+        if let unreachable = engine.reachability() { return Self.report(unreachable, json: options.json) }
         _ = resume(announce: false)
         let json = options.json
         let subscription = engine.subscribe { event in

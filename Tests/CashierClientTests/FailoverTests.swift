@@ -1,0 +1,118 @@
+import CashierClient
+import CashierCore
+import CashierCrypto
+import CashierService
+import Foundation
+import HTTPServer
+import TestSupport
+import XCTest
+
+/// Domains dying, both domains down, an untrusted certificate and a forged answer.
+final class FailoverTests: XCTestCase {
+    func testSaleAfterTheActiveDomainDiesCompletesOnTheOther() throws {
+        let first = try Cashierd(groups: 2, listen: ["127.0.0.1:0", "127.0.0.2:0"])
+        defer { first.stop() }
+        // A second process on the same data, so one domain can die alone.
+        let second = try ChildProcess(Cashierd.binary, ["serve", "--data", first.dataPath, "--listen", "127.0.0.2:0"])
+        defer { second.stop(signal: SIGKILL) }
+        let line = try XCTUnwrap(second.waitForLine(containing: "listening on", timeoutSeconds: 30))
+        let secondURL = try XCTUnwrap(line.components(separatedBy: "listening on ").last)
+        let harness = try ClientHarness(domains: [first.urls[0], secondURL], caFile: first.caFile)
+        try harness.activate(first)
+
+        let session = try HeadlessProcess(harness)
+        defer { session.close() }
+        let switched = try XCTUnwrap(session.waitFor { $0["event"] as? String == "domain_switch" })
+        let active = try XCTUnwrap(switched["to"] as? Int)
+        session.send(["cmd": "pay", "id": "one", "amount": "1.00", "code": paymentCode(.paid)])
+        XCTAssertEqual(session.answer(id: "one")?["outcome"] as? String, "paid")
+
+        if active == 0 { first.stop(signal: SIGKILL) } else { second.stop(signal: SIGKILL) }
+        let mark = session.events.count
+        let started = Date()
+        session.send(["cmd": "pay", "id": "two", "amount": "2.00", "code": paymentCode(.paid)])
+        let answer = session.answer(id: "two", timeout: 30)
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertEqual(answer?["outcome"] as? String, "paid", "\(session.events.dropFirst(mark))")
+        let budget = Double(harness.configuration.requestTimeoutMs + Int(harness.configuration.probe.probeTimeoutMs)) / 1000 + 2
+        XCTAssertLessThan(elapsed, budget)
+        let moved = session.events.dropFirst(mark).first { $0["event"] as? String == "domain_switch" }
+        XCTAssertEqual(moved?["to"] as? Int, 1 - active, "\(session.events.dropFirst(mark))")
+
+        // Nothing was paid twice: the books of the shared data directory agree with the channel.
+        let reconcile = try first.admin(["reconcile"])
+        XCTAssertTrue(reconcile.stdout.contains("paid orders in groups: 2; paid at channel: 2"), reconcile.stdout + reconcile.stderr)
+    }
+
+    func testBothDomainsDownIsUnreachableWithBackoff() throws {
+        let ca = try TemporaryDirectory()
+        let authority = try Certificates.makeCertificateAuthority(commonName: "unused", validDays: 1)
+        try authority.certificatePEM.write(toFile: ca.file("ca.pem"), atomically: true, encoding: .utf8)
+        let harness = try ClientHarness(domains: ["https://127.0.0.1:9", "https://127.0.0.2:9"], caFile: ca.file("ca.pem"))
+
+        let oneShot = try harness.runJSON(["status"])
+        XCTAssertEqual(oneShot.status, 5)
+
+        let session = try HeadlessProcess(harness)
+        defer { session.close() }
+        session.send(["cmd": "pay", "id": "p", "amount": "1.00", "code": paymentCode(.paid)])
+        let answer = session.answer(id: "p", timeout: 20)
+        XCTAssertEqual(answer?["code"] as? String, "NOT_ACTIVATED") // checked before the network
+        session.send(["cmd": "activate", "id": "a", "code": "BCDF-GHJK"])
+        XCTAssertEqual(session.answer(id: "a", timeout: 20)?["code"] as? String, "SERVICE_UNREACHABLE")
+        // Rounds keep failing and the retry delays grow up to the ceiling.
+        _ = session.waitFor(timeout: 15) { ($0["failed_rounds"] as? Int ?? 0) >= 4 }
+        let delays = session.events.filter { $0["event"] as? String == "unreachable" }.compactMap { $0["retry_in_ms"] as? Int }
+        XCTAssertGreaterThanOrEqual(delays.count, 4, "\(session.events)")
+        XCTAssertTrue(delays.allSatisfy { $0 <= 1_200 }, "\(delays)")
+        XCTAssertGreaterThan(delays[3], delays[0], "\(delays)")
+    }
+
+    func testCertificateFromAnotherCAIsRefused() throws {
+        let service = try Cashierd(groups: 1)
+        defer { service.stop() }
+        let other = try TemporaryDirectory()
+        let authority = try Certificates.makeCertificateAuthority(commonName: "someone else", validDays: 1)
+        try authority.certificatePEM.write(toFile: other.file("ca.pem"), atomically: true, encoding: .utf8)
+        let harness = try ClientHarness(domains: service.urls, caFile: other.file("ca.pem"))
+        let r = try harness.runJSON(["activate", "--code", try service.newActivationCode()])
+        XCTAssertEqual(r.status, 5)
+        XCTAssertEqual(r.json["code"] as? String, "TLS_UNTRUSTED", r.raw.stdout)
+    }
+
+    func testTamperedAnswerIsRejected() throws {
+        let dir = try TemporaryDirectory()
+        let authority = try Certificates.makeCertificateAuthority(commonName: "test CA", validDays: 1)
+        let cert = try Certificates.issueServerCertificate(authority: authority, commonName: "fake", dnsNames: ["localhost"],
+                                                           ipAddresses: ["127.0.0.1"], validDays: 1)
+        try authority.certificatePEM.write(toFile: dir.file("ca.pem"), atomically: true, encoding: .utf8)
+        let credentials = DeviceCredentials(deviceId: "DTEST0000001", deviceSecret: String(repeating: "ab", count: 32),
+                                            store: StoreInfo(storeId: "S1", storeName: "Fake", merchantId: "M1", merchantName: "Fake", currency: "CNY"))
+        let key = credentials.key
+        // Signs pings properly, then answers everything else with a body changed after signing.
+        let server = try HTTPServer(configuration: HTTPServerConfiguration(listen: [ListenAddress(host: "127.0.0.1", port: 0, tls: true)],
+                                                                           tls: TLSMaterial(certificatePEM: cert.certificatePEM, privateKeyPEM: cert.privateKeyPEM))) { request in
+            let now = Int64(Date().timeIntervalSince1970)
+            let nonce = request.header(SignatureHeader.nonce) ?? ""
+            if request.path == API.Path.health { return HTTPResponse(status: 200, body: Array("{}".utf8)) }
+            let body: [UInt8] = request.path == API.Path.ping
+                ? API.encode(PingResponse(instance: "fake", time: now * 1000, deviceId: credentials.deviceId, store: credentials.store))
+                : Array(#"{"orders":[],"unavailable_groups":[]}"#.utf8)
+            let signature = Signing.sign(ResponseToSign(status: 200, requestMethod: request.method, requestPath: request.path,
+                                                        requestNonce: nonce, timestamp: now, deviceID: credentials.deviceId, body: body), key: key)
+            let sent = request.path == API.Path.ping ? body : Array(#"{"orders":[],"unavailable_groups":[1]}"#.utf8)
+            return HTTPResponse(status: 200, headers: [(SignatureHeader.signature, signature), (SignatureHeader.timestamp, String(now))], body: sent)
+        }
+        defer { server.stop() }
+        let url = "https://127.0.0.1:\(server.boundAddresses[0].port)"
+        let harness = try ClientHarness(domains: [url, url], caFile: dir.file("ca.pem"))
+        let resolved = harness.configuration.resolvingPaths(against: (harness.configPath as NSString).deletingLastPathComponent)
+        try Keystore(path: resolved.keystorePath).save(credentials)
+
+        let status = try harness.runJSON(["status"])
+        XCTAssertEqual(status.status, 0, "the properly signed ping is accepted: \(status.raw.stdout)")
+        let r = try harness.runJSON(["orders"])
+        XCTAssertEqual(r.status, 5, r.raw.stdout)
+        XCTAssertEqual(r.json["code"] as? String, "RESPONSE_UNVERIFIED")
+    }
+}
