@@ -138,7 +138,11 @@ public struct App {
         let hint = screen.canLeave ? hints(for: screen.keymap) : HelpOverlay.keyName(.char("?")) + " " + strings["hint.help"]
         b.write(hint, row: rows - 2, column: 0, style: .dim)
         StatusBar.render(ctx.status, strings: strings, into: &b, row: rows - 1)
-        if showingHelp { HelpOverlay.render(keyTable, keymap: screen.keymap, strings: strings, into: &b, area: area) }
+        if showingHelp {
+            // Keys the screen is taking as text right now (e.g. `q` in an activation code) do not act.
+            let acting: (Key) -> Bool = { key in if case .char(let c) = key { return !screen.accepts(c) } else { return true } }
+            HelpOverlay.render(keyTable, keymap: screen.keymap, strings: strings, into: &b, area: area, showing: acting)
+        }
         return b
     }
 
@@ -207,7 +211,7 @@ enum HelpOverlay {
         }
     }
 
-    static func lines(_ table: KeyTable, keymap: KeyMap, strings s: Strings) -> [String] {
+    static func lines(_ table: KeyTable, keymap: KeyMap, strings s: Strings, showing: (Key) -> Bool = { _ in true }) -> [String] {
         var out: [String] = []
         func section(_ title: String, _ entries: [(request: Request, keys: [Key])]) {
             guard !entries.isEmpty else { return }
@@ -218,15 +222,16 @@ enum HelpOverlay {
         }
         let own = table.requests(in: keymap)
         let overridden = Set(table.bindings.filter { $0.keymap == keymap }.map(\.key))
-        let generic = table.requests(in: .generic).map { ($0.request, $0.keys.filter { !overridden.contains($0) }) }
+        let generic = table.requests(in: .generic).map { ($0.request, $0.keys.filter { !overridden.contains($0) && showing($0) }) }
             .filter { !$0.1.isEmpty }.map { (request: $0.0, keys: $0.1) }
         if keymap != .generic { section(s["help.view", s["title.\(keymap.rawValue)"]], own) }
         section(s["help.generic"], generic)
         return out
     }
 
-    static func render(_ table: KeyTable, keymap: KeyMap, strings s: Strings, into b: inout ScreenBuffer, area: Area) {
-        let body = lines(table, keymap: keymap, strings: s)
+    static func render(_ table: KeyTable, keymap: KeyMap, strings s: Strings, into b: inout ScreenBuffer, area: Area,
+                       showing: (Key) -> Bool = { _ in true }) {
+        let body = lines(table, keymap: keymap, strings: s, showing: showing)
         let width = min(area.columns - 8, max(40, body.map(DisplayWidth.of).max() ?? 0) + 4)
         let height = min(area.rows, body.count + 4)
         let left = area.left + (area.columns - width) / 2

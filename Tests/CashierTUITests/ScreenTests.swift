@@ -192,6 +192,12 @@ final class ScreenTests: XCTestCase {
         }
         XCTAssertTrue(text.contains("F2, r") && text.contains("Void the current sale") && text.contains("Quit the cashier"), text)
         XCTAssertFalse(try runKeyScript("<F1><Esc>", backend: CannedBackend()).contains("Void the current sale"))
+        // On activation `q` types into the code, so help lists only Esc for going back.
+        var unactivated = CannedBackend.activeStatus
+        unactivated.store = nil
+        let activation = try runKeyScript("<F1>", backend: CannedBackend(snapshot: unactivated))
+        XCTAssertTrue(activation.contains("  Esc  ") || activation.contains("Esc           "), activation)
+        XCTAssertFalse(activation.contains("Esc, q"), activation)
         let orders = try runKeyScript("o?", backend: CannedBackend())
         XCTAssertTrue(orders.contains("Up, k") && orders.contains("Next page"), orders)
     }
