@@ -3,13 +3,14 @@ import Terminal
 
 /// Runs a key script headless against a backend and returns the final screen as plain text.
 ///
-/// After each key the runner polls the backend until it is no longer busy (at most `settleTimeout`
+/// After each key the runner polls the backend until it is no longer busy (at most `settleTimeout`, long
+/// enough for a whole sale with its 45 s deadline and reversal,
 /// seconds of real time per step), so engines answering on threads of their own work too. `<Wait:N>`
 /// moves the app's clock N seconds forward (countdowns) and, when `realTime` is true, also sleeps N
 /// seconds while polling. Used by `cashier --script KEYS --dump-screen` and by the tests.
 public func runKeyScript(_ script: String, backend: any CashierBackend, language: Language = .english,
                          rows: Int = 24, columns: Int = 80, realTime: Bool = false,
-                         settleTimeout: Double = 10) throws(KeyScriptError) -> String {
+                         settleTimeout: Double = 120) throws(KeyScriptError) -> String {
     let steps = try KeyScript.parse(script)
     var app = App(backend: backend, language: language)
     var clock = 0.0
