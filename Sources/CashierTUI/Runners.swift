@@ -3,9 +3,9 @@ import Terminal
 
 /// Runs a key script headless against a backend and returns the final screen as plain text.
 ///
-/// After each key the runner polls the backend until it is no longer busy (at most `settleTimeout`, long
-/// enough for a whole sale with its 45 s deadline and reversal,
-/// seconds of real time per step), so engines answering on threads of their own work too. `<Wait:N>`
+/// After each key the runner polls the backend until it is no longer busy (at most `settleTimeout`
+/// seconds of real time per step, enough for a whole sale with its deadline and reversal), so engines
+/// answering on threads of their own work too. `<Wait:N>`
 /// moves the app's clock N seconds forward (countdowns) and, when `realTime` is true, also sleeps N
 /// seconds while polling. Used by `cashier --script KEYS --dump-screen` and by the tests.
 public func runKeyScript(_ script: String, backend: any CashierBackend, language: Language = .english,
