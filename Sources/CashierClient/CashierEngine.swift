@@ -118,6 +118,9 @@ public final class CashierEngine: @unchecked Sendable {
     /// Waits (bounded) until the start-up round has a winner or ended, then returns the status.
     public func statusAfterProbe() -> EngineStatus {
         _ = prober.activeOrAwait(timeoutMs: probeWaitMs)
+        // Let the slower domains of the round report too, so the table shows every latency.
+        let deadline = Date().addingTimeInterval(Double(configuration.probe.probeTimeoutMs) / 1000)
+        while prober.snapshot.roundRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         return status()
     }
 

@@ -3,14 +3,16 @@ import Foundation
 
 /// `cashier --headless`: one JSON command per input line, one JSON event per output line.
 ///
-/// Commands run on threads of their own, so a status or order look-up is answered while a sale waits for
-/// its customer. Every output line is written whole, under a lock. docs/HEADLESS.md lists the protocol.
+/// Commands run one at a time, in order, on a queue of their own while events keep streaming; every
+/// output line is written whole, under a lock. docs/HEADLESS.md lists the protocol.
 public final class HeadlessSession: @unchecked Sendable {
     // @unchecked: `running` is guarded by `lock`; the writer is called under `lock`.
     private let engine: CashierEngine
     private let write: @Sendable (String) -> Void
     private let lock = NSLock()
     private let group = DispatchGroup()
+    /// Commands run one after another, in input order, so a script reads like a session at the till.
+    private let commands = DispatchQueue(label: "cashier-headless-commands")
     private var subscription: Int?
 
     public init(engine: CashierEngine, write: @escaping @Sendable (String) -> Void) {
@@ -51,7 +53,7 @@ public final class HeadlessSession: @unchecked Sendable {
     private func run(command: String, id: Any?, _ body: @escaping @Sendable () throws(APIError) -> [String: Any]) {
         group.enter()
         let idBox = SendableAny(id)
-        let thread = Thread { [self] in
+        commands.async { [self] in
             defer { group.leave() }
             do throws(APIError) {
                 let fields = try body()
@@ -63,7 +65,6 @@ public final class HeadlessSession: @unchecked Sendable {
                 fail(command, id: idBox.value, error)
             }
         }
-        thread.start()
     }
 
     /// Handles one input line. Returns false when the session should end (`quit`).
@@ -102,6 +103,7 @@ public final class HeadlessSession: @unchecked Sendable {
                                                             items: object["items"], currency: currency)
                 guard let code = string("code") else { throw APIError(.badInput, detail: "pay needs the customer's payment \"code\"") }
                 run(command: cmd, id: id) { () throws(APIError) in
+                    if engine.credentials == nil { throw APIError(.notActivated) }
                     if let unreachable = engine.reachability() { throw unreachable }
                     let result = engine.sell(request, paymentCode: code)
                     var o = Reporting.outcome(result.outcome)
@@ -134,7 +136,7 @@ public final class HeadlessSession: @unchecked Sendable {
                 run(command: cmd, id: id) { () throws(APIError) in ["order": Reporting.object(try engine.order(order).get())] }
             } catch { fail(cmd, id: id, error) }
         case "orders":
-            let limit = (args.value as? [String: Any])?["limit"] as? Int ?? 20
+            let limit = ((args.value as? [String: Any])?["limit"] as? NSNumber)?.intValue ?? 20
             let cursor = string("cursor")
             run(command: cmd, id: id) { () throws(APIError) in
                 let page = try engine.orders(limit: limit, cursor: cursor).get()

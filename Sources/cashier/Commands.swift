@@ -48,7 +48,7 @@ struct Commands {
         if announce && options.json {
             Self.printJSON(["resumed": results.map { Reporting.outcome($0.outcome).merging(["sale": $0.id]) { a, _ in a } }])
         }
-        for r in results where announce || !options.json {
+        for r in results where !options.json {
             let line = "resumed sale \(r.id)\(r.orderNo.map { " (order \($0.digits))" } ?? ""): \(describe(r.outcome))"
             if announce { print(line) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         }

@@ -25,7 +25,8 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(before.status, 8, "not activated yet")
         XCTAssertEqual(before.json["code"] as? String, "NOT_ACTIVATED")
 
-        let r = try harness.runJSON(["activate", "--code", try service.newActivationCode()])
+        let code = try service.newActivationCode()
+        let r = try harness.runJSON(["activate", "--code", code])
         XCTAssertEqual(r.status, 0, r.raw.stdout + r.raw.stderr)
         XCTAssertNotNil(r.json["device_id"] as? String)
         let keystore = harness.configuration.resolvingPaths(against: (harness.configPath as NSString).deletingLastPathComponent).keystorePath
@@ -40,7 +41,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(status.json["device_id"] as? String, r.json["device_id"] as? String)
 
         // A used code is refused by the service.
-        XCTAssertEqual(try harness.run(["activate", "--code", service.activationCode]).status, 6)
+        XCTAssertEqual(try harness.run(["activate", "--code", code]).status, 6)
 
         // A keystore others can read stops the client, saying why.
         chmod(keystore, 0o644)
