@@ -20,13 +20,32 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// Every key is optional in the file: a missing one takes its default, so an operator can write a short file.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = ServiceConfiguration()
+        instance = try c.decodeIfPresent(Int.self, forKey: .instance) ?? d.instance
+        base = try c.decodeIfPresent(DatabaseLocation.self, forKey: .base) ?? d.base
+        groups = try c.decodeIfPresent([GroupLocation].self, forKey: .groups) ?? d.groups
+        routes = try c.decodeIfPresent([String: Int].self, forKey: .routes) ?? d.routes
+        channel = try c.decodeIfPresent(ChannelSettings.self, forKey: .channel) ?? d.channel
+        listen = try c.decodeIfPresent([ListenSetting].self, forKey: .listen) ?? d.listen
+        tlsCertificate = try c.decodeIfPresent(String.self, forKey: .tlsCertificate) ?? d.tlsCertificate
+        tlsKey = try c.decodeIfPresent(String.self, forKey: .tlsKey) ?? d.tlsKey
+        limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
+        hopping = try c.decodeIfPresent(HoppingSettings.self, forKey: .hopping) ?? d.hopping
+        requestLog = c.contains(.requestLog) ? try c.decodeIfPresent(String.self, forKey: .requestLog) : d.requestLog
+    }
+
     public struct GroupLocation: Codable, Sendable, Equatable {
         public var tag: Int
         public var location: DatabaseLocation
         /// False for a group being retired: it keeps its data but takes no new orders.
         public var accepting: Bool = true
-        public init(tag: Int, location: DatabaseLocation, accepting: Bool = true) {
-            self.tag = tag; self.location = location; self.accepting = accepting
+        /// True while the group's data is being moved: its orders answer "retry later".
+        public var frozen: Bool? = nil
+        public init(tag: Int, location: DatabaseLocation, accepting: Bool = true, frozen: Bool? = nil) {
+            self.tag = tag; self.location = location; self.accepting = accepting; self.frozen = frozen
         }
     }
 
@@ -52,6 +71,15 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
         /// After this long an unconfirmed payment is closed by the channel.
         public var autoCloseMs: Int64 = 180_000
         public init() {}
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let d = ChannelSettings()
+            ledger = try c.decodeIfPresent(DatabaseLocation.self, forKey: .ledger) ?? d.ledger
+            confirmDelayMs = try c.decodeIfPresent(Int64.self, forKey: .confirmDelayMs) ?? d.confirmDelayMs
+            slowDelayMs = try c.decodeIfPresent(Int64.self, forKey: .slowDelayMs) ?? d.slowDelayMs
+            autoCloseMs = try c.decodeIfPresent(Int64.self, forKey: .autoCloseMs) ?? d.autoCloseMs
+        }
     }
 
     public struct Limits: Codable, Sendable, Equatable {
@@ -69,11 +97,31 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
         /// Refunds allowed per order.
         public var maxRefundsPerOrder: Int = 50
         public init() {}
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let d = Limits()
+            maxInFlight = try c.decodeIfPresent(Int.self, forKey: .maxInFlight) ?? d.maxInFlight
+            maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? d.maxBodyBytes
+            connectionTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .connectionTimeoutSeconds) ?? d.connectionTimeoutSeconds
+            connectionLimit = try c.decodeIfPresent(Int.self, forKey: .connectionLimit) ?? d.connectionLimit
+            perIpConnectionLimit = try c.decodeIfPresent(Int.self, forKey: .perIpConnectionLimit) ?? d.perIpConnectionLimit
+            clockSkewSeconds = try c.decodeIfPresent(Int64.self, forKey: .clockSkewSeconds) ?? d.clockSkewSeconds
+            activationAttempts = try c.decodeIfPresent(Int.self, forKey: .activationAttempts) ?? d.activationAttempts
+            pinAttempts = try c.decodeIfPresent(Int.self, forKey: .pinAttempts) ?? d.pinAttempts
+            maxRefundsPerOrder = try c.decodeIfPresent(Int.self, forKey: .maxRefundsPerOrder) ?? d.maxRefundsPerOrder
+        }
     }
 
     public struct HoppingSettings: Codable, Sendable, Equatable {
         public var failureThreshold: Double = 3
         public var halfLifeSeconds: Double = 10
         public init() {}
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            failureThreshold = try c.decodeIfPresent(Double.self, forKey: .failureThreshold) ?? 3
+            halfLifeSeconds = try c.decodeIfPresent(Double.self, forKey: .halfLifeSeconds) ?? 10
+        }
     }
 }

@@ -6,7 +6,8 @@ import HTTPServer
 import Postgres
 
 /// A running-ready `cashierd`: its data directory opened, stores connected, the service assembled.
-public final class ServiceRuntime: Sendable {
+public final class ServiceRuntime: @unchecked Sendable {
+    // @unchecked: the mutable group bookkeeping is guarded by `reloadLock`; everything else is immutable.
     public let dataDirectory: String
     public let configuration: ServiceConfiguration
     public let base: BaseStore
@@ -15,6 +16,11 @@ public final class ServiceRuntime: Sendable {
     public let service: CashierService
 
     public static let configurationFile = "cashierd.json"
+
+    private let reloadLock = NSLock()
+    /// Where each open group's data lives, to notice a changed location on reload.
+    private var groupLocations: [GroupTag: ServiceConfiguration.DatabaseLocation] = [:]
+    private var configurationDate: Date?
 
     /// Opens the data directory written by `cashierd init`.
     public init(dataDirectory: String, logRequests: Bool = true) throws {
@@ -35,21 +41,16 @@ public final class ServiceRuntime: Sendable {
         func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : (dataDirectory as NSString).appendingPathComponent(path) }
 
         base = try Self.openBase(configuration.base, resolve: resolve)
+        let (groupLocations, routes) = try Self.validateGroups(configuration)
         var groups: [GroupTag: OrderGroupStore] = [:]
         var accepting: Set<GroupTag> = []
         for g in configuration.groups {
-            guard let tag = GroupTag(g.tag) else { throw RuntimeError("group tag \(g.tag) is outside 0 to 99") }
-            guard groups[tag] == nil else { throw RuntimeError("group \(tag) is configured twice") }
+            let tag = GroupTag(g.tag)!
             groups[tag] = try Self.openGroup(g.location, resolve: resolve)
             if g.accepting { accepting.insert(tag) }
         }
-        var routes: [GroupTag: GroupTag] = [:]
-        for (from, to) in configuration.routes {
-            guard let f = Int(from).flatMap(GroupTag.init), let t = GroupTag(to), groups[t] != nil else {
-                throw RuntimeError("route \(from) → \(to) names a group that is not configured")
-            }
-            routes[f] = t
-        }
+        self.groupLocations = groupLocations
+        self.configurationDate = Self.modificationDate(configPath)
         var hoppingSettings = HoppingConfiguration()
         hoppingSettings.failureThreshold = configuration.hopping.failureThreshold
         hoppingSettings.halfLifeSeconds = configuration.hopping.halfLifeSeconds
@@ -63,6 +64,72 @@ public final class ServiceRuntime: Sendable {
         let log = RequestLog(path: configuration.requestLog.map(resolve), enabled: logRequests)
         service = CashierService(configuration: configuration, base: base, hopping: hopping, channel: channel,
                                  log: log, metrics: metrics)
+        for g in configuration.groups where g.frozen == true { try hopping.setFrozen(GroupTag(g.tag)!, true) }
+    }
+
+    /// Checks group tags and routes; returns the groups' locations and the route table.
+    static func validateGroups(_ configuration: ServiceConfiguration) throws -> ([GroupTag: ServiceConfiguration.DatabaseLocation], [GroupTag: GroupTag]) {
+        var locations: [GroupTag: ServiceConfiguration.DatabaseLocation] = [:]
+        for g in configuration.groups {
+            guard let tag = GroupTag(g.tag) else { throw RuntimeError("group tag \(g.tag) is outside 0 to 99") }
+            guard locations[tag] == nil else { throw RuntimeError("group \(tag) is configured twice") }
+            locations[tag] = g.location
+        }
+        var routes: [GroupTag: GroupTag] = [:]
+        for (from, to) in configuration.routes {
+            guard let f = Int(from).flatMap(GroupTag.init), let t = GroupTag(to), locations[t] != nil, locations[f] == nil else {
+                throw RuntimeError("route \(from) → \(to) must lead from a retired tag to a configured group")
+            }
+            routes[f] = t
+        }
+        return (locations, routes)
+    }
+
+    var configurationPath: String { (dataDirectory as NSString).appendingPathComponent(Self.configurationFile) }
+
+    static func modificationDate(_ path: String) -> Date? {
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+    }
+
+    /// Re-reads the configuration file and applies its order groups and routes to the running service:
+    /// new groups are opened and take orders, retired ones stop, frozen ones answer "retry later",
+    /// removed ones are forgotten. Other settings take effect at the next start.
+    public func reloadGroups() throws {
+        reloadLock.lock()
+        defer { reloadLock.unlock() }
+        guard let data = FileManager.default.contents(atPath: configurationPath) else { throw RuntimeError("cannot read \(configurationPath)") }
+        let fresh = try API.makeDecoder().decode(ServiceConfiguration.self, from: data)
+        let (locations, routes) = try Self.validateGroups(fresh)
+        func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : (dataDirectory as NSString).appendingPathComponent(path) }
+        for g in fresh.groups {
+            let tag = GroupTag(g.tag)!
+            if groupLocations[tag] != g.location {
+                hopping.addGroup(tag, store: try Self.openGroup(g.location, resolve: resolve), accepting: g.accepting)
+            } else {
+                try hopping.setAccepting(tag, g.accepting)
+            }
+            try hopping.setFrozen(tag, g.frozen ?? false)
+        }
+        for tag in groupLocations.keys where locations[tag] == nil { hopping.removeGroup(tag) }
+        for tag in hopping.currentRoutes.keys where routes[tag] == nil { hopping.setRoute(from: tag, to: nil) }
+        for (from, to) in routes { hopping.setRoute(from: from, to: to) }
+        groupLocations = locations
+    }
+
+    /// Reloads groups when the configuration file changes (checked every second).
+    func reloadIfChanged() {
+        let date = Self.modificationDate(configurationPath)
+        reloadLock.lock()
+        let changed = date != configurationDate
+        if changed { configurationDate = date }
+        reloadLock.unlock()
+        guard changed else { return }
+        do {
+            try reloadGroups()
+            FileHandle.standardOutput.write(Data("cashierd \(service.instanceLabel): order groups reloaded\n".utf8))
+        } catch {
+            FileHandle.standardError.write(Data("cashierd \(service.instanceLabel): configuration not reloaded: \(error)\n".utf8))
+        }
     }
 
     static func openBase(_ location: ServiceConfiguration.DatabaseLocation, resolve: (String) -> String) throws -> BaseStore {
@@ -105,13 +172,17 @@ public final class ServiceRuntime: Sendable {
         return try HTTPServer(configuration: http) { service.handle($0) }
     }
 
-    /// Deletes expired nonces every minute on a thread of its own, for as long as the process runs.
+    /// On a thread of its own, for as long as the process runs: deletes expired nonces every minute and
+    /// applies changed order groups from the configuration file within a second.
     public func startHousekeeping() {
         let base = self.base
-        let thread = Thread {
+        let thread = Thread { [self] in
+            var tick = 0
             while true {
-                _ = try? base.pruneNonces(now: CashierService.systemClock())
-                Thread.sleep(forTimeInterval: 60)
+                if tick % 60 == 0 { _ = try? base.pruneNonces(now: CashierService.systemClock()) }
+                reloadIfChanged()
+                Thread.sleep(forTimeInterval: 1)
+                tick += 1
             }
         }
         thread.name = "cashierd-housekeeping"

@@ -79,6 +79,8 @@ public final class OrderHopping: @unchecked Sendable {
     private struct Group {
         var store: OrderGroupStore
         var accepting: Bool
+        /// Frozen while its data moves to another group: calls answer "retry later" without counting failures.
+        var frozen = false
         var failures = DecayingCounter()
         var stats = GroupStats()
     }
@@ -127,7 +129,7 @@ public final class OrderHopping: @unchecked Sendable {
     /// The next group to try: a random accepting group not yet tried, with whether it is over the threshold.
     private func pick(excluding tried: Set<GroupTag>, now: Int64) -> (GroupTag, OrderGroupStore, overThreshold: Bool)? {
         locked {
-            let candidates = groups.filter { $0.value.accepting && !tried.contains($0.key) }.keys.sorted()
+            let candidates = groups.filter { $0.value.accepting && !$0.value.frozen && !tried.contains($0.key) }.keys.sorted()
             guard !candidates.isEmpty else { return nil }
             // Modulo bias is negligible for at most 100 groups.
             let tag = candidates[Int(random.next() % UInt64(candidates.count))]
@@ -195,9 +197,11 @@ public final class OrderHopping: @unchecked Sendable {
     /// Runs `body` on the group that holds data tagged `tag` (following routes). `StorageError.unavailable`
     /// records a failure and becomes `.groupUnavailable`; other errors pass through.
     public func withGroup<T>(_ tag: GroupTag, _ body: (OrderGroupStore) throws -> T) throws -> T {
-        guard let target = resolve(tag), let store = locked({ groups[target]?.store }) else {
+        guard let target = resolve(tag), let group = locked({ groups[target] }) else {
             throw HoppingError.unknownGroup(tag)
         }
+        if group.frozen { throw HoppingError.groupUnavailable(target, "frozen while its data moves") }
+        let store = group.store
         do {
             return try body(store)
         } catch StorageError.unavailable(let message) {
@@ -264,6 +268,15 @@ public final class OrderHopping: @unchecked Sendable {
         try locked {
             guard groups[tag] != nil else { throw HoppingError.unknownGroup(tag) }
             groups[tag]!.accepting = accepting
+        }
+    }
+
+    /// Freezes or thaws a group: a frozen group takes no new orders and answers every call with
+    /// `.groupUnavailable` (retryable) while its data is being moved.
+    public func setFrozen(_ tag: GroupTag, _ frozen: Bool) throws {
+        try locked {
+            guard groups[tag] != nil else { throw HoppingError.unknownGroup(tag) }
+            groups[tag]!.frozen = frozen
         }
     }
 

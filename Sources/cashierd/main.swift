@@ -18,7 +18,9 @@ usage: cashierd <command> [options]        (data directory: --data DIR, or $CASH
   staff add --store ID --name NAME --role cashier|supervisor --pin PIN | staff list --store ID
   activation-code --store ID [--ttl SECONDS]      issue a one-time code for a terminal (default 600 s)
   device list | device revoke DEVICE_ID           list terminals; block a stolen one at once
-  groups                                          order groups and whether each takes new orders
+  groups [list]                                   order groups and whether each takes new orders
+  groups add --tag N [--postgres URL]             scale out: a new group takes orders (running instances reload)
+  groups retire --tag N                           scale in: map N to N mod remaining, copy its data there, route its tag
   reconcile                                       compare the channel's books with the order data
 
 exit codes: 0 ok, 2 bad usage, 1 failure
@@ -152,9 +154,19 @@ func run(_ argv: [String]) throws -> Int32 {
         }
         return 0
     case "groups":
-        let runtime = try ServiceRuntime(dataDirectory: data, logRequests: false)
-        for g in runtime.hopping.health() {
-            print("group \(pad(g.group, 2))\t\(g.accepting ? "accepting" : "not accepting")\tfailures \(g.recentFailures)")
+        switch args.positionals.first ?? "list" {
+        case "list":
+            let runtime = try ServiceRuntime(dataDirectory: data, logRequests: false)
+            for g in runtime.hopping.health() {
+                print("group \(pad(g.group, 2))\t\(g.accepting ? "accepting" : "not accepting")\tfailures \(g.recentFailures)")
+            }
+            for (from, to) in runtime.hopping.currentRoutes.sorted(by: { $0.key < $1.key }) { print("tag \(from) → group \(to)") }
+        case "add":
+            try GroupOperations.addGroup(dataDirectory: data, tag: try args.int("tag", default: -1), postgresURL: args.value("postgres")) { print($0) }
+        case "retire":
+            try GroupOperations.retireGroup(dataDirectory: data, tag: try args.int("tag", default: -1)) { print($0) }
+        default:
+            throw UsageError("groups [list] | groups add --tag N [--postgres URL] | groups retire --tag N")
         }
         return 0
     case "reconcile":

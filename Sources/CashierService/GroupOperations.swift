@@ -1,0 +1,84 @@
+import CashierCore
+import CashierStorage
+import Foundation
+
+/// Scale out and scale in (the seed's section 5), done to a running deployment through its
+/// configuration file, which every instance re-reads within a second.
+public enum GroupOperations {
+    /// How long to wait after a configuration change so every instance has applied it.
+    public static let settleSeconds: Double = 2.5
+
+    /// Adds order group `tag` (SQLite file `group-NN.sqlite` by default, or a PostgreSQL URL); it takes
+    /// new orders as soon as the instances reload.
+    public static func addGroup(dataDirectory: String, tag: Int, postgresURL: String?, log: (String) -> Void) throws {
+        var config = try read(dataDirectory)
+        guard GroupTag(tag) != nil else { throw RuntimeError("a group tag is 0 to 99") }
+        guard !config.groups.contains(where: { $0.tag == tag }) else { throw RuntimeError("group \(tag) is already configured") }
+        guard config.routes[String(tag)] == nil else { throw RuntimeError("tag \(tag) belonged to a retired group; choose another") }
+        let location: ServiceConfiguration.DatabaseLocation = postgresURL.map { .postgres(url: $0) } ?? .sqlite(path: "group-\(pad(tag, 2)).sqlite")
+        // Open it once first so a wrong location fails here, not in the running instances.
+        let store = try ServiceRuntime.openGroup(location) { $0.hasPrefix("/") ? $0 : (dataDirectory as NSString).appendingPathComponent($0) }
+        try store.probeWrite(now: CashierService.systemClock())
+        config.groups.append(.init(tag: tag, location: location))
+        config.groups.sort { $0.tag < $1.tag }
+        try write(config, to: dataDirectory)
+        log("group \(pad(tag, 2)) added; instances take it within a second")
+    }
+
+    /// Retires order group `tag` the seed's way: it is mapped to the group `tag mod remaining`, stops
+    /// taking new orders, is frozen while its orders and refunds are copied into the mapped group, and
+    /// then its tag is routed there and the group is dropped from the configuration.
+    ///
+    /// While frozen (a few seconds plus the copy) calls on its old orders answer `GROUP_UNAVAILABLE`,
+    /// which terminals retry; new sales never notice. Returns the mapped group and the orders copied.
+    @discardableResult
+    public static func retireGroup(dataDirectory: String, tag: Int, settle: Double = settleSeconds, log: (String) -> Void) throws -> (into: Int, copied: Int) {
+        var config = try read(dataDirectory)
+        guard let index = config.groups.firstIndex(where: { $0.tag == tag }) else { throw RuntimeError("group \(tag) is not configured") }
+        let remaining = config.groups.map(\.tag).filter { $0 != tag }.sorted()
+        guard !remaining.isEmpty else { throw RuntimeError("cannot retire the last group") }
+        let into = remaining[tag % remaining.count]
+        log("retiring group \(pad(tag, 2)) into group \(pad(into, 2)) (\(tag) mod \(remaining.count) = \(tag % remaining.count))")
+
+        config.groups[index].accepting = false
+        try write(config, to: dataDirectory)
+        log("group \(pad(tag, 2)) takes no new orders")
+        Thread.sleep(forTimeInterval: settle)
+
+        config.groups[index].frozen = true
+        try write(config, to: dataDirectory)
+        log("group \(pad(tag, 2)) frozen; copying its orders and refunds")
+        Thread.sleep(forTimeInterval: settle)
+
+        let runtime = try ServiceRuntime(dataDirectory: dataDirectory, logRequests: false)
+        let copied = try runtime.hopping.migrate(from: GroupTag(tag)!, into: GroupTag(into)!)
+        log("copied \(copied) orders into group \(pad(into, 2))")
+
+        config.groups.remove(at: index)
+        config.routes[String(tag)] = into
+        // Tags that were routed to the retired group follow its data.
+        for (from, to) in config.routes where to == tag { config.routes[from] = into }
+        try write(config, to: dataDirectory)
+        Thread.sleep(forTimeInterval: settle)
+        log("tag \(pad(tag, 2)) now routes to group \(pad(into, 2)); the old group's database can be archived")
+        return (into, copied)
+    }
+
+    static func read(_ dataDirectory: String) throws -> ServiceConfiguration {
+        let path = (dataDirectory as NSString).appendingPathComponent(ServiceRuntime.configurationFile)
+        guard let data = FileManager.default.contents(atPath: path) else { throw RuntimeError("cannot read \(path)") }
+        return try API.makeDecoder().decode(ServiceConfiguration.self, from: data)
+    }
+
+    /// Writes the configuration atomically (temporary file, then rename), owner-only.
+    static func write(_ config: ServiceConfiguration, to dataDirectory: String) throws {
+        _ = try ServiceRuntime.validateGroups(config)
+        let path = (dataDirectory as NSString).appendingPathComponent(ServiceRuntime.configurationFile)
+        let temp = path + ".tmp"
+        let data = try Administration.prettyEncoder().encode(config) + Data("\n".utf8)
+        guard FileManager.default.createFile(atPath: temp, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw RuntimeError("cannot write \(temp)")
+        }
+        guard rename(temp, path) == 0 else { throw RuntimeError("cannot replace \(path)") }
+    }
+}
