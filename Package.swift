@@ -46,6 +46,7 @@ let package = Package(
 
         .executableTarget(name: "cashier", dependencies: ["CashierClient", "CashierTUI"]),
         .executableTarget(name: "cashierd", dependencies: ["CashierService"]),
+        .executableTarget(name: "cashier-bench", dependencies: ["CashierClient", "CashierService", "CashierStorage", "SQLite"]),
 
         // Helpers shared by test targets: start real services, temporary directories.
         .target(name: "TestSupport", dependencies: ["CashierCore", "CashierService", "CashierClient", "SQLite"], path: "Tests/TestSupport"),
@@ -56,5 +57,6 @@ let package = Package(
         .testTarget(name: "CashierTUITests", dependencies: ["CashierTUI", "TestSupport"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CashierCrypto"]),
+        .testTarget(name: "AdversarialTests", dependencies: ["CashierService", "CashierClient", "TestSupport", "HTTPClient"]),
     ]
 )

@@ -1,0 +1,98 @@
+import CashierClient
+import CashierCore
+import CashierService
+import Foundation
+import TestSupport
+import XCTest
+
+/// Slow clients and connection floods: honest terminals are still served, and the abusers' connections
+/// are dropped by the connection timeout and the per-address limit.
+final class ConnectionAbuseTests: XCTestCase {
+    var service: Cashierd?
+
+    override func tearDown() {
+        service?.stop()
+        service = nil
+    }
+
+    private func plainURL(_ s: Cashierd) throws -> String {
+        guard let url = s.urls.first(where: { $0.hasPrefix("http://") }) else { throw RuntimeError("no plain listener in \(s.urls)") }
+        return url
+    }
+
+    /// Times a signed ping; fails the test when it does not answer.
+    private func timedPing(_ s: Cashierd, _ c: DeviceCredentials) -> Double {
+        let started = Date()
+        do {
+            _ = try s.transport(timeoutMs: 5_000).call("GET", API.Path.ping, credentials: c).decoded(PingResponse.self).get()
+        } catch {
+            XCTFail("ping failed under attack: \(error)")
+        }
+        return Date().timeIntervalSince(started)
+    }
+
+    /// Slowloris: connections that dribble request headers a byte at a time, on the plain HTTP port and on
+    /// the TLS port (a dribbled handshake). Signed requests are answered promptly all along; once the
+    /// dribbling stops, every slow connection is closed by the connection timeout.
+    func testSlowlorisDoesNotStarveTerminalsAndIsDroppedByTheTimeout() throws {
+        let s = try Cashierd(groups: 1, plain: ["127.0.0.1:0"], tweak: { $0.limits.connectionTimeoutSeconds = 2 })
+        service = s
+        let c = try s.activateTerminal()
+        let (plainHost, plainPort) = hostPort(try plainURL(s))
+        let (tlsHost, tlsPort) = hostPort(s.urls[0])
+
+        let header = Array("POST /v1/orders HTTP/1.1\r\nHost: cashier\r\nContent-Length: 10\r\nX-Padding: ".utf8)
+        let plain = (0..<16).compactMap { _ in TCPSocket(host: plainHost, port: plainPort) }
+        // The first bytes of a TLS record header (handshake, TLS 1.0 record version), then a dribble.
+        let tlsPrefix: [UInt8] = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01]
+        let tls = (0..<8).compactMap { _ in TCPSocket(host: tlsHost, port: tlsPort) }
+        XCTAssertEqual(plain.count, 16)
+        XCTAssertEqual(tls.count, 8)
+
+        // Dribble one byte per connection every 0.4 s for about 4 s (longer than the 2 s timeout),
+        // pinging between rounds.
+        var slowestPing = 0.0
+        for round in 0..<10 {
+            for socket in plain { socket.send([header[round % header.count]]) }
+            for socket in tls { socket.send([tlsPrefix[min(round, tlsPrefix.count - 1)]]) }
+            if round % 3 == 0 { slowestPing = max(slowestPing, timedPing(s, c)) }
+            Thread.sleep(forTimeInterval: 0.4)
+        }
+        XCTAssertLessThan(slowestPing, 2.0, "signed requests were held up by slow clients")
+
+        // Now the slow clients stall: the 2 s idle timeout must close every one of them.
+        let started = Date()
+        let plainClosed = plain.filter { $0.closedByPeer(within: max(0.1, 6 - Date().timeIntervalSince(started))) }.count
+        let tlsClosed = tls.filter { $0.closedByPeer(within: max(0.1, 6 - Date().timeIntervalSince(started))) }.count
+        XCTAssertEqual(plainClosed, plain.count, "stalled HTTP connections left open")
+        XCTAssertEqual(tlsClosed, tls.count, "stalled TLS handshakes left open")
+        XCTAssertLessThan(timedPing(s, c), 2.0)
+        XCTAssertTrue(s.child!.process.isRunning)
+    }
+
+    /// A flood of idle connections from one address beyond `perIpConnectionLimit`: the surplus is closed
+    /// at once, the held ones time out, and the port serves again afterwards.
+    func testConnectionFloodBeyondThePerAddressLimitIsCut() throws {
+        let s = try Cashierd(groups: 1, plain: ["127.0.0.1:0"], tweak: {
+            $0.limits.perIpConnectionLimit = 4
+            $0.limits.connectionTimeoutSeconds = 3
+        })
+        service = s
+        let c = try s.activateTerminal()
+        let (host, port) = hostPort(try plainURL(s))
+        let flood = (0..<24).compactMap { _ in TCPSocket(host: host, port: port) }
+        let closed = flood.map { $0.closedByPeer(within: 0.3) }
+        let cut = closed.filter { $0 }.count
+        XCTAssertGreaterThanOrEqual(cut, 20, "connections beyond the limit of 4 were kept")
+        // Terminals on the TLS addresses are not affected while the flood holds its 4 connections.
+        XCTAssertLessThan(timedPing(s, c), 2.0)
+        // The held ones are idle and get dropped by the timeout; then the port answers again.
+        let held = zip(flood, closed).filter { !$0.1 }.map(\.0)
+        XCTAssertLessThanOrEqual(held.count, 4)
+        XCTAssertTrue(held.allSatisfy { $0.closedByPeer(within: 6) }, "idle connections outlived the timeout")
+        guard let probe = TCPSocket(host: host, port: port) else { return XCTFail("plain port refuses connections") }
+        probe.send(Array("GET /healthz HTTP/1.1\r\nHost: cashier\r\nConnection: close\r\n\r\n".utf8))
+        XCTAssertTrue(probe.readAll(seconds: 5).hasPrefix("HTTP/1.1 200"), "the port did not recover after the flood")
+        assertServiceIntact(s, c)
+    }
+}
