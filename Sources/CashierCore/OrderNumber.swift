@@ -136,10 +136,12 @@ public struct OrderNumberGenerator: Sendable {
 
 /// The Luhn (mod 10) check digit used on order numbers.
 public enum Luhn {
+    /// The check digit for a string of decimal digits; any other character counts as 0 (callers check
+    /// that text is all digits first; this only guarantees it never traps).
     public static func checkDigit(for digits: String) -> Int {
         var sum = 0
         for (i, c) in digits.utf8.reversed().enumerated() {
-            var d = Int(c - 48)
+            var d = c >= 48 && c <= 57 ? Int(c - 48) : 0
             if i % 2 == 0 { d *= 2; if d > 9 { d -= 9 } }
             sum += d
         }
@@ -147,7 +149,7 @@ public enum Luhn {
     }
 
     public static func isValid(_ digits: String) -> Bool {
-        guard let last = digits.utf8.last else { return false }
+        guard let last = digits.utf8.last, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return false }
         return checkDigit(for: String(digits.dropLast())) == Int(last - 48)
     }
 }

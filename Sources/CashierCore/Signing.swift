@@ -128,9 +128,10 @@ public enum Signing {
     }
 
     /// Whether `timestamp` is within `skew` seconds of `now`.
+    /// Never traps: a timestamp so far off that the difference overflows is simply not fresh.
     public static func isFresh(timestamp: Int64, now: Int64, skew: Int64 = defaultSkewSeconds) -> Bool {
-        let difference = timestamp > now ? timestamp - now : now - timestamp
-        return difference <= skew
+        let (difference, overflow) = timestamp.subtractingReportingOverflow(now)
+        return !overflow && difference.magnitude <= UInt64(max(0, skew))
     }
 
     /// Whether a nonce has the required form: 16 to 64 characters of `A-Z a-z 0-9 _ -`.

@@ -76,3 +76,21 @@ final class SigningVectorTests: XCTestCase {
         XCTAssertFalse(PINHash.isValidPIN("12a4"))
     }
 }
+
+/// Regressions found by the fuzzers (scripts/fuzz.sh).
+final class FuzzRegressionTests: XCTestCase {
+    func testExtremeTimestampsAreNotFreshAndDoNotTrap() {
+        XCTAssertFalse(Signing.isFresh(timestamp: .min, now: 1_795_600_000))
+        XCTAssertFalse(Signing.isFresh(timestamp: .max, now: 1_795_600_000))
+        XCTAssertFalse(Signing.isFresh(timestamp: .max, now: .min))
+        XCTAssertTrue(Signing.isFresh(timestamp: 1_795_600_300, now: 1_795_600_000))
+        XCTAssertFalse(Signing.isFresh(timestamp: 1_795_600_301, now: 1_795_600_000))
+    }
+
+    func testLuhnOnNonDigitsDoesNotTrap() {
+        XCTAssertFalse(Luhn.isValid("\n"))
+        XCTAssertFalse(Luhn.isValid("12a4"))
+        XCTAssertFalse(Luhn.isValid(""))
+        _ = Luhn.checkDigit(for: "\u{0}\u{ff}")
+    }
+}
