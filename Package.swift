@@ -46,6 +46,7 @@ let package = Package(
 
         .executableTarget(name: "cashier", dependencies: ["CashierClient", "CashierTUI"]),
         .executableTarget(name: "cashierd", dependencies: ["CashierService"]),
+        .executableTarget(name: "cashier-bench", dependencies: ["CashierClient", "CashierService", "CashierStorage", "SQLite"]),
 
         // Helpers shared by test targets: start real services, temporary directories.
         .target(name: "TestSupport", dependencies: ["CashierCore", "CashierService", "CashierClient", "SQLite"], path: "Tests/TestSupport"),

@@ -1,0 +1,209 @@
+import CashierClient
+import CashierCore
+import Foundation
+
+/// The Swift-measured figures of the benchmark, in order; each step prints its ROW lines.
+struct BenchPlan {
+    var work: String
+    var cashierd: String
+    var cashier: String
+    /// Length of each load run.
+    var seconds: Double
+    /// Orders stored for the large growth run.
+    var bigCount: Int
+    var steps: Set<String>
+
+    /// Closed-loop clients (each its own thread and connection) used to find the most sales per second.
+    let closedClients = 8
+    /// Terminals available to the paced open-loop run (more than needed, so a due sale rarely waits for one).
+    let openClients = 16
+
+    func run() throws {
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        var storageLimit: Double?
+        if steps.contains("storage") { storageLimit = try storage() }
+
+        if !steps.isDisjoint(with: ["e2e", "fsync", "hopping", "growth"]) {
+            let svc = try ServiceProcess(binary: cashierd, data: work + "/svc4", groups: 4)
+            try svc.start()
+            defer { svc.stop() }
+            let creds = try svc.activate()
+            var baseline: LoadResult?
+            if steps.contains("e2e") || steps.contains("hopping") {
+                baseline = try endToEnd(svc, creds, label: "", storageLimit: storageLimit)
+            }
+            if steps.contains("fsync") { try fsyncCount(svc, creds) }
+            if steps.contains("hopping"), let baseline { try hopping(svc, creds, baseline: baseline) }
+            if steps.contains("growth") { try growth(svc, creds, storageLimit: storageLimit) }
+        }
+        if steps.contains("list") { try listPages() }
+        if steps.contains("client") { try client() }
+    }
+
+    // MARK: Storage
+
+    func storage() throws -> Double {
+        let dir = work + "/storage"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let limit = try sqliteInsertRate(directory: dir, seconds: 3)
+        row("storage limit: SQLite single-row insert tx/s", "\(Int(limit))/s",
+            "1 connection, WAL + synchronous=FULL (the service's settings), one prepared INSERT per transaction, 3 s")
+        let viaRun = try sqliteInsertRate(directory: dir, seconds: 2, prepared: false)
+        row("SQLite insert tx/s through Database.run", "\(Int(viaRun))/s", "same, but compiling the statement on every insert as the stores do, 2 s")
+        let normal = try sqliteInsertRate(directory: dir, seconds: 2, synchronousFull: false)
+        row("SQLite insert tx/s, synchronous=NORMAL", "\(Int(normal))/s", "WAL + NORMAL (no fsync per commit, durable to a process crash only), 2 s")
+        return limit
+    }
+
+    // MARK: End to end
+
+    @discardableResult
+    func endToEnd(_ svc: ServiceProcess, _ creds: DeviceCredentials, label: String, storageLimit: Double?) throws -> LoadResult {
+        let http = svc.http()
+        let terminals = try makeTerminals(closedClients, url: svc.urls[0], http: http, credentials: creds)
+        let serverCPU0 = svc.pid.map(processCPUSeconds) ?? 0, selfCPU0 = ownCPUSeconds()
+        let closed = closedLoop(terminals, seconds: seconds)
+        let serverCPU = (svc.pid.map(processCPUSeconds) ?? 0) - serverCPU0, selfCPU = ownCPUSeconds() - selfCPU0
+        let ratio = storageLimit.map { " = \(fmt(closed.perSecond / $0 * 100))% of the SQLite limit" } ?? ""
+        row("end to end\(label): signed sales/s (max)", "\(fmt(closed.perSecond))/s",
+            "create+pay over HTTPS keep-alive, \(closedClients) closed-loop clients (own thread+connection), \(Int(seconds)) s, \(closed.failureText)\(ratio)")
+        row("end to end\(label): latency at max", closed.latencies.summary, "per sale (2 requests), same closed-loop run")
+        row("end to end\(label): CPU per sale", "server \(fmt(serverCPU / Double(max(closed.sales, 1)) * 1000)) ms, clients \(fmt(selfCPU / Double(max(closed.sales, 1)) * 1000)) ms",
+            "user+system CPU of cashierd (/proc/PID/stat) and of the load generator (getrusage) during the closed-loop run; 2 cores = 2000 ms/s")
+        let rate = max(closed.perSecond / 2, 1)
+        let open = openLoop(try makeTerminals(openClients, url: svc.urls[0], http: http, credentials: creds), rate: rate, seconds: seconds)
+        row("end to end\(label): latency at half load", open.latencies.summary,
+            "paced open loop at \(fmt(rate)) sales/s for \(Int(seconds)) s (latency from due time), \(open.sales) sales, \(open.failureText)")
+        return closed
+    }
+
+    // MARK: fsync count
+
+    /// Counts fsync/fdatasync calls the service makes per sale and per signed ping (strace -c).
+    func fsyncCount(_ svc: ServiceProcess, _ creds: DeviceCredentials) throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/strace"), let pid = svc.pid else {
+            note("strace missing: skipping the fsync count"); return
+        }
+        let terminal = BenchTerminal(transport: try svc.transport(), credentials: creds)
+        _ = terminal.sale()
+        func traced(_ n: Int, _ body: () -> Void) throws -> Double {
+            let out = work + "/strace.txt"
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
+            p.arguments = ["-f", "-c", "-e", "trace=fsync,fdatasync", "-o", out, "-p", String(pid)]
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            usleep(500_000)
+            body()
+            usleep(200_000)
+            kill(p.processIdentifier, SIGINT)
+            p.waitUntilExit()
+            let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+            var calls = 0
+            for line in text.split(separator: "\n") where line.hasSuffix("fsync") || line.hasSuffix("fdatasync") {
+                let cols = line.split(separator: " ", omittingEmptySubsequences: true)
+                if cols.count >= 5, let c = Int(cols[3]) { calls += c }
+            }
+            return Double(calls) / Double(n)
+        }
+        let perSale = try traced(100) { for _ in 0..<100 { _ = terminal.sale() } }
+        let perPing = try traced(100) {
+            for _ in 0..<100 { _ = terminal.transport.call("GET", API.Path.ping, credentials: creds) }
+        }
+        row("fsync+fdatasync per sale", fmt(perSale), "strace -f -c on cashierd during 100 sequential sales")
+        row("fsync+fdatasync per signed ping", fmt(perPing), "strace -f -c on cashierd during 100 sequential GET /v1/ping")
+    }
+
+    // MARK: Hopping
+
+    func hopping(_ svc: ServiceProcess, _ creds: DeviceCredentials, baseline: LoadResult) throws {
+        guard let group = try svc.groupFiles().first else { throw BenchError("no SQLite group") }
+        let terminals = try makeTerminals(closedClients, url: svc.urls[0], http: svc.http(), credentials: creds)
+        let lock = try GroupLock(file: group.path)
+        let faulted = closedLoop(terminals, seconds: seconds)
+        lock.release()
+        row("hopping: sales/s with 1 of 4 groups locked", "\(fmt(faulted.perSecond))/s",
+            "group \(group.tag) held by sqlite3 BEGIN EXCLUSIVE; \(closedClients) closed-loop clients, \(Int(seconds)) s (healthy: \(fmt(baseline.perSecond))/s), \(faulted.failureText)")
+        row("hopping: latency with 1 of 4 groups locked", faulted.latencies.summary,
+            "same run (healthy: \(baseline.latencies.summary))")
+        if let first = firstHop(log: svc.data + "/requests.log", afterMs: lock.heldAtMs) {
+            row("hopping: fault to first hop", "\(fmt(first)) ms", "lock held → first create answered after hopping (cashierd request log: ts + ms of the first entry with hops ≥ 1)")
+        } else {
+            row("hopping: fault to first hop", "n/a", "no hop found in the request log")
+        }
+    }
+
+    /// Milliseconds from `afterMs` to the end of the first logged request that hopped.
+    func firstHop(log: String, afterMs: Int64) -> Double? {
+        guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return nil }
+        let parser = ISO8601DateFormatter()
+        parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var best: Double?
+        for line in text.split(separator: "\n") {
+            guard line.contains("\"hops\""),
+                  let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let hops = obj["hops"] as? Int, hops >= 1,
+                  let ts = obj["ts"] as? String, let date = parser.date(from: ts) else { continue }
+            let ms = obj["ms"] as? Double ?? 0
+            let end = date.timeIntervalSince1970 * 1000 + ms
+            guard end >= Double(afterMs) else { continue }
+            best = min(best ?? .infinity, end - Double(afterMs))
+        }
+        return best
+    }
+
+    // MARK: Growth
+
+    func growth(_ svc: ServiceProcess, _ creds: DeviceCredentials, storageLimit: Double?) throws {
+        var stored = 0
+        for target in [10_000, bigCount] where target > stored {
+            svc.stop()
+            let t0 = monotonicSeconds()
+            try seedOrders(groupFiles: try svc.groupFiles(), store: creds.store, deviceID: creds.deviceId, count: target - stored, firstIndex: stored)
+            note("seeded \(target - stored) orders in \(fmt(monotonicSeconds() - t0)) s")
+            stored = target
+            try svc.start()
+            let label = " with \(target.formatted()) orders stored"
+            try endToEnd(svc, creds, label: label, storageLimit: storageLimit)
+            try listPage(svc, creds, label: "4 groups,\(label)")
+        }
+    }
+
+    // MARK: Order list
+
+    func listPage(_ svc: ServiceProcess, _ creds: DeviceCredentials, label: String) throws {
+        let t = try svc.transport()
+        var lat = Latencies(), rows = 0
+        let end = monotonicSeconds() + min(seconds, 3)
+        while monotonicSeconds() < end {
+            let t0 = monotonicSeconds()
+            let r = t.call("GET", API.Path.orders, query: [("limit", "20")], credentials: creds).decoded(OrderListResponse.self)
+            guard case .success(let page) = r else { throw BenchError("order list failed: \(r)") }
+            lat.add((monotonicSeconds() - t0) * 1000)
+            rows = page.orders.count
+        }
+        row("order list page (\(label))", lat.summary, "GET /v1/orders?limit=20 (\(rows) rows, merged across groups), 1 client sequential, \(lat.count) pages in \(fmt(min(seconds, 3))) s")
+    }
+
+    func listPages() throws {
+        for groups in [2, 4, 8] {
+            let svc = try ServiceProcess(binary: cashierd, data: work + "/list\(groups)", groups: groups)
+            try svc.start()
+            defer { svc.stop() }
+            let creds = try svc.activate()
+            svc.stop()
+            try seedOrders(groupFiles: try svc.groupFiles(), store: creds.store, deviceID: creds.deviceId, count: 10_000, firstIndex: 0)
+            try svc.start()
+            try listPage(svc, creds, label: "\(groups) groups, 10,000 orders")
+        }
+    }
+
+    // MARK: Client
+
+    func client() throws {
+        let svc = try ServiceProcess(binary: cashierd, data: work + "/svc-client", groups: 2)
+        try svc.start()
+        defer { svc.stop() }
+        try ClientBench(cashier: cashier, directory: work + "/client", service: svc).run()
+    }
+}

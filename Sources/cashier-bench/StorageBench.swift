@@ -1,0 +1,72 @@
+import CashierCore
+import CashierStorage
+import Foundation
+import SQLite
+
+/// How many single-row insert transactions per second one SQLite connection commits, with the
+/// service's settings (WAL, synchronous=FULL unless `synchronousFull` is false).
+///
+/// `prepared` reuses one compiled statement (the storage limit); otherwise every insert goes through
+/// `Database.run`, which compiles the statement each time, as the service's stores do.
+func sqliteInsertRate(directory: String, seconds: Double, synchronousFull: Bool = true, prepared: Bool = true) throws -> Double {
+    let path = directory + "/insert-\(synchronousFull ? "full" : "normal")-\(prepared ? "prepared" : "run").sqlite"
+    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    let db = try Database(.path(path), options: Database.Options(synchronousFull: synchronousFull))
+    try db.exec("CREATE TABLE nonces (device_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (device_id, nonce))")
+    let sql = "INSERT INTO nonces (device_id, nonce, expires_at) VALUES (?, ?, ?)"
+    let statement = try db.prepare(sql)
+    var n = 0
+    let start = monotonicSeconds()
+    let end = start + seconds
+    while monotonicSeconds() < end {
+        let values: [SQLiteValue] = [.text("bench-device"), .text(Signing.makeNonce()), .integer(Int64(n))]
+        if prepared {
+            try statement.reset()
+            try statement.bind(values)
+            while try statement.step() {}
+        } else {
+            try db.run(sql, values)
+        }
+        n += 1
+    }
+    return Double(n) / (monotonicSeconds() - start)
+}
+
+/// Writes `count` paid orders of one store straight into the group files (spread evenly), one
+/// transaction per 50,000 rows, without going through HTTP. Numbers use instance 999 so they can never
+/// collide with the live service's (instance 1), and creation times lie in the past so new sales stay on top.
+func seedOrders(groupFiles: [(tag: Int, path: String)], store: StoreInfo, deviceID: String, count: Int, firstIndex: Int) throws {
+    let sql = """
+        INSERT INTO orders (order_no, merchant_id, store_id, device_id, amount, currency, status, refunded_amount, items,
+            client_ref, payment_code, channel_txn, failure_reason, failure_message, created_at, updated_at, paid_at)
+        VALUES (?, ?, ?, ?, ?, ?, 'paid', 0, '[]', NULL, '130000000000000000', ?, NULL, NULL, ?, ?, ?)
+        """
+    let baseSecond = Int64(Date().timeIntervalSince1970) - 40 * 86_400
+    for (slot, group) in groupFiles.enumerated() {
+        _ = try SQLiteOrderGroupStore(path: group.path)   // creates the schema if the file is new
+        let db = try Database(.path(group.path))
+        let insert = try db.prepare(sql)
+        guard let tag = GroupTag(group.tag) else { throw BenchError("bad group tag \(group.tag)") }
+        var i = firstIndex + slot
+        let last = firstIndex + count
+        while i < last {
+            try db.transaction(.immediate) {
+                var inBatch = 0
+                while i < last && inBatch < 50_000 {
+                    let second = baseSecond + Int64(i / 100_000)
+                    let number = OrderNumber(epochSeconds: second, instance: 999, sequence: i % 100_000, group: tag)
+                    let at = second * 1000 + Int64(i % 1000)
+                    try insert.reset()
+                    try insert.bind([.text(number.digits), .text(store.merchantId), .text(store.storeId), .text(deviceID),
+                                     .integer(Int64(100 + i % 10_000)), .text(store.currency), .text("T\(i)"),
+                                     .integer(at), .integer(at), .integer(at)])
+                    while try insert.step() {}
+                    i += groupFiles.count
+                    inBatch += 1
+                }
+            }
+        }
+        // Leave no seeding work in the WAL for the service's first writes to checkpoint.
+        try db.exec("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+}
