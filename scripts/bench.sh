@@ -47,12 +47,15 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 : > "$ROWS"
 row() { printf 'ROW\t%s\t%s\t%s\n' "$1" "$2" "$3" >> "$ROWS"; }
+# Other work on the machine skews every figure; record how busy it was.
+row "machine load before" "$(cut -d ' ' -f 1-3 /proc/loadavg)" "/proc/loadavg (1, 5, 15 min) when the benchmark started"
 
 # --- Swift-measured figures: storage, end to end, hopping, growth, lists, client ----------------
 log "cashier-bench run (storage, end to end, fsync count, hopping, growth, order lists, client)"
 timeout 540 "$BIN/cashier-bench" run --work "$WORK/swift" --cashierd "$BIN/cashierd" --cashier "$BIN/cashier" \
-    --seconds "$SECONDS_PER_RUN" --big "$BIG" ${BENCH_ONLY:+--only "$BENCH_ONLY"} | grep '^ROW' >> "$ROWS" \
+    --seconds "$SECONDS_PER_RUN" --big "$BIG" ${BENCH_ONLY:+--only "$BENCH_ONLY"} > "$WORK/swift-rows.txt" \
     || log "cashier-bench run failed (rows so far are kept)"
+grep '^ROW' "$WORK/swift-rows.txt" >> "$ROWS" || true
 
 # --- PostgreSQL storage limit with pgbench ------------------------------------------------------
 if [ -z "${BENCH_ONLY:-}" ] && "$ROOT/scripts/pg-cluster.sh" bindir >/dev/null 2>&1 && command -v pgbench >/dev/null 2>&1; then
@@ -125,6 +128,8 @@ if [ -z "${BENCH_ONLY:-}" ] || echo "$BENCH_ONLY" | grep -q wrk; then
     kill "$NGINX_PID" 2>/dev/null || true
     wait "$NGINX_PID" 2>/dev/null || true
 fi
+
+row "machine load after" "$(cut -d ' ' -f 1-3 /proc/loadavg)" "/proc/loadavg when the benchmark ended"
 
 # --- Table ---------------------------------------------------------------------------------------
 {

@@ -70,6 +70,9 @@ struct BenchPlan {
         row("end to end\(label): latency at max", closed.latencies.summary, "per sale (2 requests), same closed-loop run")
         row("end to end\(label): CPU per sale", "server \(fmt(serverCPU / Double(max(closed.sales, 1)) * 1000)) ms, clients \(fmt(selfCPU / Double(max(closed.sales, 1)) * 1000)) ms",
             "user+system CPU of cashierd (/proc/PID/stat) and of the load generator (getrusage) during the closed-loop run; 2 cores = 2000 ms/s")
+        let single = closedLoop(Array(terminals.prefix(1)), seconds: min(seconds, 2))
+        row("end to end\(label): one client alone", "\(fmt(single.perSecond))/s, \(single.latencies.summary)",
+            "1 closed-loop client, \(fmt(min(seconds, 2))) s: the latency of a sale with no queueing, \(single.failureText)")
         let rate = max(closed.perSecond / 2, 1)
         let open = openLoop(try makeTerminals(openClients, url: svc.urls[0], http: http, credentials: creds), rate: rate, seconds: seconds)
         row("end to end\(label): latency at half load", open.latencies.summary,
