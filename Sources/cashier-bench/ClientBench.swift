@@ -81,5 +81,12 @@ struct ClientBench {
         let ref = try medianRun(pay(), runs: 3)
         row("client failover, primary refusing", "\(fmt(ref.ms)) ms",
             "median of 3 `cashier pay` with domain 1 refusing connections; start to PAID on domain 2")
+
+        let failover = EngineFailover(directory: directory + "-engine", service: service)
+        for (fault, name) in [(FaultyProxy.Mode.blackHole, "black-holed"), (.refuse, "refusing")] {
+            let r = try failover.run(fault: fault)
+            row("client failover mid-session, active domain \(name)", "\(fmt(r.ms)) ms",
+                "warm CashierEngine (default settings, both domains behind proxies); the active domain (\(r.from + 1)) then \(fault == .blackHole ? "stops passing bytes (connections stay open)" : "closes and refuses"); next sale until \(r.outcome), active domain now \(r.domain.map { String($0 + 1) } ?? "none")")
+        }
     }
 }
