@@ -69,11 +69,11 @@ struct Commands {
     // MARK: - Commands
 
     private func activate() -> Int32 {
-        guard let code = options.values["code"] ?? options.rest.first else {
+        guard let code = options.value("code") ?? options.rest.first else {
             return Self.report(APIError(.badInput, detail: "activate needs --code CODE"), json: options.json)
         }
         engine.start()
-        switch engine.activate(code: code, deviceName: options.values["name"]) {
+        switch engine.activate(code: code, deviceName: options.value("name")) {
         case .failure(let e): return Self.report(e, json: options.json)
         case .success(let c):
             if options.json { Self.printJSON(["device_id": c.deviceId, "store": Reporting.object(c.store)]) }
@@ -104,10 +104,10 @@ struct Commands {
         if let failed = requireActivation() { return failed }
         let request: CreateOrderRequest
         do {
-            request = try CommandInput.orderRequest(amount: options.values["amount"], amountMinor: nil, items: options.values["items"],
+            request = try CommandInput.orderRequest(amount: options.value("amount"), amountMinor: nil, items: options.value("items"),
                                                     currency: currency())
         } catch { return Self.report(error, json: options.json) }
-        guard let code = options.values["code"], !code.isEmpty else {
+        guard let code = options.value("code"), !code.isEmpty else {
             return Self.report(APIError(.badInput, detail: "pay needs --code with the customer's payment code"), json: options.json)
         }
         engine.start()
@@ -146,15 +146,15 @@ struct Commands {
         if let failed = requireActivation() { return failed }
         let order: OrderNumber, amount: Int64
         do {
-            order = try CommandInput.orderNumber(options.values["order"])
-            amount = try CommandInput.amount(options.values["amount"], currency: currency())
+            order = try CommandInput.orderNumber(options.value("order"))
+            amount = try CommandInput.amount(options.value("amount"), currency: currency())
         } catch { return Self.report(error, json: options.json) }
-        guard let pin = options.values["pin"] else {
+        guard let pin = options.value("pin") else {
             return Self.report(APIError(.badInput, detail: "refund needs --pin with a supervisor's PIN"), json: options.json)
         }
         engine.start()
         _ = resume(announce: false)
-        let (ref, result) = engine.refund(order: order, amount: amount, pin: pin, refundRef: options.values["ref"])
+        let (ref, result) = engine.refund(order: order, amount: amount, pin: pin, refundRef: options.value("ref"))
         switch result {
         case .success(let v):
             if options.json { Self.printJSON(["ref": ref, "refund": Reporting.object(v)]) }
@@ -169,11 +169,11 @@ struct Commands {
 
     private func orders() -> Int32 {
         if let failed = requireActivation() { return failed }
-        let limit = Int(options.values["limit"] ?? "20") ?? 0
+        let limit = Int(options.value("limit") ?? "20") ?? 0
         guard (1...200).contains(limit) else { return Self.report(APIError(.badInput, detail: "--limit is 1 to 200"), json: options.json) }
         engine.start()
         _ = resume(announce: false)
-        switch engine.orders(limit: limit, cursor: options.values["cursor"]) {
+        switch engine.orders(limit: limit, cursor: options.value("cursor")) {
         case .failure(let e): return Self.report(e, json: options.json)
         case .success(let page):
             if options.json { Self.printJSON((Reporting.object(page) as? [String: Any]) ?? [:]) } else {
@@ -192,7 +192,7 @@ struct Commands {
     private func order() -> Int32 {
         if let failed = requireActivation() { return failed }
         let number: OrderNumber
-        do { number = try CommandInput.orderNumber(options.values["order"] ?? options.rest.first) } catch {
+        do { number = try CommandInput.orderNumber(options.value("order") ?? options.rest.first) } catch {
             return Self.report(error, json: options.json)
         }
         engine.start()

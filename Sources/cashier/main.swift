@@ -27,17 +27,17 @@ func main() -> Int32 {
         FileHandle.standardError.write(Data("cashier: \(error.message)\n\(usage)\n".utf8))
         return ExitCode.badInput.rawValue
     }
-    if options.flags.contains("help") || options.command == "help" {
+    if options.flag("help") || options.command == "help" {
         print(usage)
         return 0
     }
     let engine: CashierEngine
-    do { engine = try CashierEngine.open(configPath: options.values["config"]) } catch {
-        return Commands.report(error, json: options.json || options.flags.contains("headless"))
+    do { engine = try CashierEngine.open(configPath: options.value("config")) } catch {
+        return Commands.report(error, json: options.json || options.flag("headless"))
     }
     defer { engine.stop() }
-    if options.flags.contains("headless") { return Commands.headless(engine) }
-    if options.command == nil || options.command == "tui" || options.values["script"] != nil {
+    if options.flag("headless") { return Commands.headless(engine) }
+    if options.command == nil || options.command == "tui" || options.value("script") != nil {
         return runTerminalUI(engine: engine, arguments: arguments)
     }
     return Commands(engine: engine, options: options).run()

@@ -28,7 +28,7 @@ exit codes: 0 ok, 2 bad usage, 1 failure
 
 let switches: Set<String> = ["demo", "quiet", "json", "help"]
 
-func dataDirectory(_ args: Arguments) -> String {
+func dataDirectory(_ args: CommandLineArguments) -> String {
     args.value("data") ?? ProcessInfo.processInfo.environment["CASHIERD_DATA"] ?? "var/cashierd"
 }
 
@@ -43,7 +43,7 @@ func parseListen(_ text: String, tls: Bool) throws -> ServiceConfiguration.Liste
     return .init(host: host, port: port, tls: tls)
 }
 
-func listenSettings(_ args: Arguments) throws -> [ServiceConfiguration.ListenSetting] {
+func listenSettings(_ args: CommandLineArguments) throws -> [ServiceConfiguration.ListenSetting] {
     try args.values("listen").map { try parseListen($0, tls: true) } + args.values("plain").map { try parseListen($0, tls: false) }
 }
 
@@ -53,7 +53,7 @@ func printJSON<T: Encodable>(_ value: T) {
 
 func run(_ argv: [String]) throws -> Int32 {
     guard let command = argv.first, command != "--help", command != "help" else { print(usage); return 0 }
-    let args = try Arguments(Array(argv.dropFirst()), switches: switches)
+    let args = try CommandLineArguments(Array(argv.dropFirst()), switches: switches)
     let data = dataDirectory(args)
     switch command {
     case "init":
