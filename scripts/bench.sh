@@ -125,6 +125,10 @@ if [ -z "${BENCH_ONLY:-}" ] || echo "$BENCH_ONLY" | grep -q wrk; then
     wrk_row "HTTP ceiling: nginx static, HTTPS" "nginx $("$NGINX" -v 2>&1 | sed 's/.*\///'), fixed 16-byte JSON, same certificate as cashierd" \
         "https://127.0.0.1:${BENCH_NGINX_HTTPS:-58443}/" "$ROOT/bench/static.lua"
     wrk_row "HTTP ceiling: nginx static, plain HTTP" "nginx, fixed 16-byte JSON" "http://127.0.0.1:${BENCH_NGINX_HTTP:-58080}/" "$ROOT/bench/static.lua"
+    # The signing script against nginx (which ignores the headers): how fast wrk itself can sign, so the
+    # signed-ping figure above is known not to be limited by the load generator.
+    wrk_row "load generator ceiling: wrk signing in Lua, against nginx HTTPS" "bench/signed-ping.lua against nginx (headers ignored)" \
+        "https://127.0.0.1:${BENCH_NGINX_HTTPS:-58443}/v1/ping" "$ROOT/bench/signed-ping.lua"
     kill "$NGINX_PID" 2>/dev/null || true
     wait "$NGINX_PID" 2>/dev/null || true
 fi
