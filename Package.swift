@@ -46,6 +46,7 @@ let package = Package(
 
         .executableTarget(name: "cashier", dependencies: ["CashierClient", "CashierTUI"]),
         .executableTarget(name: "cashierd", dependencies: ["CashierService"]),
+        .executableTarget(name: "cashier-drill", dependencies: ["CashierClient", "CashierService", "HTTPClient"]),
         .executableTarget(name: "cashier-bench", dependencies: ["CashierClient", "CashierService", "CashierStorage", "SQLite"]),
 
         // Helpers shared by test targets: start real services, temporary directories.
@@ -57,6 +58,7 @@ let package = Package(
         .testTarget(name: "CashierTUITests", dependencies: ["CashierTUI", "TestSupport"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CashierCrypto"]),
+        .testTarget(name: "DrillTests", dependencies: ["CashierCore", "TestSupport"]),
         .testTarget(name: "AdversarialTests", dependencies: ["CashierService", "CashierClient", "TestSupport", "HTTPClient"]),
     ]
 )

@@ -1,0 +1,47 @@
+import Foundation
+import HTTPClient
+
+/// Reads `cashierd_group_hops_total{group="NN"}` from every instance's /metrics.
+struct HopCounter {
+    let urls: [String]
+    let caFile: String
+
+    /// Hops per group per instance URL; an instance that does not answer is left out.
+    func snapshot() -> [String: [Int: Double]] {
+        var out: [String: [Int: Double]] = [:]
+        guard let connection = try? CurlConnection(configuration: HTTPClientConfiguration(caFile: caFile, connectTimeoutMs: 500, totalTimeoutMs: 2_000))
+        else { return out }
+        for url in urls {
+            guard case .success(let response) = connection.perform(method: "GET", url: url + "/metrics"), response.status == 200 else { continue }
+            out[url] = Self.parseHops(String(decoding: response.body, as: UTF8.self))
+        }
+        return out
+    }
+
+    static func parseHops(_ text: String) -> [Int: Double] {
+        var hops: [Int: Double] = [:]
+        let prefix = "cashierd_group_hops_total{group=\""
+        for line in text.split(separator: "\n") where line.hasPrefix(prefix) {
+            let rest = line.dropFirst(prefix.count)
+            guard let quote = rest.firstIndex(of: "\""), let group = Int(rest[..<quote]),
+                  let value = Double(rest.split(separator: " ").last ?? "") else { continue }
+            hops[group, default: 0] += value
+        }
+        return hops
+    }
+
+    /// Hops between two snapshots, summed over instances; a counter that went down (the instance restarted)
+    /// counts from zero.
+    static func delta(from a: [String: [Int: Double]], to b: [String: [Int: Double]]) -> [Int: Int] {
+        var out: [Int: Int] = [:]
+        for (url, now) in b {
+            let before = a[url] ?? [:]
+            for (group, value) in now {
+                let old = before[group] ?? 0
+                let d = value >= old ? value - old : value
+                if d > 0 { out[group, default: 0] += Int(d) }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The quick drill end to end: PostgreSQL clusters, two cashierd instances, two haproxy front doors, and a
+/// terminal selling through them while databases, an instance and a front door fail and heal.
+final class DrillTests: XCTestCase {
+    private var repository: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    }
+
+    private func haproxyInstalled() -> Bool {
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/local/sbin"]
+        return path.contains { FileManager.default.isExecutableFile(atPath: $0 + "/haproxy") }
+    }
+
+    func testQuickDrillOnPostgreSQLWithTwoInstancesAndTwoFrontDoors() throws {
+        let script = repository + "/scripts/deploy-local.sh"
+        let pg = try runCommand("/bin/sh", [repository + "/scripts/pg-cluster.sh", "bindir"], timeoutSeconds: 10)
+        if pg.status != 0 { throw XCTSkip("PostgreSQL server binaries are not installed (scripts/install-deps.sh installs postgresql)") }
+        if !haproxyInstalled() { throw XCTSkip("haproxy is not installed (apt-get install haproxy)") }
+        let products = productsDirectory()
+        let drill = products + "/cashier-drill"
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: drill), "cashier-drill is not built in \(products)")
+
+        let temporary = try TemporaryDirectory(prefix: "cashier-drill")
+        let deployment = temporary.file("deployment")
+        let reportPath = temporary.file("report.json")
+        let result = try runCommand(drill, ["run", "--deployment", deployment, "--start", "--quick", "--script", script, "--json", reportPath],
+                                    environment: ["CASHIER_PRODUCTS": products], timeoutSeconds: 240)
+        print(result.stdout)
+        let data = try XCTUnwrap(FileManager.default.contents(atPath: reportPath), "no report; drill said: \(result.stderr.suffix(3000))")
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let phases = try XCTUnwrap(report["phases"] as? [[String: Any]])
+        XCTAssertEqual(phases.count, 9)
+
+        for phase in phases {
+            let name = phase["name"] as? String ?? "?"
+            XCTAssertGreaterThan(phase["succeeded"] as? Int ?? 0, 0, "no sale succeeded in phase \(name)")
+            if phase["singleGroupFault"] as? Bool == true {
+                XCTAssertEqual(phase["failed"] as? Int, 0, "sales failed while one group was down: \(phase["failures"] ?? "")")
+            }
+            // A healed group takes new orders again in the phase right after its database came back.
+            let orders = phase["ordersPerGroup"] as? [String: Int] ?? [:]
+            for group in phase["healedGroups"] as? [Int] ?? [] {
+                XCTAssertGreaterThan(orders[String(group)] ?? 0, 0, "group \(group) took no orders after healing (\(name))")
+            }
+        }
+        XCTAssertEqual(phases.filter { $0["singleGroupFault"] as? Bool == true }.count, 1)
+        XCTAssertEqual(report["doubleCharges"] as? Int, 0)
+        XCTAssertEqual(report["reconciliationExact"] as? Bool, true, report["reconciliation"] as? String ?? "")
+        XCTAssertEqual(report["clientPaidNotInGroups"] as? [String], [])
+        XCTAssertEqual(report["clientPaid"] as? Int, report["clientPaidDistinct"] as? Int)
+        XCTAssertEqual(report["clientPaid"] as? Int, report["groupsPaidOrders"] as? Int, "the groups hold paid orders the client never saw paid")
+        XCTAssertEqual(result.status, 0, "the drill did not pass:\n\(result.stdout)\n\(result.stderr.suffix(2000))")
+        // Everything the deployment started is stopped again.
+        XCTAssertFalse(FileManager.default.fileExists(atPath: deployment + "/instance-1/pid"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: deployment + "/door-1/pid"))
+    }
+}
