@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The seed's failure drill on a local deployment: starts one (scripts/deploy-local.sh), runs sales through
+# both front doors while group databases, an instance and a front door fail and heal, prints the report,
+# and stops the deployment again.
+#
+#   scripts/drill.sh [--quick] [--phase-seconds S] [--tills N] [--json FILE] [--keep DIR]
+#
+# --quick: 5-second phases (under a minute and a half in all); the default is 20-second phases.
+# --keep DIR: run in DIR and leave its logs there (it must not hold a deployment yet); default: a temporary
+# directory that is removed afterwards. Exit 0 only when the drill passed. CASHIER_PRODUCTS names the
+# directory with cashierd and cashier-drill; by default the package is built (debug) first.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+
+args=()
+keep=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --keep) keep=$2; shift 2 ;;
+        --quick) args+=(--quick); shift ;;
+        --phase-seconds|--tills|--json) args+=("$1" "$2"); shift 2 ;;
+        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "drill: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+if [ -z "${CASHIER_PRODUCTS:-}" ]; then
+    (cd "$root" && swift build --product cashierd >&2 && swift build --product cashier-drill >&2)
+    CASHIER_PRODUCTS=$(cd "$root" && swift build --show-bin-path)
+fi
+export CASHIER_PRODUCTS
+
+if [ -n "$keep" ]; then
+    dir=$keep
+else
+    dir=$(mktemp -d /tmp/cashier-drill.XXXXXX)
+    chmod 755 "$dir"
+    trap 'rm -rf "$dir"' EXIT
+fi
+"$CASHIER_PRODUCTS/cashier-drill" run --deployment "$dir/deployment" --start --script "$here/deploy-local.sh" "${args[@]}"
