@@ -169,10 +169,12 @@ public final class CashierService: @unchecked Sendable {
         metrics.increment("cashierd_requests_total", [("route", routeName), ("status", String(reply.status))])
         if let code = reply.errorCode { metrics.increment("cashierd_errors_total", [("code", code.rawValue)]) }
         metrics.observe(route: routeName, seconds: elapsed)
-        log.write(.init(ts: RequestLog.timestamp(ms: now), instance: instanceName, method: request.method,
-                        path: request.path, status: reply.status, code: reply.errorCode?.rawValue,
-                        ms: (elapsed * 1e5).rounded() / 100, device: signer?.device.id, remote: request.remoteAddress,
-                        group: reply.group, hops: reply.hops))
+        if log.isEnabled {
+            log.write(.init(ts: RequestLog.timestamp(ms: now), instance: instanceName, method: request.method,
+                            path: request.path, status: reply.status, code: reply.errorCode?.rawValue,
+                            ms: (elapsed * 1e5).rounded() / 100, device: signer?.device.id, remote: request.remoteAddress,
+                            group: reply.group, hops: reply.hops))
+        }
         return response
     }
 

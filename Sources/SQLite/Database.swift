@@ -72,6 +72,8 @@ public final class Database: @unchecked Sendable {
     /// Closes the connection; later calls fail with `SQLITE_MISUSE`.
     public func close() {
         withLock {
+            for stmt in statementCache.values { sqlite3_finalize(stmt) }
+            statementCache = [:]
             if let h = handle { sqlite3_close_v2(h) }
             handle = nil
         }
@@ -100,8 +102,7 @@ public final class Database: @unchecked Sendable {
     /// Runs `sql` with `bindings` to completion; returns the number of rows changed.
     @discardableResult
     public func run(_ sql: String, _ bindings: [SQLiteValue] = []) throws -> Int {
-        try withLock {
-            let s = try prepare(sql)
+        try withCachedStatement(sql) { s in
             try s.bind(bindings)
             while try s.step() {}
             return changes
@@ -110,12 +111,42 @@ public final class Database: @unchecked Sendable {
 
     /// Runs a query and maps every row with `row`.
     public func query<T>(_ sql: String, _ bindings: [SQLiteValue] = [], row: (Statement) throws -> T) throws -> [T] {
-        try withLock {
-            let s = try prepare(sql)
+        try withCachedStatement(sql) { s in
             try s.bind(bindings)
             var out: [T] = []
             while try s.step() { out.append(try row(s)) }
             return out
+        }
+    }
+
+    /// Compiled statements of `run` and `query`, by SQL text: compiling on every call cost about a millisecond
+    /// of CPU per sale (docs/PERFORMANCE.md). Finalized by `close()`.
+    private var statementCache: [String: OpaquePointer] = [:]
+    /// Cached statements being stepped right now; a nested call with the same SQL gets a fresh statement.
+    private var statementsInUse: Set<String> = []
+
+    /// Runs `body` with the cached compiled statement for `sql` (compiling it the first time), then resets it
+    /// and clears its bindings so it is ready for the next call.
+    private func withCachedStatement<T>(_ sql: String, _ body: (Statement) throws -> T) throws -> T {
+        try withHandle { h in
+            if statementsInUse.contains(sql) { return try body(try prepare(sql)) }
+            statementsInUse.insert(sql)
+            defer { statementsInUse.remove(sql) }
+            let stmt: OpaquePointer
+            if let cached = statementCache[sql] {
+                stmt = cached
+            } else {
+                var compiled: OpaquePointer?
+                try check(sqlite3_prepare_v3(h, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &compiled, nil))
+                guard let compiled else { throw SQLiteError(code: SQLITE_MISUSE, message: "empty statement: \(sql)") }
+                statementCache[sql] = compiled
+                stmt = compiled
+            }
+            defer {
+                sqlite3_reset(stmt)
+                sqlite3_clear_bindings(stmt)
+            }
+            return try body(Statement(database: self, handle: stmt, owned: false))
         }
     }
 

@@ -6,14 +6,17 @@ import CSQLite
 public final class Statement {
     private let database: Database
     private let handle: OpaquePointer
+    /// False for the database's cached statements, which the database finalizes itself.
+    private let owned: Bool
 
-    init(database: Database, handle: OpaquePointer) {
+    init(database: Database, handle: OpaquePointer, owned: Bool = true) {
         self.database = database
         self.handle = handle
+        self.owned = owned
     }
 
     deinit {
-        database.withLock { _ = sqlite3_finalize(handle) }
+        if owned { database.withLock { _ = sqlite3_finalize(handle) } }
     }
 
     /// Tells SQLite to copy bound text and blobs (the C macro `SQLITE_TRANSIENT`).

@@ -1,4 +1,4 @@
-import CashierService
+@testable import CashierService
 import XCTest
 
 /// The pure parts of the service: admission layers and sandbox scenarios.
@@ -35,5 +35,13 @@ final class AdmissionTests: XCTestCase {
         XCTAssertNil(SandboxScenario(paymentCode: "160000000000000000"), "first two digits are 10 to 15")
         XCTAssertNil(SandboxScenario(paymentCode: "13000000000000000"), "18 digits")
         XCTAssertNil(SandboxScenario(paymentCode: "13000000000000000x"))
+    }
+}
+
+final class RequestLogTests: XCTestCase {
+    func testTimestampsAreISO8601UTCWithMilliseconds() {
+        XCTAssertEqual(RequestLog.timestamp(ms: 0), "1970-01-01T00:00:00.000Z")
+        XCTAssertEqual(RequestLog.timestamp(ms: 1_795_600_000_123), "2026-11-25T09:46:40.123Z")
+        XCTAssertEqual(RequestLog.timestamp(ms: 951_782_400_007), "2000-02-29T00:00:00.007Z")
     }
 }

@@ -143,3 +143,25 @@ final class SQLiteWrapperTests: XCTestCase {
         XCTAssertNoThrow(try other.run("INSERT INTO t VALUES (2)"))
     }
 }
+
+/// The statement cache of `Database.run`/`query`.
+final class StatementCacheTests: XCTestCase {
+    func testCachedStatementsAreResetAndNestedUseGetsItsOwn() throws {
+        let db = try Database(.memory)
+        try db.exec("CREATE TABLE t (a INTEGER, b TEXT)")
+        for i in 0..<5 { try db.run("INSERT INTO t VALUES (?, ?)", [.integer(Int64(i)), .text("v\(i)")]) }
+        // The same SQL again and again sees fresh bindings each time.
+        for i in 0..<5 {
+            XCTAssertEqual(try db.query("SELECT b FROM t WHERE a = ?", [.integer(Int64(i))]) { $0.string(0) }, ["v\(i)"])
+        }
+        // A nested call with the same SQL inside a row callback does not disturb the outer one.
+        let pairs = try db.query("SELECT a FROM t WHERE a >= ? ORDER BY a", [.integer(3)]) { row -> [Int64] in
+            let a = row.int64(0)
+            return try db.query("SELECT a FROM t WHERE a >= ? ORDER BY a", [.integer(a)]) { $0.int64(0) }
+        }
+        XCTAssertEqual(pairs, [[3, 4], [4]])
+        // An error leaves the cached statement usable.
+        XCTAssertThrowsError(try db.run("INSERT INTO t VALUES (?, ?)", [.integer(1), .text("x"), .integer(3)]))
+        XCTAssertEqual(try db.query("SELECT COUNT(*) FROM t", row: { $0.int64(0) }), [5])
+    }
+}
