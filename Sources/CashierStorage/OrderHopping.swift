@@ -81,6 +81,8 @@ public final class OrderHopping: @unchecked Sendable {
         var accepting: Bool
         /// Frozen while its data moves to another group: calls answer "retry later" without counting failures.
         var frozen = false
+        /// A request is probing this group while it has recent failures; others do not queue behind it.
+        var probing = false
         var failures = DecayingCounter()
         var stats = GroupStats()
     }
@@ -154,8 +156,10 @@ public final class OrderHopping: @unchecked Sendable {
             guard let (tag, store, over) = pick(excluding: Set(tried), now: now) else { break }
             tried.append(tag)
             if over { continue }
+            guard beginProbe(tag, now: now) else { continue }
             probes += 1
             do {
+                defer { endProbe(tag) }
                 try store.probeWrite(now: now)
             } catch {
                 recordFailure(tag, probe: true)
@@ -178,6 +182,22 @@ public final class OrderHopping: @unchecked Sendable {
             }
         }
         throw HoppingError.noGroupAvailable(tried: tried)
+    }
+
+    /// Claims the probe of a group that has recent failures; false when another request is probing it
+    /// already, so creates hop on instead of queueing behind a group that may be stuck.
+    private func beginProbe(_ tag: GroupTag, now: Int64) -> Bool {
+        locked {
+            guard let g = groups[tag] else { return false }
+            guard g.failures.value(at: now, halfLifeMs: halfLifeMs) >= 0.5 else { return true }
+            if g.probing { return false }
+            groups[tag]!.probing = true
+            return true
+        }
+    }
+
+    private func endProbe(_ tag: GroupTag) {
+        locked { groups[tag]?.probing = false }
     }
 
     /// The group that holds data tagged `tag`: itself if configured, else where its route leads.

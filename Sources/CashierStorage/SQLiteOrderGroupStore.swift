@@ -15,6 +15,10 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
     /// Guards `opened` only; statements are serialized by the `Database` itself.
     private let lock = NSLock()
     private nonisolated(unsafe) var opened: Database?
+    /// A second connection for the write probe, with a short busy timeout: a locked group fails its probe
+    /// in milliseconds, and a probe never waits behind this process's own transactions.
+    private nonisolated(unsafe) var probeConnection: Database?
+    public static let probeBusyTimeoutMilliseconds: Int32 = 20
 
     /// - Parameter busyTimeoutMilliseconds: how long a call waits for another connection's lock.
     /// - Parameter openNow: open the file in the initializer and throw if that fails.
@@ -63,8 +67,19 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
     }
 
     public func probeWrite(now: Int64) throws {
-        try with { db in
-            try db.run("INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at", [.integer(now)])
+        _ = try database()  // the schema exists before the probe connection writes
+        let probe: Database = try {
+            lock.lock()
+            defer { lock.unlock() }
+            if let probeConnection { return probeConnection }
+            let db = try storage {
+                try Database(.path(path), options: Database.Options(busyTimeoutMilliseconds: Self.probeBusyTimeoutMilliseconds))
+            }
+            probeConnection = db
+            return db
+        }()
+        try storage {
+            try probe.run("INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at", [.integer(now)])
         }
     }
 
