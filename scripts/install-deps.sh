@@ -14,6 +14,7 @@ packages=(
   sqlite3                # tests lock a group database from another process
   postgresql             # tests start throwaway PostgreSQL clusters
   tmux                   # tests drive the real terminal front end
+  haproxy                # the local multi-instance deployment's front doors (drills)
   curl openssl           # tests use the command-line tools as independent peers
 )
 

@@ -162,11 +162,20 @@ public final class CashierEngine: @unchecked Sendable {
         let creds = credentials
         let sendOn: (SignedTransport) -> Result<SignedTransport.Answer, CallFailure> = send ?? { t in
             guard let creds else { return .failure(.service(APIError(.notActivated))) }
-            return t.call(method, path, query: query, body: body, credentials: creds)
+            // A request that is safe to send again gets the short timeout: if its domain has gone silent, the
+            // probe and the second domain are reached in seconds.
+            let timeout = policy == .safe ? min(self.configuration.safeRequestTimeoutMs, self.configuration.requestTimeoutMs) : nil
+            return t.call(method, path, query: query, body: body, credentials: creds, timeoutMs: timeout)
         }
         if send == nil && creds == nil { return .failure(.service(APIError(.notActivated))) }
         guard let domain = prober.activeOrAwait(timeoutMs: probeWaitMs) else { return .failure(noDomainFailure()) }
-        let first = sendOn(transports[domain])
+        var first = sendOn(transports[domain])
+        if case .failure(.service(let e)) = first, e.code == .nonceReplayed, policy == .safe {
+            // The same signed bytes arrived twice (a connection or front door re-sent them after a failure);
+            // the first copy's answer was lost. A safe request is signed afresh and sent again.
+            log.write("\(method) \(path) was refused as a replay; signing it again")
+            first = sendOn(transports[domain])
+        }
         guard case .failure(let failure) = first, failure.suggestsProbe else { return first }
         log.write("\(method) \(path) on \(configuration.domains[domain]) failed: \(failure)")
         let round = prober.requestFailed(domain: domain, reason: failure.description)

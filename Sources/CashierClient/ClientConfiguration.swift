@@ -15,6 +15,9 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
     public var pinnedPublicKey: String?
     /// A request with no whole answer after this long counts as timed out.
     public var requestTimeoutMs: Int
+    /// Timeout of requests that are safe to send again elsewhere (create, query, reverse, refund, lists):
+    /// shorter, so a domain that accepts connections but never answers costs seconds, not the full timeout.
+    public var safeRequestTimeoutMs: Int = 2_500
     public var connectTimeoutMs: Int
     public var probe: ProbeConfiguration
     /// Payment deadline, poll intervals and reverse backoff.
@@ -48,6 +51,7 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
         caFile = try c.decodeIfPresent(String.self, forKey: .caFile) ?? d.caFile
         pinnedPublicKey = try c.decodeIfPresent(String.self, forKey: .pinnedPublicKey)
         requestTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .requestTimeoutMs) ?? d.requestTimeoutMs
+        safeRequestTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .safeRequestTimeoutMs) ?? d.safeRequestTimeoutMs
         connectTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .connectTimeoutMs) ?? d.connectTimeoutMs
         probe = try c.decodeIfPresent(ProbeConfiguration.self, forKey: .probe) ?? d.probe
         sale = try c.decodeIfPresent(SaleConfiguration.self, forKey: .sale) ?? d.sale
@@ -66,7 +70,7 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
         for d in domains where !(d.hasPrefix("https://") || d.hasPrefix("http://")) {
             out.append("domain \(d) is not an http(s) URL")
         }
-        if requestTimeoutMs <= 0 || connectTimeoutMs <= 0 { out.append("timeouts must be positive") }
+        if requestTimeoutMs <= 0 || connectTimeoutMs <= 0 || safeRequestTimeoutMs <= 0 { out.append("timeouts must be positive") }
         if probe.probeTimeoutMs <= 0 || probe.backoffBaseMs <= 0 || probe.backoffCeilingMs < probe.backoffBaseMs {
             out.append("probe timeout and backoff must be positive, with the ceiling not below the base")
         }

@@ -98,8 +98,9 @@ public final class SignedTransport: @unchecked Sendable {
     }
 
     /// Sends a signed request for `credentials`' device and verifies the answer.
+    /// - Parameter timeoutMs: this call's total timeout; the transport's configured one when nil.
     public func call(_ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8] = [],
-                     credentials: DeviceCredentials) -> Result<Answer, CallFailure> {
+                     credentials: DeviceCredentials, timeoutMs: Int? = nil) -> Result<Answer, CallFailure> {
         // Signed anew on every call (and so on every retry) with the current time and a fresh nonce.
         let nonce = Signing.makeNonce()
         let timestamp = clock() / 1000
@@ -112,7 +113,7 @@ public final class SignedTransport: @unchecked Sendable {
             SignatureHeader.signature: Signing.sign(toSign, key: credentials.key),
             "Content-Type": "application/json",
         ]
-        return exchange(method, path, query: query, body: body, headers: headers) { response in
+        return exchange(method, path, query: query, body: body, headers: headers, timeoutMs: timeoutMs) { response in
             self.verify(response, method: method, path: path, nonce: nonce, deviceID: credentials.deviceId, key: credentials.key)
         }
     }
@@ -142,13 +143,15 @@ public final class SignedTransport: @unchecked Sendable {
     }
 
     private func exchange(_ method: String, _ path: String, query: [(String, String)], body: [UInt8], headers: [String: String],
+                          timeoutMs: Int? = nil,
                           verify: (HTTPClientResponse) -> Result<Answer, CallFailure>) -> Result<Answer, CallFailure> {
         var url = baseURL + path
         if !query.isEmpty {
             url += "?" + query.map { "\(Signing.percentEncode($0.0))=\(Signing.percentEncode($0.1))" }.joined(separator: "&")
         }
         lock.lock()
-        let result = connection.perform(method: method, url: url, headers: headers, body: method == "GET" ? nil : body)
+        let result = connection.perform(method: method, url: url, headers: headers, body: method == "GET" ? nil : body,
+                                        timeoutMs: timeoutMs)
         lock.unlock()
         switch result {
         case .failure(let t): return .failure(.transport(t))

@@ -7,6 +7,19 @@
 /// pay still on its way cannot charge later. Every state change is persisted before the request it
 /// leads to is sent, so a restarted client resumes with `resume(nowMs:)`.
 
+/// A value kept in memory but never written to the journal: it encodes as null and decodes as absent,
+/// and is left out of equality so snapshots compare by what is journalled.
+public struct NotJournalled<Value: Sendable>: Codable, Equatable, Sendable {
+    public var value: Value?
+    public init() {}
+    public init(from decoder: Decoder) throws { value = nil }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encodeNil()
+    }
+    public static func == (a: NotJournalled, b: NotJournalled) -> Bool { true }
+}
+
 /// Tunables of the sale flow.
 public struct SaleConfiguration: Codable, Equatable, Sendable {
     /// From the moment pay is sent: past this with no final state, the payment is reversed.
@@ -121,6 +134,13 @@ public struct SaleStateMachine: Codable, Equatable, Sendable {
     public private(set) var phase: SalePhase
     /// The customer's code; kept only until the pay request is handed out, never journalled after that.
     private var paymentCode: String?
+    /// The code again, in memory only (never journalled), for a pay the service refused because the
+    /// order's DB group is down: nothing was charged, so the sale moves to a new order in a live group.
+    private var codeForNewOrder = NotJournalled<String>()
+    /// How many times the sale has moved to a new order that way.
+    public private(set) var ordersAbandoned = 0
+    /// At most this many moves to a new order, so a sale can never loop.
+    public static let maxOrdersAbandoned = 3
     /// When pay was handed out; the deadline counts from here.
     public private(set) var payStartedAtMs: Int64?
     /// The latest order view the server sent.
@@ -176,6 +196,7 @@ public struct SaleStateMachine: Codable, Equatable, Sendable {
             guard let code = paymentCode, !paySent else {
                 return finish(.needsAttention(view.orderNo, "no payment code to pay with"))
             }
+            codeForNewOrder.value = code
             paymentCode = nil
             paySent = true
             payStartedAtMs = nowMs
@@ -193,6 +214,18 @@ public struct SaleStateMachine: Codable, Equatable, Sendable {
 
         case (.paying(let order), let .payFailed(failure)):
             requestInFlight = false
+            if case let .service(error) = failure, error.code == .groupUnavailable,
+               let code = codeForNewOrder.value, ordersAbandoned < Self.maxOrdersAbandoned {
+                // The service promises GROUP_UNAVAILABLE from pay means the channel was never called: the
+                // order's group is down. Leave that order unpaid and sell on a new one in a live group.
+                ordersAbandoned += 1
+                paymentCode = code
+                paySent = false
+                payStartedAtMs = nil
+                lastOrder = nil
+                requestInFlight = true
+                return transition(to: .creating) + [.createOrder(request)]
+            }
             if case let .service(error) = failure, Self.payRefusedOutright(error.code) {
                 // The service refused the request itself; no payment was started.
                 return finish(.declined(reason: error.code.rawValue))

@@ -114,8 +114,35 @@ extension CashierService {
             metrics.increment("cashierd_payments_total", [("outcome", "channel_error")])
             return try reply(order, pending: .unknown)
         }
-        let (final, pending) = try apply(answer, to: order, now: clock())
-        return try reply(final, pending: pending)
+        do {
+            let (final, pending) = try apply(answer, to: order, now: clock())
+            return try reply(final, pending: pending)
+        } catch is HoppingError {
+            // The channel has answered but the group cannot record it now. Never answer GROUP_UNAVAILABLE
+            // here: that answer promises nothing was charged. Say what the channel said; the order's own
+            // record catches up at its next query (which asks the channel again).
+            return Reply.json(inMemoryView(order, after: answer, now: clock()))
+        }
+    }
+
+    /// The order as the channel's answer leaves it, when its group cannot be written.
+    private func inMemoryView(_ order: OrderRecord, after answer: SandboxChannel.PayAnswer, now: Int64) -> OrderView {
+        var view = self.view(order, refunds: [])
+        view.updatedAt = now
+        switch answer {
+        case .paid(let txn):
+            view.status = .paid
+            view.channelTxn = txn
+            view.paidAt = now
+        case .declined(let reason, let message):
+            view.status = .declined
+            view.failure = PaymentFailure(reason: reason, message: message)
+        case .userPaying:
+            view.pending = .userConfirming
+        case .systemError:
+            view.pending = .unknown
+        }
+        return view
     }
 
     // MARK: Reverse

@@ -23,15 +23,18 @@ public final class ServiceRuntime: @unchecked Sendable {
     private var configurationDate: Date?
 
     /// Opens the data directory written by `cashierd init`.
-    public init(dataDirectory: String, logRequests: Bool = true) throws {
+    /// - Parameter instance: overrides the configuration's instance id, so several instances can share one
+    ///   data directory (and so see the same group changes).
+    public init(dataDirectory: String, logRequests: Bool = true, instance: Int? = nil) throws {
         self.dataDirectory = dataDirectory
         let configPath = (dataDirectory as NSString).appendingPathComponent(Self.configurationFile)
         guard let data = FileManager.default.contents(atPath: configPath) else {
             throw RuntimeError("no \(Self.configurationFile) in \(dataDirectory); run `cashierd init --data \(dataDirectory)` first")
         }
-        let configuration: ServiceConfiguration
+        var configuration: ServiceConfiguration
         do {
             configuration = try API.makeDecoder().decode(ServiceConfiguration.self, from: data)
+            if let instance { configuration.instance = instance }
         } catch {
             throw RuntimeError("\(configPath) is not a valid configuration: \(error)")
         }

@@ -33,9 +33,11 @@ public final class CurlConnection {
     }
 
     /// Sends one request and waits for the whole answer (bounded by the total timeout).
+    /// - Parameter timeoutMs: this request's total timeout; the configured one when nil.
     public func perform(method: String, url: String, headers: [String: String] = [:],
-                        body: [UInt8]? = nil) -> Result<HTTPClientResponse, TransportError> {
+                        body: [UInt8]? = nil, timeoutMs: Int? = nil) -> Result<HTTPClientResponse, TransportError> {
         errorBuffer[0] = 0
+        _ = cashier_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, timeoutMs ?? configuration.totalTimeoutMs)
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(headerList) }
         // Never wait for "100 Continue": send the body straight away.

@@ -11,7 +11,7 @@ usage: cashierd <command> [options]        (data directory: --data DIR, or $CASH
 
   init [--groups N] [--listen HOST:PORT]... [--plain HOST:PORT]... [--instance N] [--name DNS]... [--demo]
                               create the data directory: config, private CA, certificates, databases
-  serve [--listen HOST:PORT]... [--plain HOST:PORT]... [--quiet]
+  serve [--listen HOST:PORT]... [--plain HOST:PORT]... [--instance N] [--quiet]
                               serve HTTPS (and plain HTTP for a load balancer) until SIGTERM/SIGINT
   merchant add NAME | merchant list
   store add --merchant ID --name NAME [--currency CNY] | store list
@@ -71,7 +71,11 @@ func run(_ argv: [String]) throws -> Int32 {
         }
         return 0
     case "serve":
-        let runtime = try ServiceRuntime(dataDirectory: data, logRequests: !args.flag("quiet"))
+        let instance = try args.value("instance").map { text throws(UsageError) -> Int in
+            guard let n = Int(text), (0...999).contains(n) else { throw UsageError("--instance takes 0 to 999") }
+            return n
+        }
+        let runtime = try ServiceRuntime(dataDirectory: data, logRequests: !args.flag("quiet"), instance: instance)
         let override = try listenSettings(args)
         let server = try runtime.startServer(listen: override.isEmpty ? nil : override.map { ListenAddress(host: $0.host, port: $0.port, tls: $0.tls) })
         runtime.startHousekeeping()

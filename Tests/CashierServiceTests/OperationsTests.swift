@@ -123,3 +123,29 @@ final class OperationsTests: XCTestCase {
         }
     }
 }
+
+/// Several instances on one data directory, told apart by `--instance`.
+final class SharedDataDirectoryTests: XCTestCase {
+    func testInstancesSharingADataDirectoryMakeDistinctOrderNumbers() throws {
+        let service = try Cashierd()
+        defer { service.stop() }
+        let second = try ChildProcess(Cashierd.binary, ["serve", "--data", service.dataPath, "--listen", "127.0.0.1:0", "--instance", "2", "--quiet"])
+        defer { second.stop() }
+        let line = try XCTUnwrap(second.waitForLine(containing: "listening on"))
+        XCTAssertTrue(line.contains("cashierd-2"), line)
+        let url = try XCTUnwrap(line.components(separatedBy: "listening on ").last)
+        let creds = try service.activateTerminal()
+        let one = TestTerminal(transport: try service.transport(), credentials: creds)
+        let two = TestTerminal(transport: try SignedTransport(baseURL: url, http: service.httpConfiguration()), credentials: creds)
+        let a = try one.createOrder(amount: 100).unwrap()
+        let b = try two.createOrder(amount: 100).unwrap()
+        XCTAssertEqual(a.orderNo.instance, 1)
+        XCTAssertEqual(b.orderNo.instance, 2)
+        // Either instance answers for the other's orders: nothing lives in an instance.
+        XCTAssertEqual(try one.pay(b.orderNo, code: paymentCode(.paid)).unwrap().status, .paid)
+        XCTAssertEqual(try two.query(b.orderNo).unwrap().status, .paid)
+        let bad = try runCommand(Cashierd.binary, ["serve", "--data", service.dataPath, "--instance", "1000"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("--instance takes 0 to 999"), bad.stderr)
+    }
+}
