@@ -60,5 +60,6 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CashierCrypto"]),
         .testTarget(name: "DrillTests", dependencies: ["CashierCore", "TestSupport"]),
         .testTarget(name: "AdversarialTests", dependencies: ["CashierService", "CashierClient", "TestSupport", "HTTPClient"]),
+        .testTarget(name: "TUIEndToEndTests", dependencies: ["CashierClient", "CashierService", "TestSupport"]),
     ]
 )

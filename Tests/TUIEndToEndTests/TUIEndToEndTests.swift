@@ -1,0 +1,343 @@
+import CashierService
+import Foundation
+import TestSupport
+import XCTest
+
+/// The real `cashier` front end in a real terminal (tmux) against a real `cashierd`: keys in, pane text out.
+final class TUIEndToEndTests: XCTestCase {
+    private var panes: [TmuxPane] = []
+    private var homes: [TerminalHome] = []
+
+    override func tearDown() {
+        for pane in panes {
+            pane.close()
+            XCTAssertFalse(pane.serverIsRunning, "tmux server \(pane.socket) is still running")
+        }
+        // Killing the tmux server hangs up the pane; the front end must end with it.
+        for home in homes {
+            let deadline = Date().addingTimeInterval(10)
+            while !home.runningCashierPIDs().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            let left = home.runningCashierPIDs()
+            for pid in left { kill(pid, SIGKILL) }
+            XCTAssertEqual(left, [], "cashier processes left behind")
+        }
+        panes = []
+        homes = []
+        super.tearDown()
+    }
+
+    // MARK: Helpers
+
+    private func home(for service: Cashierd, domains: [String]? = nil, activated: Bool = true) throws -> TerminalHome {
+        let h = try TerminalHome(domains: domains ?? service.urls, caFile: service.caFile)
+        homes.append(h)
+        if activated { try h.activate(service) }
+        return h
+    }
+
+    private func startUI(_ home: TerminalHome, _ extra: [String] = [], columns: Int = 80, rows: Int = 24) throws -> TmuxPane {
+        let pane = try home.startUI(extra, columns: columns, rows: rows)
+        panes.append(pane)
+        return pane
+    }
+
+    /// Waits for the checkout prompt with an active domain on the status bar (ready to take a sale).
+    @discardableResult
+    private func waitForCheckout(_ pane: TmuxPane, file: StaticString = #filePath, line: UInt = #line) -> String? {
+        pane.waitFor("checkout ready with an active domain", file: file, line: line) {
+            $0.contains("Amount or item code") && self.statusBar($0).contains("●")
+        }
+    }
+
+    /// Types one amount line, goes on to the payment code and scans it.
+    private func sell(_ pane: TmuxPane, amount: String, code: String, file: StaticString = #filePath, line: UInt = #line) {
+        pane.type(amount)
+        pane.press("Enter")
+        pane.waitFor(amount, file: file, line: line)
+        pane.press("Enter")
+        pane.waitFor("Scan payment code", file: file, line: line)
+        pane.scan(code)
+    }
+
+    private func lines(_ screen: String) -> [String] { screen.components(separatedBy: "\n") }
+
+    /// The last non-empty line of the pane: the status bar.
+    private func statusBar(_ screen: String) -> String {
+        lines(screen).last { !$0.trimmingCharacters(in: .whitespaces).isEmpty } ?? ""
+    }
+
+    /// The line showing the sale's result banner.
+    private func resultLine(_ screen: String) -> String? {
+        lines(screen).first { $0.contains("PAID") || $0.contains("DECLINED") }?.trimmingCharacters(in: .whitespaces)
+    }
+
+    // MARK: Activation
+
+    func testFirstRunActivationRefusesAWrongCodeThenShowsTheStore() throws {
+        let service = try Cashierd(groups: 1)
+        defer { service.stop() }
+        let home = try home(for: service, activated: false)
+        let pane = try startUI(home)
+        pane.waitFor("not activated yet", "Activation code:")
+
+        pane.type("BCDF-GHJK")
+        pane.waitFor("Activation code: BCDF-GHJK")
+        pane.press("Enter")
+        pane.waitFor("Wrong code")
+
+        pane.press("C-u")
+        pane.waitFor("the cleared field") { !$0.contains("BCDF-GHJK") }
+        let code = try service.newActivationCode()
+        pane.type(code.lowercased()) // typed in lower case: the field upper-cases it
+        pane.waitFor("Activation code: \(code)")
+        pane.press("Enter")
+        let done = pane.waitFor("Activated.", "Activated for store: Demo Store (\(service.storeID))", "Demo Merchant")
+        XCTAssertNotNil(done)
+
+        pane.press("Enter")
+        let checkout = waitForCheckout(pane)
+        XCTAssertTrue(checkout.map { lines($0)[0].contains("Checkout") && lines($0)[0].contains("Demo Store") } ?? false,
+                      checkout ?? "")
+        XCTAssertTrue(checkout.map { statusBar($0).contains("Demo Store") } ?? false, checkout ?? "")
+        // The keystore now holds the device: the command line sees it too.
+        let status = try home.run(["status", "--json"])
+        XCTAssertEqual(status.status, 0, status.stdout + status.stderr)
+    }
+
+    // MARK: Sales
+
+    func testPaidSaleShowsPaidAndTheReceipt() throws {
+        let service = try Cashierd(groups: 1)
+        defer { service.stop() }
+        let home = try home(for: service)
+        let pane = try startUI(home)
+        waitForCheckout(pane)
+        sell(pane, amount: "12.34", code: paymentCode(.paid))
+        let screen = try XCTUnwrap(pane.waitFor("PAID  12.34 CNY", "Order:", "Status: PAID"))
+        XCTAssertTrue(screen.contains("Demo Merchant · Demo Store"), screen)
+        // Enter starts the next sale.
+        pane.press("Enter")
+        pane.waitFor("the next sale") { $0.contains("Amount or item code") && $0.contains("0.00 CNY") && !$0.contains("PAID") }
+    }
+
+    func testDeclinedSaleShowsTheReasonAndOffersAnotherCode() throws {
+        let service = try Cashierd(groups: 1)
+        defer { service.stop() }
+        let home = try home(for: service)
+        let pane = try startUI(home)
+        waitForCheckout(pane)
+        sell(pane, amount: "8.00", code: paymentCode(.insufficientFunds))
+        let screen = try XCTUnwrap(pane.waitFor("DECLINED", "Insufficient funds"))
+        XCTAssertFalse(screen.contains("PAID"), screen)
+        pane.press("Enter")
+        pane.waitFor("Nothing was charged", "Scan payment code for 8.00 CNY")
+        // The same sale is then paid with another code.
+        pane.scan(paymentCode(.paid))
+        pane.waitFor("PAID  8.00 CNY")
+    }
+
+    func testUserPayingSaleCountsDownWhileWaitingThenPaid() throws {
+        let service = try Cashierd(groups: 1)
+        defer { service.stop() }
+        let home = try home(for: service)
+        let pane = try startUI(home)
+        waitForCheckout(pane)
+        sell(pane, amount: "30.00", code: paymentCode(.userConfirms))
+        let waiting = try XCTUnwrap(pane.waitFor("the waiting text with a countdown") {
+            $0.range(of: #"Waiting for the customer to confirm… \d+ s"#, options: .regularExpression) != nil
+        })
+        XCTAssertTrue(waiting.contains("PAYING 30.00 CNY"), waiting)
+        XCTAssertTrue(waiting.contains("Keep this screen open"), waiting)
+        // Esc cannot leave a payment in flight.
+        pane.press("Escape")
+        pane.waitFor("PAID  30.00 CNY", timeout: 20)
+    }
+
+    // MARK: Refund
+
+    func testRefundWithMaskedSupervisorPIN() throws {
+        let service = try Cashierd(groups: 1)
+        defer { service.stop() }
+        let home = try home(for: service)
+        let order = try home.pay("20.00")
+        let pane = try startUI(home)
+        waitForCheckout(pane)
+        pane.type("r")
+        pane.waitFor("Refund", "Order number:")
+        pane.type(order)
+        pane.press("Enter")
+        pane.waitFor("Refundable: 20.00 CNY", "Refund amount:")
+        pane.type("5.00")
+        pane.press("Enter")
+        pane.waitFor("Supervisor PIN:")
+        pane.type(Cashierd.supervisorPIN)
+        let masked = try XCTUnwrap(pane.waitFor("Supervisor PIN: ****"))
+        XCTAssertTrue(masked.contains("Refund amount: 5.00"), masked)
+        pane.press("Enter")
+        pane.waitFor("Refund 5.00 CNY of order \(order)?")
+        pane.press("Enter")
+        pane.waitFor("REFUNDED 5.00 CNY", "Refund done.")
+
+        // The PIN never appeared: every screen read during the refund, less the order number and device id.
+        let status = try home.run(["status"]).stdout
+        let deviceId = status.range(of: #"device \S+,"#, options: .regularExpression)
+            .map { String(status[$0].dropFirst(7).dropLast()) } ?? "-"
+        for screen in pane.history {
+            let scrubbed = screen.replacingOccurrences(of: order, with: "").replacingOccurrences(of: deviceId, with: "")
+            XCTAssertFalse(scrubbed.contains(Cashierd.supervisorPIN), "the PIN is on screen:\n\(screen)")
+        }
+        let after = try home.run(["order", order, "--json"])
+        XCTAssertTrue(after.stdout.contains("500") || after.stdout.contains("5.00"), after.stdout)
+    }
+
+    // MARK: Orders
+
+    func testOrdersListNewestFirst() throws {
+        let service = try Cashierd(groups: 2)
+        defer { service.stop() }
+        let home = try home(for: service)
+        var numbers: [String] = []
+        for amount in ["1.11", "2.22", "3.33"] {
+            numbers.append(try home.pay(amount))
+            Thread.sleep(forTimeInterval: 1.1) // distinct creation seconds
+        }
+        let pane = try startUI(home)
+        waitForCheckout(pane)
+        pane.type("o")
+        let screen = try XCTUnwrap(pane.waitFor(numbers[0], numbers[1], numbers[2]))
+        let rows = lines(screen)
+        let positions = numbers.map { n in rows.firstIndex { $0.contains(n) } ?? -1 }
+        XCTAssertTrue(positions[2] < positions[1] && positions[1] < positions[0], "not newest first:\n\(screen)")
+        XCTAssertTrue(rows[positions[2]].contains("3.33") && rows[positions[0]].contains("1.11"), screen)
+        // Enter opens the selected (newest) order.
+        pane.press("Enter")
+        pane.waitFor("Order: \(numbers[2])", "Status: PAID")
+        pane.press("Escape")
+        pane.waitFor(numbers[0])
+    }
+
+    // MARK: Failover
+
+    func testDomainFailsOverWhileTheStatusBarReportsIt() throws {
+        let first = try Cashierd(groups: 2, listen: ["127.0.0.1:0", "127.0.0.2:0"])
+        defer { first.stop() }
+        // A second process on the same data serves the other domain, so one domain can die alone.
+        let second = try ChildProcess(Cashierd.binary, ["serve", "--data", first.dataPath, "--listen", "127.0.0.2:0"])
+        defer { second.stop(signal: SIGKILL) }
+        let line = try XCTUnwrap(second.waitForLine(containing: "listening on", timeoutSeconds: 30))
+        let secondURL = try XCTUnwrap(line.components(separatedBy: "listening on ").last)
+        let home = try home(for: first, domains: [first.urls[0], secondURL])
+        let hosts = [host(of: first.urls[0]), host(of: secondURL)]
+
+        let pane = try startUI(home)
+        let ready = try XCTUnwrap(waitForCheckout(pane))
+        let bar = statusBar(ready)
+        let active = try XCTUnwrap(hosts.firstIndex { bar.contains("● " + $0) }, bar)
+        let other = 1 - active
+        XCTAssertTrue(bar.contains(hosts[other]), bar)
+
+        if active == 0 { first.stop(signal: SIGKILL) } else { second.stop(signal: SIGKILL) }
+        sell(pane, amount: "4.56", code: paymentCode(.paid))
+        pane.waitFor("PAID  4.56 CNY", timeout: 20)
+        pane.waitFor("the other domain active and the dead one down") {
+            let b = self.statusBar($0)
+            return b.contains("● " + hosts[other]) && b.contains(hosts[active] + " DOWN")
+        }
+
+        if active == 0 { second.stop(signal: SIGKILL) } else { first.stop(signal: SIGKILL) }
+        // Probing is driven by failed requests (there is no idle heartbeat): the orders list makes one.
+        pane.press("Enter")
+        waitForCheckout(pane)
+        pane.type("o")
+        let down = try XCTUnwrap(pane.waitFor("the unreachable warning") { self.statusBar($0).contains("SERVICE UNREACHABLE") })
+        XCTAssertFalse(statusBar(down).contains("●"), statusBar(down))
+    }
+
+    // MARK: Terminal
+
+    func testChineseLabelsRenderWithWideColumns() throws {
+        let service = try Cashierd(groups: 1)
+        defer { service.stop() }
+        let home = try home(for: service)
+        let english = try startUI(home)
+        let en = try XCTUnwrap(waitForCheckout(english))
+        english.press("F10")
+        english.waitFor("cashier ended")
+
+        let pane = try startUI(home, ["--lang", "zh"])
+        let zh = try XCTUnwrap(pane.waitFor("收款", "合计"))
+        XCTAssertFalse(zh.contains("Checkout"), zh)
+        // Wide characters take two columns: the total's amount ends in the same column in both languages.
+        let enTotal = try XCTUnwrap(lines(en).first { $0.contains("TOTAL") })
+        let zhTotal = try XCTUnwrap(lines(zh).first { $0.contains("合计") })
+        XCTAssertEqual(displayWidth(zhTotal.trimmingTrailingSpaces), displayWidth(enTotal.trimmingTrailingSpaces), "\(enTotal)\n\(zhTotal)")
+    }
+
+    func testSmallTerminalShowsTooSmallAndResizingBackRedraws() throws {
+        let service = try Cashierd(groups: 1)
+        defer { service.stop() }
+        let home = try home(for: service)
+        let pane = try startUI(home, columns: 70, rows: 20)
+        pane.waitFor("The terminal is too small", "It is 70×20; enlarge it to at least 80×24.")
+        try pane.resize(columns: 80, rows: 24)
+        let screen = try XCTUnwrap(waitForCheckout(pane))
+        XCTAssertFalse(screen.contains("too small"), screen)
+        try pane.resize(columns: 72, rows: 24)
+        pane.waitFor("It is 72×24")
+        try pane.resize(columns: 80, rows: 24)
+        waitForCheckout(pane)
+    }
+
+    func testF10QuitsWithTheTerminalRestored() throws {
+        let service = try Cashierd(groups: 1)
+        defer { service.stop() }
+        let home = try home(for: service)
+        let pane = try startUI(home)
+        waitForCheckout(pane)
+        XCTAssertEqual(pane.format("#{alternate_on}"), "1")
+        pane.press("F10")
+        let screen = try XCTUnwrap(pane.waitFor("cashier ended: status 0, tty restored"))
+        XCTAssertFalse(screen.contains("Checkout"), "the program's screen is still shown:\n\(screen)")
+        XCTAssertEqual(pane.format("#{alternate_on}"), "0")
+        XCTAssertEqual(try String(contentsOfFile: home.exitFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+                       "0 restored")
+    }
+
+    // MARK: Script mode
+
+    func testDumpScreenFromTheShellShowsTheSamePaidText() throws {
+        let service = try Cashierd(groups: 1)
+        defer { service.stop() }
+        let home = try home(for: service)
+        let dump = try home.run(["--script", "12.34<Enter><Enter>\(paymentCode(.paid))<Enter>", "--dump-screen"])
+        XCTAssertEqual(dump.status, 0, dump.stderr)
+        let dumped = try XCTUnwrap(resultLine(dump.stdout), dump.stdout)
+        XCTAssertEqual(dumped, "PAID  12.34 CNY")
+        XCTAssertTrue(dump.stdout.contains("Status: PAID"), dump.stdout)
+
+        let pane = try startUI(home)
+        waitForCheckout(pane)
+        sell(pane, amount: "12.34", code: paymentCode(.paid))
+        let screen = try XCTUnwrap(pane.waitFor("PAID  12.34 CNY"))
+        XCTAssertEqual(resultLine(screen), dumped)
+    }
+}
+
+/// Display columns of pane text: East Asian wide characters take two.
+func displayWidth(_ text: String) -> Int {
+    text.unicodeScalars.reduce(0) { width, s in
+        let v = s.value
+        let wide = (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v) || (0xAC00...0xD7A3).contains(v)
+            || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v) || (0xFF00...0xFF60).contains(v)
+            || (0xFFE0...0xFFE6).contains(v)
+        return width + (wide ? 2 : 1)
+    }
+}
+
+extension String {
+    var trimmingTrailingSpaces: String {
+        var s = Substring(self)
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}
