@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Starts and stops throwaway PostgreSQL clusters for tests and local runs.
 #
 #   scripts/pg-cluster.sh start DIR [PORT]    create (first time) and start a cluster in DIR; prints its connection string
@@ -47,6 +47,15 @@ as_owner() {
     fi
 }
 
+# Closes every inherited descriptor above stderr. The server outlives this script, and a descriptor it kept
+# (a caller's pipe or the socket a process launcher watches for exit) would make the caller wait forever.
+close_inherited_fds() {
+    local fd
+    for fd in $(ls /proc/$BASHPID/fd 2>/dev/null); do
+        if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+}
+
 conninfo() {
     echo "host=127.0.0.1 port=$1 user=postgres dbname=postgres"
 }
@@ -86,7 +95,7 @@ EOF
     fi
     port=$(port_of "$dir")
     if ! as_owner "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
-        as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start >/dev/null \
+        ( close_inherited_fds; exec < /dev/null; as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start >/dev/null ) \
             || { echo "pg-cluster: server did not start; last log lines:" >&2; tail -n 20 "$dir/server.log" >&2; exit 1; }
     fi
     conninfo "$port"

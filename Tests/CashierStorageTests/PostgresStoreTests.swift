@@ -1,0 +1,82 @@
+import CashierCore
+import CashierStorage
+import Foundation
+import Postgres
+import XCTest
+
+/// The PostgreSQL stores against the shared conformance checks, then outage and recovery on a real cluster.
+final class PostgresStoreTests: XCTestCase {
+    nonisolated(unsafe) static var cluster: PostgresTestCluster?
+    nonisolated(unsafe) static var startError: String?
+
+    override class func setUp() {
+        super.setUp()
+        if let missing = PostgresTestCluster.missingBinaries { startError = missing; return }
+        do { cluster = try PostgresTestCluster.start() } catch { startError = "could not start a cluster: \(error)" }
+    }
+
+    override class func tearDown() {
+        cluster?.destroy()
+        cluster = nil
+        super.tearDown()
+    }
+
+    private func liveCluster() throws -> PostgresTestCluster {
+        if let c = Self.cluster {
+            if !c.isRunning { try c.start() }
+            return c
+        }
+        let reason = Self.startError ?? "no cluster"
+        if PostgresTestCluster.missingBinaries != nil { throw XCTSkip(reason) }
+        XCTFail(reason)
+        throw PostgresTestCluster.ScriptError(description: reason)
+    }
+
+    func testBaseStoreConformance() throws {
+        let cluster = try liveCluster()
+        try checkBaseStoreConformance { try PostgresBaseStore.open(try cluster.freshDatabase()) }
+    }
+
+    func testOrderGroupConformance() throws {
+        let cluster = try liveCluster()
+        try checkOrderGroupConformance { try PostgresOrderGroupStore.open(try cluster.freshDatabase()) }
+    }
+
+    /// An immediate stop (a crash) makes calls fail as `.unavailable` within the connect timeout; after a
+    /// restart the same store works again on its first call and committed data is still there.
+    func testImmediateStopIsUnavailableAndRestartRecovers() throws {
+        let cluster = try liveCluster()
+        let store = try PostgresOrderGroupStore.open(try cluster.freshDatabase())
+        let no = OrderNumber(epochSeconds: 1_700_000_000, instance: 1, sequence: 1, group: GroupTag(3)!)
+        try store.insertOrder(OrderRecord(orderNo: no, merchantID: "m", storeID: "s", deviceID: "d", amount: 100,
+                                          currency: "CNY", createdAt: 1, updatedAt: 1))
+        try store.probeWrite(now: 2)
+
+        try cluster.stop(mode: "immediate")
+        for _ in 0..<3 {
+            let started = Date()
+            XCTAssertThrowsError(try store.probeWrite(now: 3)) { error in
+                guard case .unavailable = error as? StorageError else { return XCTFail("expected unavailable, got \(error)") }
+            }
+            XCTAssertLessThan(Date().timeIntervalSince(started), 4, "bounded by connect_timeout")
+        }
+
+        try cluster.start()
+        try store.probeWrite(now: 4)
+        XCTAssertEqual(try store.order(no)?.amount, 100)
+    }
+
+    /// A store made while its server is down fails as `.unavailable`, then creates its schema once the server is back.
+    func testStoreMadeWhileServerIsDownRecovers() throws {
+        let cluster = try liveCluster()
+        let options = try cluster.freshDatabase()
+        try cluster.stop(mode: "immediate")
+        let store = PostgresOrderGroupStore(pool: ConnectionPool(options: options))
+        XCTAssertThrowsError(try store.probeWrite(now: 1)) { error in
+            guard case .unavailable = error as? StorageError else { return XCTFail("expected unavailable, got \(error)") }
+        }
+        try cluster.start()
+        try store.probeWrite(now: 2)
+        XCTAssertEqual(try store.allOrders(after: nil, limit: 10), [])
+    }
+}
