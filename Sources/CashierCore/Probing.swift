@@ -19,12 +19,27 @@ public struct ProbeConfiguration: Codable, Equatable, Sendable {
     public var jitterFraction: Double
     /// A probe with no answer after this long counts as failed.
     public var probeTimeoutMs: Int64
+    /// After a round with a winner, the next round starts by itself this much later (0: never), so an idle
+    /// terminal notices a domain going down or coming back, and keeps the standby domain known-good.
+    public var idleProbeIntervalMs: Int64
 
     public init(minIntervalMs: Int64 = 2_000, backoffBaseMs: Int64 = 500, backoffCeilingMs: Int64 = 30_000,
-                jitterFraction: Double = 0.2, probeTimeoutMs: Int64 = 3_000) {
+                jitterFraction: Double = 0.2, probeTimeoutMs: Int64 = 3_000, idleProbeIntervalMs: Int64 = 15_000) {
         self.minIntervalMs = minIntervalMs; self.backoffBaseMs = backoffBaseMs
         self.backoffCeilingMs = backoffCeilingMs; self.jitterFraction = jitterFraction
-        self.probeTimeoutMs = probeTimeoutMs
+        self.probeTimeoutMs = probeTimeoutMs; self.idleProbeIntervalMs = idleProbeIntervalMs
+    }
+
+    /// Every key may be left out of a configuration file and takes its default.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = ProbeConfiguration()
+        minIntervalMs = try c.decodeIfPresent(Int64.self, forKey: .minIntervalMs) ?? d.minIntervalMs
+        backoffBaseMs = try c.decodeIfPresent(Int64.self, forKey: .backoffBaseMs) ?? d.backoffBaseMs
+        backoffCeilingMs = try c.decodeIfPresent(Int64.self, forKey: .backoffCeilingMs) ?? d.backoffCeilingMs
+        jitterFraction = try c.decodeIfPresent(Double.self, forKey: .jitterFraction) ?? d.jitterFraction
+        probeTimeoutMs = try c.decodeIfPresent(Int64.self, forKey: .probeTimeoutMs) ?? d.probeTimeoutMs
+        idleProbeIntervalMs = try c.decodeIfPresent(Int64.self, forKey: .idleProbeIntervalMs) ?? d.idleProbeIntervalMs
     }
 
     /// The retry delay after `failedRounds` (≥ 1) failed rounds in a row, before jitter and cap.
@@ -47,6 +62,7 @@ public struct ProbeConfiguration: Codable, Equatable, Sendable {
 public enum ProbeTrigger: String, Codable, Sendable {
     case startUp
     case requestFailed
+    case idle
 }
 
 /// What the state machine is told.
@@ -110,8 +126,11 @@ public struct ProbeStateMachine: Equatable, Sendable {
     private var roundHasWinner = false
     private var roundStartedAtMs: Int64?
     private var roundDeadlineMs: Int64?
-    /// A round planned for later: a coalesced trigger (at the end of minInterval) or a backoff retry.
+    /// A round planned for later: a coalesced trigger (at the end of minInterval), a backoff retry, or
+    /// an idle check.
     private var plannedRoundAtMs: Int64?
+    /// Whether the planned round is only the idle check (a real trigger need not wait for it).
+    private var plannedRoundIsIdle = false
 
     public init(domainNames: [String], configuration: ProbeConfiguration = ProbeConfiguration()) {
         precondition(!domainNames.isEmpty, "probing needs at least one domain")
@@ -178,7 +197,9 @@ public struct ProbeStateMachine: Equatable, Sendable {
                 actions += finishRound(nowMs: nowMs, random: &random)
             }
             if let planned = plannedRoundAtMs, nowMs >= planned, !roundRunning {
+                if plannedRoundIsIdle { actions.append(.note("probing (\(ProbeTrigger.idle.rawValue))")) }
                 plannedRoundAtMs = nil
+                plannedRoundIsIdle = false
                 actions += startRound(nowMs: nowMs)
             }
             if let next = nextWakeUpMs { actions.append(.scheduleTimer(atMs: next)) }
@@ -193,6 +214,10 @@ public struct ProbeStateMachine: Equatable, Sendable {
     }
 
     private mutating func trigger(_ why: ProbeTrigger, nowMs: Int64) -> [ProbeAction] {
+        if plannedRoundIsIdle {
+            plannedRoundAtMs = nil
+            plannedRoundIsIdle = false
+        }
         if roundRunning || plannedRoundAtMs != nil { return [.coalesced] }
         if let started = roundStartedAtMs, nowMs - started < configuration.minIntervalMs {
             // Too soon after the last round: plan one round at the end of the interval for all such triggers.
@@ -214,7 +239,12 @@ public struct ProbeStateMachine: Equatable, Sendable {
 
     private mutating func finishRound<G: RandomNumberGenerator>(nowMs: Int64, random: inout G) -> [ProbeAction] {
         roundDeadlineMs = nil
-        if roundHasWinner { return [] }
+        if roundHasWinner {
+            guard configuration.idleProbeIntervalMs > 0 else { return [] }
+            plannedRoundAtMs = nowMs + configuration.idleProbeIntervalMs
+            plannedRoundIsIdle = true
+            return [.scheduleTimer(atMs: nextWakeUpMs ?? nowMs + configuration.idleProbeIntervalMs)]
+        }
         unreachable = true
         failedRoundsInARow += 1
         let delay = configuration.backoffMs(failedRounds: failedRoundsInARow,
