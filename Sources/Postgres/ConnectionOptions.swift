@@ -28,7 +28,8 @@ public struct ConnectionOptions: Equatable, Sendable {
         [
             ("dbname", conninfo),
             ("connect_timeout", String(connectTimeoutSeconds)),
-            ("options", "-c statement_timeout=\(statementTimeoutMilliseconds) -c lock_timeout=\(lockTimeoutMilliseconds)"),
+            // client_min_messages: no NOTICE for every CREATE … IF NOT EXISTS on the terminal of every admin command.
+            ("options", "-c statement_timeout=\(statementTimeoutMilliseconds) -c lock_timeout=\(lockTimeoutMilliseconds) -c client_min_messages=warning"),
             ("tcp_user_timeout", String(tcpUserTimeoutMilliseconds)),
             ("keepalives", "1"),
             ("keepalives_idle", "5"),
