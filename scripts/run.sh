@@ -43,8 +43,19 @@ if [ ! -f "$CASHIER_CONFIG" ]; then
 {
   "domains": ["https://127.0.0.1:8443", "https://127.0.0.2:8444"],
   "ca_file": "$PWD/$data/ca.pem",
-  "receipt_sink": "receipts.txt"
+  "receipt_sink": "receipts.txt",
+  "catalog_path": "catalog.json"
 }
+JSON
+fi
+if [ ! -f "$client/catalog.json" ]; then
+  cat >"$client/catalog.json" <<'JSON'
+[
+  {"sku": "1001", "name": "Oolong tea 乌龙茶", "unit_price": 350},
+  {"sku": "1002", "name": "Steamed bun 包子", "unit_price": 300},
+  {"sku": "1003", "name": "Soy milk 豆浆", "unit_price": 250},
+  {"sku": "1004", "name": "Rice ball 饭团", "unit_price": 600}
+]
 JSON
 fi
 if [ ! -f "$client/keystore.json" ]; then
@@ -55,6 +66,7 @@ fi
 cat >&2 <<'TEXT'
 Demo: supervisor PIN 2468 (refunds), cashier PIN 1357. Payment codes are 18 digits starting 13;
 the last digit picks the outcome: 0-3 paid, 4 customer confirms, 5 never confirms, 6 declined,
-7 unknown then paid, 8 slow, 9 unknown then not paid (docs/SANDBOX.md). F1 or ? shows the keys.
+7 unknown then paid, 8 slow, 9 unknown then not paid (docs/SANDBOX.md). Item codes 1001-1004
+(e.g. 1001*2) come from var/demo/client/catalog.json. F1 or ? shows the keys.
 TEXT
 "$bin/cashier" tui

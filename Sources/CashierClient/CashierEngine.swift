@@ -10,6 +10,8 @@ import HTTPClient
 public final class CashierEngine: @unchecked Sendable {
     // @unchecked: `credentialsValue` and `subscribers` are guarded by `lock`; the rest is immutable.
     public let configuration: ClientConfiguration
+    /// Items by code, from `catalog_path`.
+    private let catalog: [String: OrderItem]
     public let prober: DomainProber
     public let journal: Journal
     private let transports: [SignedTransport]
@@ -26,6 +28,7 @@ public final class CashierEngine: @unchecked Sendable {
         let problems = configuration.problems()
         guard problems.isEmpty else { throw APIError(.configInvalid, detail: problems.joined(separator: "; ")) }
         self.configuration = configuration
+        self.catalog = try Self.loadCatalog(configuration.catalogPath)
         self.keystore = Keystore(path: configuration.keystorePath)
         self.log = ClientLog(path: configuration.logPath)
         self.credentialsValue = try keystore.load()
@@ -327,17 +330,47 @@ public final class CashierEngine: @unchecked Sendable {
         return SaleResult(id: id, orderNo: orderNo, outcome: outcome)
     }
 
+    /// Writes the receipt of a paid sale to the configured sink: appended to a file, or sent to a printer
+    /// device as ESC/POS. A failing printer is logged, never a reason to fail the sale.
     private func writeReceipt(_ view: OrderView) {
         guard let sink = configuration.receiptSink else { return }
-        var text = "RECEIPT \(credentials?.store.storeName ?? "")\norder \(view.orderNo.digits)\n"
-        for item in view.items {
-            text += "  \(item.quantity) x \(item.name) \(Money(minorUnits: item.unitPrice, currency: view.currency).decimalString)\n"
+        let text = Receipt.text(order: view, store: credentials?.store)
+        let format = configuration.receiptFormat ?? (sink.hasPrefix("/dev/") ? .escpos : .text)
+        let bytes = format == .escpos ? Receipt.escpos(text) : Array((text + "\n").utf8)
+        if !sink.hasPrefix("/dev/"), !FileManager.default.fileExists(atPath: sink) {
+            _ = FileManager.default.createFile(atPath: sink, contents: nil, attributes: [.posixPermissions: 0o600])
         }
-        text += "total \(view.money)\npaid \(view.channelTxn ?? "")\n\n"
-        if !FileManager.default.fileExists(atPath: sink) { _ = FileManager.default.createFile(atPath: sink, contents: nil) }
-        if let h = FileHandle(forWritingAtPath: sink) {
-            _ = try? h.seekToEnd(); h.write(Data(text.utf8)); try? h.close()
+        guard let h = FileHandle(forWritingAtPath: sink) else {
+            log.write("receipt of \(view.orderNo) not written: cannot open \(sink)")
+            return
         }
+        if !sink.hasPrefix("/dev/") { _ = try? h.seekToEnd() }
+        h.write(Data(bytes))
+        try? h.close()
+    }
+
+    /// The catalogue item with this code (from `catalog_path`), for checkout lines typed as item codes.
+    public func catalogItem(code: String) -> OrderItem? { catalog[code] }
+
+    /// Reads the catalogue file: a JSON array of `{"sku", "name", "unit_price"}`.
+    static func loadCatalog(_ path: String?) throws(APIError) -> [String: OrderItem] {
+        guard let path else { return [:] }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw APIError(.configInvalid, detail: "cannot read the catalogue \(path)")
+        }
+        struct Entry: Decodable { var sku: String; var name: String; var unitPrice: Int64 }
+        let items: [Entry]
+        do { items = try API.decode([Entry].self, from: Array(data)) } catch {
+            throw APIError(.configInvalid, detail: "the catalogue \(path) is not a JSON list of {sku, name, unit_price}")
+        }
+        var out: [String: OrderItem] = [:]
+        for item in items {
+            guard !item.sku.isEmpty, (1...100).contains(item.name.count), item.unitPrice >= 0 else {
+                throw APIError(.configInvalid, detail: "every catalogue item needs a sku, a name and a price of 0 or more")
+            }
+            out[item.sku] = OrderItem(sku: item.sku, name: item.name, quantity: 1, unitPrice: item.unitPrice)
+        }
+        return out
     }
 
     // MARK: - Refunds

@@ -28,8 +28,13 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
     public var journalPath: String
     public var keystorePath: String
     public var logPath: String
-    /// Where receipts of paid sales are appended as text; nil for none.
+    /// Where receipts of paid sales are written: a file (appended) or a printer device such as
+    /// `/dev/usb/lp0`; nil for none.
     public var receiptSink: String?
+    /// `text` or `escpos`; by default ESC/POS for a sink under /dev/, text otherwise.
+    public var receiptFormat: ReceiptFormat?
+    /// A JSON file of items that checkout lines can name by code: `[{"sku", "name", "unit_price"}]`.
+    public var catalogPath: String?
 
     public init(domains: [String] = ["https://127.0.0.1:8443", "https://127.0.0.2:8444"], caFile: String = "ca.pem",
                 pinnedPublicKey: String? = nil, requestTimeoutMs: Int = 10_000, connectTimeoutMs: Int = 3_000,
@@ -61,6 +66,8 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
         keystorePath = try c.decodeIfPresent(String.self, forKey: .keystorePath) ?? d.keystorePath
         logPath = try c.decodeIfPresent(String.self, forKey: .logPath) ?? d.logPath
         receiptSink = try c.decodeIfPresent(String.self, forKey: .receiptSink)
+        receiptFormat = try c.decodeIfPresent(ReceiptFormat.self, forKey: .receiptFormat)
+        catalogPath = try c.decodeIfPresent(String.self, forKey: .catalogPath)
     }
 
     /// Problems that make the configuration unusable; empty when it is fine.
@@ -90,7 +97,7 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
         func abs(_ p: String) -> String { p.hasPrefix("/") ? p : (directory as NSString).appendingPathComponent(p) }
         var c = self
         c.caFile = abs(caFile); c.journalPath = abs(journalPath); c.keystorePath = abs(keystorePath)
-        c.logPath = abs(logPath); c.receiptSink = receiptSink.map(abs)
+        c.logPath = abs(logPath); c.receiptSink = receiptSink.map(abs); c.catalogPath = catalogPath.map(abs)
         return c
     }
 

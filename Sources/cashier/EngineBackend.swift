@@ -34,8 +34,8 @@ struct EngineBackend: CashierBackend {
         return BackendStatus(domains: domains, deviceId: s.deviceId, store: s.store, busy: inbox.busy)
     }
 
-    /// There is no local catalogue yet: every checkout line is typed as an amount.
-    func catalogItem(code: String) -> OrderItem? { nil }
+    /// Items from the configured catalogue (`catalog_path`), so checkout lines can be item codes.
+    func catalogItem(code: String) -> OrderItem? { engine.catalogItem(code: code) }
 
     mutating func send(_ command: BackendCommand) {
         let engine = self.engine, inbox = self.inbox
