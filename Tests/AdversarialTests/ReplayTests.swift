@@ -79,12 +79,8 @@ final class ReplayTests: XCTestCase {
 
     /// A second `cashierd` process serving the same data directory shares the nonce store, both ways.
     func testReplayToASecondProcessOnTheSameDataIsRefused() throws {
-        let second = try ChildProcess(Cashierd.binary, ["serve", "--data", service.dataPath, "--listen", "127.0.0.1:0"])
+        let (second, secondURL) = try service.startAnotherInstance(listen: "127.0.0.1:0")
         defer { second.stop() }
-        guard let line = second.waitForLine(containing: "listening on", timeoutSeconds: 30) else {
-            return XCTFail("second cashierd did not start: \(second.output.joined(separator: "\n"))")
-        }
-        let secondURL = line.components(separatedBy: "listening on ").last!.components(separatedBy: ", ")[0]
         // Another port on an address the service certificate names (127.0.0.3 is not in it).
         XCTAssertTrue(secondURL.hasPrefix("https://127.0.0.1:") && secondURL != service.urls[0], secondURL)
 

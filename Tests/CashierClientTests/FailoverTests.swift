@@ -13,10 +13,8 @@ final class FailoverTests: XCTestCase {
         let first = try Cashierd(groups: 2, listen: ["127.0.0.1:0", "127.0.0.2:0"])
         defer { first.stop() }
         // A second process on the same data, so one domain can die alone.
-        let second = try ChildProcess(Cashierd.binary, ["serve", "--data", first.dataPath, "--listen", "127.0.0.2:0"])
+        let (second, secondURL) = try first.startAnotherInstance(listen: "127.0.0.2:0")
         defer { second.stop(signal: SIGKILL) }
-        let line = try XCTUnwrap(second.waitForLine(containing: "listening on", timeoutSeconds: 30))
-        let secondURL = try XCTUnwrap(line.components(separatedBy: "listening on ").last)
         let harness = try ClientHarness(domains: [first.urls[0], secondURL], caFile: first.caFile)
         try harness.activate(first)
 

@@ -129,11 +129,9 @@ final class SharedDataDirectoryTests: XCTestCase {
     func testInstancesSharingADataDirectoryMakeDistinctOrderNumbers() throws {
         let service = try Cashierd()
         defer { service.stop() }
-        let second = try ChildProcess(Cashierd.binary, ["serve", "--data", service.dataPath, "--listen", "127.0.0.1:0", "--instance", "2", "--quiet"])
+        let (second, url) = try service.startAnotherInstance(listen: "127.0.0.1:0", extraArguments: ["--instance", "2", "--quiet"])
         defer { second.stop() }
-        let line = try XCTUnwrap(second.waitForLine(containing: "listening on"))
-        XCTAssertTrue(line.contains("cashierd-2"), line)
-        let url = try XCTUnwrap(line.components(separatedBy: "listening on ").last)
+        XCTAssertTrue(second.output.contains { $0.contains("cashierd-2 listening") }, "\(second.output)")
         let creds = try service.activateTerminal()
         let one = TestTerminal(transport: try service.transport(), credentials: creds)
         let two = TestTerminal(transport: try SignedTransport(baseURL: url, http: service.httpConfiguration()), credentials: creds)

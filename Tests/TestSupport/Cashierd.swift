@@ -55,6 +55,18 @@ public final class Cashierd: @unchecked Sendable {
         self.child = child
     }
 
+    /// Another `cashierd serve` process on the same data directory (so one domain can die alone, or two
+    /// instances can be compared), listening on `listen`; returns it with its base URL once it listens.
+    public func startAnotherInstance(listen: String, extraArguments: [String] = []) throws -> (process: ChildProcess, url: String) {
+        let child = try ChildProcess(Self.binary, ["serve", "--data", dataPath, "--listen", listen] + extraArguments)
+        guard let line = child.waitForLine(containing: "listening on", timeoutSeconds: 30),
+              let url = line.components(separatedBy: "listening on ").last?.components(separatedBy: ", ").first else {
+            child.stop(signal: SIGKILL)
+            throw RuntimeError("the second cashierd did not start: \(child.output.joined(separator: "\n"))")
+        }
+        return (child, url)
+    }
+
     /// Runs an admin command against the same data directory, e.g. `["device", "revoke", id]`.
     @discardableResult
     public func admin(_ arguments: [String]) throws -> CommandResult {
