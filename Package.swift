@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CashierCrypto"]),
         .testTarget(name: "DrillTests", dependencies: ["CashierCore", "TestSupport"]),
-        .testTarget(name: "AdversarialTests", dependencies: ["CashierService", "CashierClient", "TestSupport", "HTTPClient"]),
+        .testTarget(name: "AdversarialTests", dependencies: ["CashierService", "CashierClient", "TestSupport", "HTTPClient", "HTTPServer", "CashierCrypto"]),
         .testTarget(name: "TUIEndToEndTests", dependencies: ["CashierClient", "CashierService", "TestSupport"]),
     ]
 )
