@@ -13,4 +13,5 @@ if [ "${FUZZ_SECONDS:-10}" != "0" ]; then
 fi
 # Tests find the built cashier and cashierd here.
 export CASHIER_PRODUCTS="$(swift build --show-bin-path)"
-swift test --skip-build "$@"
+# Every test is XCTest; without Swift Testing the run closes on XCTest's own summary.
+swift test --skip-build --disable-swift-testing "$@"
