@@ -17,7 +17,7 @@ public enum GroupOperations {
         guard config.routes[String(tag)] == nil else { throw RuntimeError("tag \(tag) belonged to a retired group; choose another") }
         let location: ServiceConfiguration.DatabaseLocation = postgresURL.map { .postgres(url: $0) } ?? .sqlite(path: "group-\(pad(tag, 2)).sqlite")
         // Open it once first so a wrong location fails here, not in the running instances.
-        let store = try ServiceRuntime.openGroup(location) { $0.hasPrefix("/") ? $0 : (dataDirectory as NSString).appendingPathComponent($0) }
+        let store = try ServiceRuntime.openGroup(location, in: dataDirectory)
         try store.probeWrite(now: CashierService.systemClock())
         config.groups.append(.init(tag: tag, location: location))
         config.groups.sort { $0.tag < $1.tag }
@@ -65,7 +65,7 @@ public enum GroupOperations {
     }
 
     static func read(_ dataDirectory: String) throws -> ServiceConfiguration {
-        let path = (dataDirectory as NSString).appendingPathComponent(ServiceRuntime.configurationFile)
+        let path = ServiceRuntime.path(ServiceRuntime.configurationFile, in: dataDirectory)
         guard let data = FileManager.default.contents(atPath: path) else { throw RuntimeError("cannot read \(path)") }
         return try API.makeDecoder().decode(ServiceConfiguration.self, from: data)
     }
@@ -73,7 +73,7 @@ public enum GroupOperations {
     /// Writes the configuration atomically (temporary file, then rename), owner-only.
     static func write(_ config: ServiceConfiguration, to dataDirectory: String) throws {
         _ = try ServiceRuntime.validateGroups(config)
-        let path = (dataDirectory as NSString).appendingPathComponent(ServiceRuntime.configurationFile)
+        let path = ServiceRuntime.path(ServiceRuntime.configurationFile, in: dataDirectory)
         let temp = path + ".tmp"
         let data = try Administration.prettyEncoder().encode(config) + Data("\n".utf8)
         guard FileManager.default.createFile(atPath: temp, contents: data, attributes: [.posixPermissions: 0o600]) else {

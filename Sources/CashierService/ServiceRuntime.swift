@@ -27,7 +27,7 @@ public final class ServiceRuntime: @unchecked Sendable {
     ///   data directory (and so see the same group changes).
     public init(dataDirectory: String, logRequests: Bool = true, instance: Int? = nil) throws {
         self.dataDirectory = dataDirectory
-        let configPath = (dataDirectory as NSString).appendingPathComponent(Self.configurationFile)
+        let configPath = Self.path(Self.configurationFile, in: dataDirectory)
         guard let data = FileManager.default.contents(atPath: configPath) else {
             throw RuntimeError("no \(Self.configurationFile) in \(dataDirectory); run `cashierd init --data \(dataDirectory)` first")
         }
@@ -41,15 +41,15 @@ public final class ServiceRuntime: @unchecked Sendable {
         guard (0...999).contains(configuration.instance) else { throw RuntimeError("instance must be 0 to 999") }
         guard !configuration.groups.isEmpty else { throw RuntimeError("the configuration names no order groups") }
         self.configuration = configuration
-        func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : (dataDirectory as NSString).appendingPathComponent(path) }
+        func resolve(_ path: String) -> String { Self.path(path, in: dataDirectory) }
 
-        base = try Self.openBase(configuration.base, resolve: resolve)
+        base = try Self.openBase(configuration.base, in: dataDirectory)
         let (groupLocations, routes) = try Self.validateGroups(configuration)
         var groups: [GroupTag: OrderGroupStore] = [:]
         var accepting: Set<GroupTag> = []
         for g in configuration.groups {
             let tag = GroupTag(g.tag)!
-            groups[tag] = try Self.openGroup(g.location, resolve: resolve)
+            groups[tag] = try Self.openGroup(g.location, in: dataDirectory)
             if g.accepting { accepting.insert(tag) }
         }
         self.groupLocations = groupLocations
@@ -88,7 +88,12 @@ public final class ServiceRuntime: @unchecked Sendable {
         return (locations, routes)
     }
 
-    var configurationPath: String { (dataDirectory as NSString).appendingPathComponent(Self.configurationFile) }
+    var configurationPath: String { Self.path(Self.configurationFile, in: dataDirectory) }
+
+    /// `name` as a path: absolute names stay, relative ones are inside `directory` (the data directory).
+    static func path(_ name: String, in directory: String) -> String {
+        name.hasPrefix("/") ? name : (directory as NSString).appendingPathComponent(name)
+    }
 
     static func modificationDate(_ path: String) -> Date? {
         (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
@@ -103,11 +108,10 @@ public final class ServiceRuntime: @unchecked Sendable {
         guard let data = FileManager.default.contents(atPath: configurationPath) else { throw RuntimeError("cannot read \(configurationPath)") }
         let fresh = try API.makeDecoder().decode(ServiceConfiguration.self, from: data)
         let (locations, routes) = try Self.validateGroups(fresh)
-        func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : (dataDirectory as NSString).appendingPathComponent(path) }
         for g in fresh.groups {
             let tag = GroupTag(g.tag)!
             if groupLocations[tag] != g.location {
-                hopping.addGroup(tag, store: try Self.openGroup(g.location, resolve: resolve), accepting: g.accepting)
+                hopping.addGroup(tag, store: try Self.openGroup(g.location, in: dataDirectory), accepting: g.accepting)
             } else {
                 try hopping.setAccepting(tag, g.accepting)
             }
@@ -135,18 +139,18 @@ public final class ServiceRuntime: @unchecked Sendable {
         }
     }
 
-    static func openBase(_ location: ServiceConfiguration.DatabaseLocation, resolve: (String) -> String) throws -> BaseStore {
+    static func openBase(_ location: ServiceConfiguration.DatabaseLocation, in dataDirectory: String) throws -> BaseStore {
         switch location {
-        case .sqlite(let path): return try SQLiteBaseStore(.path(resolve(path)))
+        case .sqlite(let path): return try SQLiteBaseStore(.path(Self.path(path, in: dataDirectory)))
         case .postgres(let url): return PostgresBaseStore(pool: ConnectionPool(options: ConnectionOptions(conninfo: url)))
         }
     }
 
-    static func openGroup(_ location: ServiceConfiguration.DatabaseLocation, resolve: (String) -> String) throws -> OrderGroupStore {
+    static func openGroup(_ location: ServiceConfiguration.DatabaseLocation, in dataDirectory: String) throws -> OrderGroupStore {
         switch location {
         case .sqlite(let path):
             // Opened lazily: the service starts even while a group's storage is unreachable.
-            return try SQLiteOrderGroupStore(path: resolve(path), openNow: false)
+            return try SQLiteOrderGroupStore(path: Self.path(path, in: dataDirectory), openNow: false)
         case .postgres(let url): return PostgresOrderGroupStore(pool: ConnectionPool(options: ConnectionOptions(conninfo: url)))
         }
     }
@@ -158,7 +162,7 @@ public final class ServiceRuntime: @unchecked Sendable {
         var tls: TLSMaterial?
         if listen.contains(where: \.tls) {
             func read(_ name: String) throws -> String {
-                let path = name.hasPrefix("/") ? name : (dataDirectory as NSString).appendingPathComponent(name)
+                let path = Self.path(name, in: dataDirectory)
                 guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                     throw RuntimeError("cannot read \(path) for TLS")
                 }
