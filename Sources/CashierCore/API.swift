@@ -273,6 +273,8 @@ public struct OrderListCursor: Equatable, Sendable {
 
 public struct GroupHealth: Codable, Equatable, Sendable {
     public var group: Int
+    /// Whether new orders go to the group now: configured to take them, not frozen, and its recent
+    /// failures below the hopping threshold.
     public var accepting: Bool
     public var recentFailures: Double
     public init(group: Int, accepting: Bool, recentFailures: Double) {

@@ -8,11 +8,13 @@ extension CashierService {
     ///
     /// Unsigned (the terminal has no key yet); the answer is signed with a key derived from the code.
     /// Failed attempts are counted per client address, so codes cannot be guessed at speed.
-    func activate(_ request: HTTPRequest, now: Int64) throws -> Reply {
+    /// - Parameter code: set to the submitted code once the body is read (the caller signs the answer with it).
+    func activate(_ request: HTTPRequest, now: Int64, code: inout String?) throws -> Reply {
         guard let nonce = request.header(SignatureHeader.nonce), Signing.isValidNonce(nonce) else {
             throw Refusal(.signatureMissing, "activation needs an \(SignatureHeader.nonce) header")
         }
         let body = try decode(ActivateRequest.self, request)
+        code = body.code
         let limiterKey = "activate:\(request.remoteAddress)"
         let windowStart = now - 10 * 60 * 1000
         guard try base.attempts(key: limiterKey, windowStart: windowStart) < configuration.limits.activationAttempts else {

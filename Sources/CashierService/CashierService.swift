@@ -137,12 +137,9 @@ public final class CashierService: @unchecked Sendable {
                         let auth = try Authenticator(base: base, skewSeconds: configuration.limits.clockSkewSeconds)
                             .authenticate(request, nowMs: now)
                         signer = auth
-                        reply = try dispatch(route, number: number, request: request, auth: auth, now: now)
-                    } else if route == .activate {
-                        activationCode = (try? API.decode(ActivateRequest.self, from: request.body))?.code
-                        reply = try activate(request, now: now)
+                        reply = try dispatch(route, number: number, request: request, auth: auth, now: now, activationCode: &activationCode)
                     } else {
-                        reply = try dispatch(route, number: number, request: request, auth: nil, now: now)
+                        reply = try dispatch(route, number: number, request: request, auth: nil, now: now, activationCode: &activationCode)
                     }
                 } catch let refusal as Refusal {
                     reply = .error(refusal.error)
@@ -185,12 +182,14 @@ public final class CashierService: @unchecked Sendable {
         response.headers.append((SignatureHeader.signature, Signing.sign(toSign, key: key)))
     }
 
-    private func dispatch(_ route: Route, number: OrderNumber?, request: HTTPRequest, auth: AuthenticatedDevice?, now: Int64) throws -> Reply {
+    /// - Parameter activationCode: set by activation once its body is read, so even its errors are signed.
+    private func dispatch(_ route: Route, number: OrderNumber?, request: HTTPRequest, auth: AuthenticatedDevice?, now: Int64,
+                          activationCode: inout String?) throws -> Reply {
         switch route {
         case .health: return .json(health(now: now))
         case .metrics: return .text(metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         case .openAPI: return Reply(status: 200, body: Array(OpenAPIDocument.json.utf8), headers: [("Content-Type", "application/json")])
-        case .activate: return try activate(request, now: now)
+        case .activate: return try activate(request, now: now, code: &activationCode)
         case .ping:
             return .json(PingResponse(instance: instanceName, time: now, deviceId: auth!.device.id, store: storeInfo(auth!.store)))
         case .createOrder: return try createOrder(request, auth: auth!, now: now)
@@ -273,12 +272,7 @@ public final class CashierService: @unchecked Sendable {
     }
 
     func health(now: Int64) -> HealthResponse {
-        // A group counts as taking orders when it is configured to and its recent failures are below the threshold.
-        let groups = hopping.health().map { g in
-            var g = g
-            g.accepting = g.accepting && !(GroupTag(g.group).map(hopping.isOverThreshold) ?? true)
-            return g
-        }
+        let groups = hopping.health()
         let accepting = groups.filter(\.accepting).count
         let status = accepting == 0 ? "down" : (accepting < groups.count ? "degraded" : "ok")
         return HealthResponse(status: status, instance: instanceName, time: now, groups: groups)

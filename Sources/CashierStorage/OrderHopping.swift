@@ -254,8 +254,10 @@ public final class OrderHopping: @unchecked Sendable {
         return locked {
             groups.keys.sorted().map { tag in
                 let g = groups[tag]!
-                return GroupHealth(group: tag.value, accepting: g.accepting,
-                                   recentFailures: g.failures.value(at: now, halfLifeMs: halfLifeMs))
+                let failures = g.failures.value(at: now, halfLifeMs: halfLifeMs)
+                // Takes new orders now: configured to, not frozen, and below the failure threshold.
+                let accepting = g.accepting && !g.frozen && failures < configuration.failureThreshold
+                return GroupHealth(group: tag.value, accepting: accepting, recentFailures: failures)
             }
         }
     }
