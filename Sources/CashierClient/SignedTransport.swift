@@ -162,10 +162,12 @@ public final class SignedTransport: @unchecked Sendable {
     private func verify(_ response: HTTPClientResponse, method: String, path: String, nonce: String, deviceID: String,
                         key: [UInt8]) -> Result<Answer, CallFailure> {
         let latency = Int64(response.totalTime * 1000)
-        let apiError = (try? API.decode(ErrorEnvelope.self, from: response.body))?.error
+        // Only a failed answer carries an error envelope; decoding every answer as one cost a fifth of a sale's client CPU.
+        let isSuccess = (200..<300).contains(response.status)
+        let apiError = isSuccess ? nil : (try? API.decode(ErrorEnvelope.self, from: response.body))?.error
         guard let signature = response.headers[SignatureHeader.signature.lowercased()],
               let tsText = response.headers[SignatureHeader.timestamp.lowercased()], let ts = Int64(tsText) else {
-            if let apiError, !(200..<300).contains(response.status), Self.unsignedErrorCodes.contains(apiError.code) {
+            if let apiError, Self.unsignedErrorCodes.contains(apiError.code) {
                 return .failure(.service(apiError))
             }
             return .failure(.unverified("the answer (HTTP \(response.status)) carries no signature"))
@@ -178,7 +180,7 @@ public final class SignedTransport: @unchecked Sendable {
         guard Signing.isFresh(timestamp: ts, now: clock() / 1000) else {
             return .failure(.unverified("the answer's timestamp is too far from this terminal's clock"))
         }
-        if (200..<300).contains(response.status) {
+        if isSuccess {
             return .success(Answer(status: response.status, body: response.body, latencyMs: latency))
         }
         return .failure(.service(apiError ?? APIError(.internalError, detail: "HTTP \(response.status)")))

@@ -18,6 +18,12 @@ public final class Metrics: @unchecked Sendable {
         var counts = [UInt64](repeating: 0, count: Metrics.buckets.count)
         var sum = 0.0
         var total: UInt64 = 0
+
+        mutating func record(_ seconds: Double) {
+            for (i, bound) in Metrics.buckets.enumerated() where seconds <= bound { counts[i] += 1 }
+            sum += seconds
+            total += 1
+        }
     }
 
     public init() {
@@ -44,11 +50,8 @@ public final class Metrics: @unchecked Sendable {
     /// Records one observation of a route's latency.
     public func observe(route: String, seconds: Double) {
         lock.lock()
-        var h = histograms[route] ?? Histogram()
-        for (i, bound) in Metrics.buckets.enumerated() where seconds <= bound { h.counts[i] += 1 }
-        h.sum += seconds
-        h.total += 1
-        histograms[route] = h
+        // Changed in place: copying the histogram out and back allocated its bucket array on every request.
+        histograms[route, default: Histogram()].record(seconds)
         lock.unlock()
     }
 
@@ -104,7 +107,9 @@ public final class Metrics: @unchecked Sendable {
     }
 
     private func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        // Labels are routes, codes and group tags: almost never anything to escape, so look before copying.
+        guard s.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") }) else { return s }
+        return s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n")
     }
 }

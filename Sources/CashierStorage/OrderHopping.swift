@@ -147,6 +147,9 @@ public final class OrderHopping: @unchecked Sendable {
     /// insert failing with `.unavailable` records a failure and hops on; a taken order number calls `make`
     /// again for the same group (bounded, then `.duplicateKey`). Any other insert error is thrown as is.
     /// Returns the order and the groups hopped away from; `.noGroupAvailable` when every pick failed.
+    ///
+    /// A group with no recent failures gets the probe and the insert in one commit
+    /// (`probeAndInsertOrder`); a group with recent failures is probed alone first, by one request at a time.
     public func createOrder(_ make: (GroupTag) -> OrderRecord) throws -> (order: OrderRecord, hops: [GroupTag]) {
         var tried: [GroupTag] = []
         var probes = 0
@@ -156,20 +159,29 @@ public final class OrderHopping: @unchecked Sendable {
             guard let (tag, store, over) = pick(excluding: Set(tried), now: now) else { break }
             tried.append(tag)
             if over { continue }
-            guard beginProbe(tag, now: now) else { continue }
-            probes += 1
-            do {
-                defer { endProbe(tag) }
-                try store.probeWrite(now: now)
-            } catch {
-                recordFailure(tag, probe: true)
+            let insert: (OrderRecord) throws -> Void
+            switch claimProbe(tag, now: now) {
+            case .takenByAnother:
                 continue
+            case .healthy:
+                probes += 1
+                insert = { try store.probeAndInsertOrder($0, now: now) }
+            case .claimed:
+                probes += 1
+                do {
+                    defer { endProbe(tag) }
+                    try store.probeWrite(now: now)
+                } catch {
+                    recordFailure(tag, probe: true)
+                    continue
+                }
+                insert = { try store.insertOrder($0) }
             }
             var duplicates = 0
             while true {
                 let order = make(tag)
                 do {
-                    try store.insertOrder(order)
+                    try insert(order)
                     locked { groups[tag]?.stats.ordersCreated += 1 }
                     return (order, Array(tried.dropLast()))
                 } catch StorageError.duplicateKey(let message) {
@@ -184,15 +196,24 @@ public final class OrderHopping: @unchecked Sendable {
         throw HoppingError.noGroupAvailable(tried: tried)
     }
 
-    /// Claims the probe of a group that has recent failures; false when another request is probing it
-    /// already, so creates hop on instead of queueing behind a group that may be stuck.
-    private func beginProbe(_ tag: GroupTag, now: Int64) -> Bool {
+    private enum ProbeClaim {
+        /// No recent failures: probe and insert together.
+        case healthy
+        /// Recent failures, and this request is now the one probing the group.
+        case claimed
+        /// Recent failures, and another request is probing the group: hop on.
+        case takenByAnother
+    }
+
+    /// Claims the probe of a group that has recent failures, so creates hop on instead of queueing behind
+    /// a group that may be stuck.
+    private func claimProbe(_ tag: GroupTag, now: Int64) -> ProbeClaim {
         locked {
-            guard let g = groups[tag] else { return false }
-            guard g.failures.value(at: now, halfLifeMs: halfLifeMs) >= 0.5 else { return true }
-            if g.probing { return false }
+            guard let g = groups[tag] else { return .takenByAnother }
+            guard g.failures.value(at: now, halfLifeMs: halfLifeMs) >= 0.5 else { return .healthy }
+            if g.probing { return .takenByAnother }
             groups[tag]!.probing = true
-            return true
+            return .claimed
         }
     }
 

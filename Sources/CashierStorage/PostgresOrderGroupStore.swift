@@ -94,6 +94,18 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
         try run { try $0.execute(Self.insertOrderSQL, Self.values(order)) }
     }
 
+    /// One statement, so one round trip and one commit: the probe's upsert runs as a data-modifying
+    /// CTE, which PostgreSQL always executes, atomically with the insert.
+    public func probeAndInsertOrder(_ order: OrderRecord, now: Int64) throws {
+        try run {
+            try $0.execute("""
+                WITH probe_write AS (
+                    INSERT INTO probe (id, at) VALUES (1, $18) ON CONFLICT (id) DO UPDATE SET at = excluded.at)
+                \(Self.insertOrderSQL)
+                """, Self.values(order) + [String(now)])
+        }
+    }
+
     public func order(_ orderNo: OrderNumber) throws -> OrderRecord? {
         try run { try Self.fetchOrder(orderNo, on: $0) }
     }

@@ -6,11 +6,21 @@ public final class SQLiteBaseStore: BaseStore {
     public static let schemaVersion: Int64 = 1
 
     private let db: Database
+    /// A read-only connection for the device and store lookups of every signed request, so they never wait
+    /// behind the writer's commit (WAL readers do not block on the writer). The writer itself for `.memory`.
+    private let lookups: Database
 
     /// Opens (creating if needed) the base database at `location`.
     public init(_ location: Database.Location, busyTimeoutMilliseconds: Int32 = 5_000) throws(StorageError) {
-        db = try storage { try Database(location, options: .init(busyTimeoutMilliseconds: busyTimeoutMilliseconds)) }
+        let db = try storage {
+            try Database(location, options: .init(busyTimeoutMilliseconds: busyTimeoutMilliseconds,
+                                                   checkpoints: .inBackground(everyMilliseconds: SQLiteTuning.checkpointIntervalMilliseconds)))
+        }
         try storage { try applySchema(db, version: Self.schemaVersion, statements: Self.schema) }
+        self.db = db
+        lookups = location == .memory ? db : try storage {
+            try Database(location, options: .init(busyTimeoutMilliseconds: busyTimeoutMilliseconds, readOnly: true))
+        }
     }
 
     static let schema = [
@@ -79,7 +89,7 @@ public final class SQLiteBaseStore: BaseStore {
 
     public func store(id: String) throws -> StoreRecord? {
         try storage {
-            try db.query("SELECT id, merchant_id, name, currency, created_at FROM stores WHERE id = ?", [.text(id)], row: Self.store).first
+            try lookups.query("SELECT id, merchant_id, name, currency, created_at FROM stores WHERE id = ?", [.text(id)], row: Self.store).first
         }
     }
 
@@ -147,7 +157,7 @@ public final class SQLiteBaseStore: BaseStore {
     /// processes) cannot both see it unused.
     public func redeemActivationCode(_ code: String, now: Int64, makeDevice: (String) -> DeviceRecord) throws -> RedeemOutcome {
         try storage {
-            try db.transaction(.immediate) {
+            try db.write {
                 guard let record = try db.query("SELECT \(Self.codeColumns) FROM activation_codes WHERE code = ?",
                                                 [.text(code)], row: Self.code).first else { return .unknownCode }
                 if record.usedAt != nil { return .alreadyUsed }
@@ -174,7 +184,7 @@ public final class SQLiteBaseStore: BaseStore {
 
     public func device(id: String) throws -> DeviceRecord? {
         try storage {
-            try db.query("SELECT id, store_id, name, secret, activated_at, revoked_at FROM devices WHERE id = ?",
+            try lookups.query("SELECT id, store_id, name, secret, activated_at, revoked_at FROM devices WHERE id = ?",
                          [.text(id)], row: Self.device).first
         }
     }
@@ -189,7 +199,9 @@ public final class SQLiteBaseStore: BaseStore {
     /// A device already revoked keeps its first revocation time.
     public func revokeDevice(id: String, now: Int64) throws -> Bool {
         try storage {
-            try db.run("UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", [.integer(now), .text(id)]) > 0
+            try db.write {
+                try db.run("UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", [.integer(now), .text(id)]) > 0
+            }
         }
     }
 
@@ -197,8 +209,11 @@ public final class SQLiteBaseStore: BaseStore {
 
     public func recordNonce(deviceID: String, nonce: String, expiresAt: Int64) throws -> Bool {
         try storage {
-            try db.run("INSERT INTO nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                       [.text(deviceID), .text(nonce), .integer(expiresAt)]) == 1
+            // Group commit: concurrent requests' nonces share one fsync.
+            try db.write {
+                try db.run("INSERT INTO nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                           [.text(deviceID), .text(nonce), .integer(expiresAt)]) == 1
+            }
         }
     }
 
@@ -210,7 +225,7 @@ public final class SQLiteBaseStore: BaseStore {
     /// Also forgets this key's attempts older than `windowStart`, so the table stays small.
     public func countAttempt(key: String, now: Int64, windowStart: Int64) throws -> Int {
         try storage {
-            try db.transaction(.immediate) {
+            try db.write {
                 try db.run("DELETE FROM attempts WHERE key = ? AND at < ?", [.text(key), .integer(windowStart)])
                 try db.run("INSERT INTO attempts (key, at) VALUES (?, ?)", [.text(key), .integer(now)])
                 return try countAttempts(key: key, windowStart: windowStart)
@@ -229,6 +244,6 @@ public final class SQLiteBaseStore: BaseStore {
     }
 
     public func clearAttempts(key: String) throws {
-        try storage { try db.run("DELETE FROM attempts WHERE key = ?", [.text(key)]) }
+        try storage { try db.write { try db.run("DELETE FROM attempts WHERE key = ?", [.text(key)]) } }
     }
 }

@@ -19,12 +19,15 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
     /// in milliseconds, and a probe never waits behind this process's own transactions.
     private nonisolated(unsafe) var probeConnection: Database?
     public static let probeBusyTimeoutMilliseconds: Int32 = 20
+    /// A read-only connection for order lookups and lists, so they never wait behind the writer's commit.
+    private nonisolated(unsafe) var readConnection: Database?
 
     /// - Parameter busyTimeoutMilliseconds: how long a call waits for another connection's lock.
     /// - Parameter openNow: open the file in the initializer and throw if that fails.
     public init(path: String, busyTimeoutMilliseconds: Int32 = 250, openNow: Bool = true) throws(StorageError) {
         self.path = path
-        options = Database.Options(busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        options = Database.Options(busyTimeoutMilliseconds: busyTimeoutMilliseconds,
+                                   checkpoints: .inBackground(everyMilliseconds: SQLiteTuning.checkpointIntervalMilliseconds))
         if openNow { _ = try database() }
     }
 
@@ -59,6 +62,23 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
         return db
     }
 
+    /// The read-only connection, opening it (after the writer, which creates the file and schema) if needed.
+    private func reader() throws(StorageError) -> Database {
+        _ = try database()
+        lock.lock()
+        defer { lock.unlock() }
+        if let readConnection { return readConnection }
+        let db = try storage { try Database(.path(path), options: Database.Options(busyTimeoutMilliseconds: options.busyTimeoutMilliseconds, readOnly: true)) }
+        readConnection = db
+        return db
+    }
+
+    /// Runs `body` on the read-only connection, mapping errors to `StorageError`.
+    private func read<T>(_ body: (Database) throws -> T) throws(StorageError) -> T {
+        let db = try reader()
+        return try storage { try body(db) }
+    }
+
     /// Runs `body` on the connection, mapping errors to `StorageError`.
     @discardableResult
     private func with<T>(_ body: (Database) throws -> T) throws(StorageError) -> T {
@@ -73,15 +93,17 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
             defer { lock.unlock() }
             if let probeConnection { return probeConnection }
             let db = try storage {
-                try Database(.path(path), options: Database.Options(busyTimeoutMilliseconds: Self.probeBusyTimeoutMilliseconds))
+                try Database(.path(path), options: Database.Options(busyTimeoutMilliseconds: Self.probeBusyTimeoutMilliseconds, checkpoints: .elsewhere))
             }
             probeConnection = db
             return db
         }()
         try storage {
-            try probe.run("INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at", [.integer(now)])
+            try probe.run(Self.probeSQL, [.integer(now)])
         }
     }
+
+    private static let probeSQL = "INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at"
 
     // MARK: Orders
 
@@ -112,7 +134,18 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
     private static let insertOrderSQL = "INSERT INTO orders (\(orderColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
     public func insertOrder(_ order: OrderRecord) throws {
-        try with { db in try db.run(Self.insertOrderSQL, Self.values(order)) }
+        try with { db in try db.write { try db.run(Self.insertOrderSQL, Self.values(order)) } }
+    }
+
+    /// The probe's update and the insert in one write, group-committed with other writes to this group;
+    /// BEGIN waits at most the probe's busy timeout, so a locked group fails as fast as a probe does.
+    public func probeAndInsertOrder(_ order: OrderRecord, now: Int64) throws {
+        try with { db in
+            try db.write(busyTimeoutMilliseconds: Self.probeBusyTimeoutMilliseconds) {
+                try db.run(Self.probeSQL, [.integer(now)])
+                try db.run(Self.insertOrderSQL, Self.values(order))
+            }
+        }
     }
 
     private func fetchOrder(_ db: Database, _ orderNo: OrderNumber) throws -> OrderRecord? {
@@ -120,13 +153,13 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
     }
 
     public func order(_ orderNo: OrderNumber) throws -> OrderRecord? {
-        try with { db in try fetchOrder(db, orderNo) }
+        try read { db in try fetchOrder(db, orderNo) }
     }
 
     public func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange,
                            now: Int64) throws -> (OrderRecord, changed: Bool)? {
         try with { db in
-            try db.transaction(.immediate) { () throws -> (OrderRecord, changed: Bool)? in
+            try db.write { () throws -> (OrderRecord, changed: Bool)? in
                 guard let current = try fetchOrder(db, orderNo) else { return nil }
                 guard from.contains(current.status) else { return (current, changed: false) }
                 try db.run("""
@@ -164,7 +197,7 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
     }
 
     public func refunds(of orderNo: OrderNumber) throws -> [RefundRecord] {
-        try with { db in
+        try read { db in
             try db.query("SELECT \(Self.refundColumns) FROM refunds WHERE order_no = ? ORDER BY created_at, refund_no",
                          [.text(orderNo.digits)], row: Self.refund)
         }
@@ -174,7 +207,7 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
     /// concurrent refunds (from any connection) can never together exceed the paid amount.
     public func reserveRefund(_ refund: RefundRecord, maxRefunds: Int, now: Int64) throws -> RefundReservation {
         try with { db in
-            try db.transaction(.immediate) { () throws -> RefundReservation in
+            try db.write { () throws -> RefundReservation in
                 if let existing = try db.query("SELECT \(Self.refundColumns) FROM refunds WHERE order_no = ? AND refund_ref = ?",
                                                [.text(refund.orderNo.digits), .text(refund.refundRef)], row: Self.refund).first {
                     return existing.amount == refund.amount ? .existing(existing) : .conflict(existing)
@@ -201,7 +234,7 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
     /// Completing a refund twice is harmless; an unknown refund number is `.failed`.
     public func completeRefund(_ refundNo: RefundNumber, now: Int64) throws {
         try with { db in
-            try db.transaction(.immediate) {
+            try db.write {
                 let found = try db.query("SELECT status FROM refunds WHERE refund_no = ?", [.text(refundNo.text)]) { $0.string(0) }
                 guard let status = found.first else { throw StorageError.failed("no refund \(refundNo)") }
                 if status == RefundStatus.succeeded.rawValue { return }
@@ -214,7 +247,7 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
     // MARK: Lists
 
     public func listOrders(storeID: String, before: OrderListCursor?, limit: Int) throws -> [OrderRecord] {
-        try with { db in
+        try read { db in
             if let before {
                 return try db.query("""
                     SELECT \(Self.orderColumns) FROM orders WHERE store_id = ? AND (created_at, order_no) < (?, ?)
@@ -244,7 +277,7 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
 
     public func importOrder(_ order: OrderRecord, refunds: [RefundRecord]) throws {
         try with { db in
-            try db.transaction(.immediate) {
+            try db.write {
                 try db.run(Self.insertOrderSQL + " ON CONFLICT DO NOTHING", Self.values(order))
                 for r in refunds {
                     try db.run("INSERT INTO refunds (\(Self.refundColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",

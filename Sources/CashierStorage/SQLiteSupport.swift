@@ -13,6 +13,11 @@ extension StorageError {
     }
 }
 
+enum SQLiteTuning {
+    /// The longest the service's SQLite files go without copying their write-ahead log back (off the request path).
+    static let checkpointIntervalMilliseconds = 1_000
+}
+
 /// Runs `body`, rethrowing every error as a `StorageError`.
 @discardableResult
 func storage<T>(_ body: () throws -> T) throws(StorageError) -> T {

@@ -50,6 +50,9 @@ public protocol OrderGroupStore: AnyObject, Sendable {
 
     /// Inserts a new order; `.duplicateKey` if the number exists.
     func insertOrder(_ order: OrderRecord) throws
+    /// The write probe and then the insert, committed together: if the probe's update fails nothing is
+    /// inserted (`.unavailable`). Saves a group that is known to be healthy one commit per new order.
+    func probeAndInsertOrder(_ order: OrderRecord, now: Int64) throws
     func order(_ orderNo: OrderNumber) throws -> OrderRecord?
     /// Compare-and-set: applies `change` only if the order's status is one of `from`. Returns the order
     /// after the call (changed or not) and whether it changed; nil if there is no such order.
@@ -72,4 +75,12 @@ public protocol OrderGroupStore: AnyObject, Sendable {
     func allOrders(after: OrderNumber?, limit: Int) throws -> [OrderRecord]
     /// Inserts an order and its refunds as they are (migration); existing rows are left as they are.
     func importOrder(_ order: OrderRecord, refunds: [RefundRecord]) throws
+}
+
+extension OrderGroupStore {
+    /// For stores that cannot do better: the probe, then the insert, as two writes.
+    public func probeAndInsertOrder(_ order: OrderRecord, now: Int64) throws {
+        try probeWrite(now: now)
+        try insertOrder(order)
+    }
 }

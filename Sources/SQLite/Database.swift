@@ -20,12 +20,29 @@ public final class Database: @unchecked Sendable {
         public var walJournal: Bool
         /// `synchronous=FULL`: a committed transaction survives power loss.
         public var synchronousFull: Bool
+        /// Opens an existing file for reading only (the journal settings are the writer's business).
+        public var readOnly: Bool
+        /// Who copies the write-ahead log back into the database file.
+        public var checkpoints: Checkpoints
 
-        public init(busyTimeoutMilliseconds: Int32 = 5_000, walJournal: Bool = true, synchronousFull: Bool = true) {
+        public init(busyTimeoutMilliseconds: Int32 = 5_000, walJournal: Bool = true, synchronousFull: Bool = true,
+                    readOnly: Bool = false, checkpoints: Checkpoints = .onCommit) {
             self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
             self.walJournal = walJournal
             self.synchronousFull = synchronousFull
+            self.readOnly = readOnly
+            self.checkpoints = checkpoints
         }
+    }
+
+    public enum Checkpoints: Sendable, Equatable {
+        /// SQLite's default: the commit that grows the log past 1,000 pages checkpoints, in its caller's time.
+        case onCommit
+        /// A thread of this connection's own checkpoints (passively) when a commit leaves 1,000 pages in
+        /// the log, and at least every so many milliseconds, so no request waits for a checkpoint's fsync.
+        case inBackground(everyMilliseconds: Int)
+        /// This connection never checkpoints; another connection to the file does it.
+        case elsewhere
     }
 
     public enum TransactionKind: String, Sendable {
@@ -37,18 +54,28 @@ public final class Database: @unchecked Sendable {
 
     public let location: Location
     private let lock = NSRecursiveLock()
+    /// How many times the current owner of `lock` holds it; only read or written while holding `lock`.
+    private var lockDepth = 0
     private var handle: OpaquePointer?
+    /// The busy timeout outside `write` batches that ask for another; guarded by `lock`.
+    private var defaultBusyTimeoutMilliseconds: Int32
+    /// Set for `.inBackground` checkpoints; stopped by `close()`.
+    private var checkpointer: BackgroundCheckpointer?
+    /// Writes waiting for the next shared transaction (see `write`).
+    let commitQueue = CommitQueue()
 
     /// Opens (creating if needed) the database and applies the options plus `foreign_keys=ON`.
     public init(_ location: Location, options: Options = Options()) throws {
         self.location = location
+        defaultBusyTimeoutMilliseconds = options.busyTimeoutMilliseconds
         let path: String
         switch location {
         case .path(let p): path = p
         case .memory: path = ":memory:"
         }
         var h: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        let access = options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+        let rc = sqlite3_open_v2(path, &h, access | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK, let opened = h else {
             let message = h.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open \(path)"
             sqlite3_close_v2(h)
@@ -58,8 +85,16 @@ public final class Database: @unchecked Sendable {
         sqlite3_extended_result_codes(opened, 1)
         sqlite3_busy_timeout(opened, options.busyTimeoutMilliseconds)
         do {
-            if options.walJournal, location != .memory { try exec("PRAGMA journal_mode=WAL") }
-            try exec("PRAGMA synchronous=\(options.synchronousFull ? "FULL" : "NORMAL")")
+            if !options.readOnly {
+                if options.walJournal, location != .memory { try exec("PRAGMA journal_mode=WAL") }
+                try exec("PRAGMA synchronous=\(options.synchronousFull ? "FULL" : "NORMAL")")
+                if options.checkpoints != .onCommit { try exec("PRAGMA wal_autocheckpoint=0") }
+                if case .inBackground(let interval) = options.checkpoints, case .path(let path) = location {
+                    let checkpointer = try BackgroundCheckpointer(path: path, options: options, intervalMilliseconds: interval)
+                    checkpointer.watch(opened)
+                    self.checkpointer = checkpointer
+                }
+            }
             try exec("PRAGMA foreign_keys=ON")
         } catch {
             close()
@@ -72,6 +107,8 @@ public final class Database: @unchecked Sendable {
     /// Closes the connection; later calls fail with `SQLITE_MISUSE`.
     public func close() {
         withLock {
+            if let h = handle, checkpointer != nil { sqlite3_wal_hook(h, nil, nil) }
+            checkpointer?.stop()
             for stmt in statementCache.values { sqlite3_finalize(stmt) }
             statementCache = [:]
             if let h = handle { sqlite3_close_v2(h) }
@@ -81,7 +118,10 @@ public final class Database: @unchecked Sendable {
 
     /// Changes the busy timeout of this connection.
     public func setBusyTimeout(milliseconds: Int32) {
-        withLock { if let h = handle { sqlite3_busy_timeout(h, milliseconds) } }
+        withLock {
+            defaultBusyTimeoutMilliseconds = milliseconds
+            if let h = handle { sqlite3_busy_timeout(h, milliseconds) }
+        }
     }
 
     /// Runs one or more SQL statements that return nothing of interest.
@@ -155,11 +195,13 @@ public final class Database: @unchecked Sendable {
         withLock { handle.map { Int(sqlite3_changes($0)) } ?? 0 }
     }
 
-    /// Runs `body` in a transaction: committed if it returns, rolled back if it throws. Not nestable.
+    /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
     ///
-    /// Other threads using this connection wait until the transaction ends.
+    /// Other threads using this connection wait until the transaction ends. Called inside another
+    /// transaction or `write` on the same thread, `body` runs under a savepoint of the outer one.
     public func transaction<T>(_ kind: TransactionKind = .deferred, _ body: () throws -> T) throws -> T {
         try withLock {
+            if let h = handle, sqlite3_get_autocommit(h) == 0 { return try savepoint(body) }
             try exec("BEGIN \(kind.rawValue)")
             do {
                 let result = try body()
@@ -177,8 +219,52 @@ public final class Database: @unchecked Sendable {
     @discardableResult
     func withLock<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
-        defer { lock.unlock() }
+        lockDepth += 1
+        defer {
+            lockDepth -= 1
+            lock.unlock()
+        }
         return try body()
+    }
+
+    /// Runs `body` holding `lock` if this thread holds it already; nil (without running `body`) otherwise.
+    func ifLockHeldByThisThread<T>(_ body: () throws -> T) rethrows -> T? {
+        // A recursive lock's try() succeeds at once for its owner; lockDepth tells the owner from a free lock.
+        guard lock.try() else { return nil }
+        lockDepth += 1
+        defer {
+            lockDepth -= 1
+            lock.unlock()
+        }
+        guard lockDepth > 1 else { return nil }
+        return try body()
+    }
+
+    /// Runs `body` between SAVEPOINT and RELEASE, rolling back to the savepoint if it throws.
+    func savepoint<T>(_ body: () throws -> T) throws -> T {
+        try withLock {
+            try run("SAVEPOINT nested")
+            do {
+                let result = try body()
+                try run("RELEASE nested")
+                return result
+            } catch {
+                if let h = handle, sqlite3_get_autocommit(h) == 0 {
+                    sqlite3_exec(h, "ROLLBACK TO nested", nil, nil, nil)
+                    sqlite3_exec(h, "RELEASE nested", nil, nil, nil)
+                }
+                throw error
+            }
+        }
+    }
+
+    /// Sets the busy timeout for the next statements, or back to the connection's own with nil.
+    func useBusyTimeout(_ milliseconds: Int32?) {
+        withLock { if let h = handle { sqlite3_busy_timeout(h, milliseconds ?? defaultBusyTimeoutMilliseconds) } }
+    }
+
+    var isInTransaction: Bool {
+        withLock { handle.map { sqlite3_get_autocommit($0) == 0 } ?? false }
     }
 
     @discardableResult

@@ -59,6 +59,10 @@ final class CountingGroup: OrderGroupStore, @unchecked Sendable {
         try inner.probeWrite(now: now)
     }
     func insertOrder(_ order: OrderRecord) throws { try inner.insertOrder(order) }
+    func probeAndInsertOrder(_ order: OrderRecord, now: Int64) throws {
+        lock.lock(); _probes += 1; lock.unlock()
+        try inner.probeAndInsertOrder(order, now: now)
+    }
     func order(_ orderNo: OrderNumber) throws -> OrderRecord? { try inner.order(orderNo) }
     func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64) throws -> (OrderRecord, changed: Bool)? {
         try inner.transition(orderNo, from: from, change: change, now: now)

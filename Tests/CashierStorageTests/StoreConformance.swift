@@ -126,6 +126,13 @@ func checkOrderGroupConformance(_ make: () throws -> OrderGroupStore, file: Stat
         XCTAssertThrowsError(try g.insertOrder(full), file: file, line: line) {
             guard case StorageError.duplicateKey = $0 else { return XCTFail("want duplicateKey, got \($0)", file: file, line: line) }
         }
+        // The probe and the insert committed together; a taken number still reports duplicateKey.
+        let probed = testOrder(testOrderNumber(3), amount: 700, createdAt: 60)
+        try g.probeAndInsertOrder(probed, now: 3)
+        XCTAssertEqual(try g.order(probed.orderNo), probed, file: file, line: line)
+        XCTAssertThrowsError(try g.probeAndInsertOrder(full, now: 4), file: file, line: line) {
+            guard case StorageError.duplicateKey = $0 else { return XCTFail("want duplicateKey, got \($0)", file: file, line: line) }
+        }
     }
 
     // Compare-and-set transitions.
