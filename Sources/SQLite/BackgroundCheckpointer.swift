@@ -9,8 +9,9 @@ import Foundation
 /// restarts from its beginning once a checkpoint has copied all of it, so it stays small while requests
 /// never pay for a checkpoint.
 final class BackgroundCheckpointer: @unchecked Sendable {
-    /// SQLite's own auto-checkpoint threshold.
-    static let pagesBeforeCheckpoint: Int32 = 1_000
+    /// A fifth of SQLite's own threshold: many small checkpoints hold up concurrent commits' fsyncs less
+    /// than a few large ones (half-load p99 of a sale 20-28 ms with 1,000 pages, 12-13 ms with 200).
+    static let pagesBeforeCheckpoint: Int32 = 200
     private let connection: Database
     private let intervalMilliseconds: Int
     private let condition = NSCondition()

@@ -38,7 +38,7 @@ public final class Database: @unchecked Sendable {
     public enum Checkpoints: Sendable, Equatable {
         /// SQLite's default: the commit that grows the log past 1,000 pages checkpoints, in its caller's time.
         case onCommit
-        /// A thread of this connection's own checkpoints (passively) when a commit leaves 1,000 pages in
+        /// A thread of this connection's own checkpoints (passively) when a commit leaves 200 pages in
         /// the log, and at least every so many milliseconds, so no request waits for a checkpoint's fsync.
         case inBackground(everyMilliseconds: Int)
         /// This connection never checkpoints; another connection to the file does it.

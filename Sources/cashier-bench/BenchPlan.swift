@@ -89,7 +89,8 @@ struct BenchPlan {
         }
         let terminal = BenchTerminal(transport: try svc.transport(), credentials: creds)
         _ = terminal.sale()
-        func traced(_ n: Int, _ body: () -> Void) throws -> Double {
+        /// Runs `body` under strace; returns fsyncs per operation, `body` saying how many operations it did.
+        func traced(_ body: () -> Int) throws -> Double {
             let out = work + "/strace.txt"
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
@@ -97,7 +98,7 @@ struct BenchPlan {
             p.standardError = FileHandle.nullDevice
             try p.run()
             usleep(500_000)
-            body()
+            let n = body()
             usleep(200_000)
             kill(p.processIdentifier, SIGINT)
             p.waitUntilExit()
@@ -107,13 +108,18 @@ struct BenchPlan {
                 let cols = line.split(separator: " ", omittingEmptySubsequences: true)
                 if cols.count >= 5, let c = Int(cols[3]) { calls += c }
             }
-            return Double(calls) / Double(n)
+            return Double(calls) / Double(max(n, 1))
         }
-        let perSale = try traced(100) { for _ in 0..<100 { _ = terminal.sale() } }
-        let perPing = try traced(100) {
+        let perSale = try traced { for _ in 0..<100 { _ = terminal.sale() }; return 100 }
+        let perPing = try traced {
             for _ in 0..<100 { _ = terminal.transport.call("GET", API.Path.ping, credentials: creds) }
+            return 100
         }
-        row("fsync+fdatasync per sale", fmt(perSale), "strace -f -c on cashierd during 100 sequential sales")
+        let terminals = try makeTerminals(closedClients, url: svc.urls[0], http: svc.http(), credentials: creds)
+        let perConcurrentSale = try traced { closedLoop(terminals, seconds: 2).sales }
+        row("fsync+fdatasync per sale", fmt(perSale), "strace -f -c on cashierd during 100 sequential sales (background checkpoints included)")
+        row("fsync+fdatasync per sale, \(closedClients) clients", fmt(perConcurrentSale),
+            "same, during a 2 s closed loop of \(closedClients) clients: concurrent writes share commits (group commit)")
         row("fsync+fdatasync per signed ping", fmt(perPing), "strace -f -c on cashierd during 100 sequential GET /v1/ping")
     }
 

@@ -110,6 +110,42 @@ final class GroupCommitTests: XCTestCase {
     }
 }
 
+/// `Checkpoints.inBackground`: the log is copied into the database file without any writer doing it.
+final class BackgroundCheckpointTests: XCTestCase {
+    private func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+    }
+
+    private func fill(_ db: Database) throws {
+        try db.exec("CREATE TABLE IF NOT EXISTS filler (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)")
+        for batch in 0..<20 {
+            try db.write {
+                for i in 0..<100 {
+                    try db.run("INSERT INTO filler (id, payload) VALUES (?, ?)", [.integer(Int64(batch * 100 + i)), .blob([UInt8](repeating: 7, count: 400))])
+                }
+            }
+        }
+    }
+
+    func testACheckpointThreadCopiesTheLogWhileTheWriterNeverDoes() throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let background = dir.file("background.sqlite"), none = dir.file("elsewhere.sqlite")
+        let withThread = try Database(.path(background), options: .init(checkpoints: .inBackground(everyMilliseconds: 50)))
+        let withoutAny = try Database(.path(none), options: .init(checkpoints: .elsewhere))
+        try fill(withThread)
+        try fill(withoutAny)
+        // About 800 KB of rows: a checkpoint moves them into the database file itself.
+        let deadline = Date().addingTimeInterval(10)
+        while fileSize(background) < 500_000 && Date() < deadline { usleep(20_000) }
+        XCTAssertGreaterThan(fileSize(background), 500_000, "the checkpoint thread copied the log into the file")
+        XCTAssertLessThan(fileSize(none), 100_000, "a writer with checkpoints elsewhere leaves everything in the log")
+        XCTAssertGreaterThan(fileSize(none + "-wal"), 500_000)
+        withThread.close()  // stops the thread; returns
+        XCTAssertEqual(try withoutAny.query("SELECT count(*) FROM filler") { $0.int64(0) }, [2_000])
+    }
+}
+
 private final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var n = 0
