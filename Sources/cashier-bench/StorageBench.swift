@@ -7,7 +7,8 @@ import SQLite
 /// service's settings (WAL, synchronous=FULL unless `synchronousFull` is false).
 ///
 /// `prepared` reuses one compiled statement (the storage limit); otherwise every insert goes through
-/// `Database.run`, which compiles the statement each time, as the service's stores do.
+/// `Database.run`, as the service's stores do (since the first round of fixes it takes the compiled
+/// statement from its cache; before, it compiled one per call).
 func sqliteInsertRate(directory: String, seconds: Double, synchronousFull: Bool = true, prepared: Bool = true) throws -> Double {
     let path = directory + "/insert-\(synchronousFull ? "full" : "normal")-\(prepared ? "prepared" : "run").sqlite"
     for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
@@ -68,5 +69,53 @@ func seedOrders(groupFiles: [(tag: Int, path: String)], store: StoreInfo, device
         }
         // Leave no seeding work in the WAL for the service's first writes to checkpoint.
         try db.exec("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+}
+
+/// fdatasync latencies of 4 KiB overwrites in a preallocated 1 MiB file, the way SQLite reuses its
+/// write-ahead log, one every 2 ms for `seconds`: what one durable commit waits for on this disk.
+func fsyncLatencies(directory: String, seconds: Double) throws -> Latencies {
+    let path = directory + "/fsync-probe.dat"
+    let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw BenchError("cannot create \(path)") }
+    defer {
+        close(fd)
+        unlink(path)
+    }
+    let size = 1 << 20
+    let zeros = [UInt8](repeating: 0, count: size)
+    guard pwrite(fd, zeros, size, 0) == size, fsync(fd) == 0 else { throw BenchError("cannot preallocate \(path)") }
+    let page = [UInt8](repeating: 7, count: 4_096)
+    var latencies = Latencies()
+    var offset = 0
+    let end = monotonicSeconds() + seconds
+    while monotonicSeconds() < end {
+        guard pwrite(fd, page, page.count, off_t(offset)) == page.count else { throw BenchError("write to \(path) failed") }
+        offset = (offset + page.count) % size
+        let t0 = monotonicSeconds()
+        guard fdatasync(fd) == 0 else { throw BenchError("fdatasync of \(path) failed") }
+        latencies.add((monotonicSeconds() - t0) * 1000)
+        usleep(2_000)
+    }
+    return latencies
+}
+
+/// `fsyncLatencies` on a thread of its own, started at once; `wait()` returns its latencies.
+final class DiskProbe: @unchecked Sendable {
+    // @unchecked: `result` is written by the probe thread before `done` is signalled, read only after.
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Latencies?
+
+    init(directory: String, seconds: Double) {
+        let thread = Thread { [self] in
+            result = try? fsyncLatencies(directory: directory, seconds: seconds)
+            done.signal()
+        }
+        thread.start()
+    }
+
+    func wait() -> Latencies? {
+        done.wait()
+        return result
     }
 }
