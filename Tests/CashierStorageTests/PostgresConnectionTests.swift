@@ -4,28 +4,19 @@ import XCTest
 
 /// The libpq wrapper against a real cluster: results, error classification, transactions, pool limits.
 final class PostgresConnectionTests: XCTestCase {
-    nonisolated(unsafe) static var cluster: PostgresTestCluster?
-    nonisolated(unsafe) static var startError: String?
+    static let postgres = ClassCluster()
 
     override class func setUp() {
         super.setUp()
-        if let missing = PostgresTestCluster.missingBinaries { startError = missing; return }
-        do { cluster = try PostgresTestCluster.start() } catch { startError = "could not start a cluster: \(error)" }
+        postgres.start()
     }
 
     override class func tearDown() {
-        cluster?.destroy()
-        cluster = nil
+        postgres.destroy()
         super.tearDown()
     }
 
-    private func liveCluster() throws -> PostgresTestCluster {
-        if let c = Self.cluster { return c }
-        let reason = Self.startError ?? "no cluster"
-        if PostgresTestCluster.missingBinaries != nil { throw XCTSkip(reason) }
-        XCTFail(reason)
-        throw PostgresTestCluster.ScriptError(description: reason)
-    }
+    private func liveCluster() throws -> PostgresTestCluster { try Self.postgres.live() }
 
     func testExecuteReturnsRowsNullsAndAffectedCount() throws {
         let c = try Connection(options: try liveCluster().options())

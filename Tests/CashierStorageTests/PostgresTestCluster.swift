@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Postgres
+import XCTest
 
 /// A throwaway PostgreSQL cluster started with scripts/pg-cluster.sh, on a loopback port of its own.
 final class PostgresTestCluster {
@@ -93,5 +94,36 @@ final class PostgresTestCluster {
             throw ScriptError(description: "pg-cluster.sh \(arguments.joined(separator: " ")) failed (\(status)): \(errors)")
         }
         return output
+    }
+}
+
+/// One test class's cluster: started by the class's `setUp`, destroyed by its `tearDown`, handed to each
+/// test by `live()` (which skips the test where PostgreSQL is not installed, and fails it where it is but
+/// would not start).
+final class ClassCluster: @unchecked Sendable {
+    // @unchecked: XCTest calls the class setUp, the tests and the class tearDown one after another.
+    private var cluster: PostgresTestCluster?
+    private var startError: String?
+
+    func start() {
+        if let missing = PostgresTestCluster.missingBinaries { startError = missing; return }
+        do { cluster = try PostgresTestCluster.start() } catch { startError = "could not start a cluster: \(error)" }
+    }
+
+    func destroy() {
+        cluster?.destroy()
+        cluster = nil
+    }
+
+    /// The running cluster; one a test has stopped is started again first.
+    func live() throws -> PostgresTestCluster {
+        if let c = cluster {
+            if !c.isRunning { try c.start() }
+            return c
+        }
+        let reason = startError ?? "no cluster"
+        if PostgresTestCluster.missingBinaries != nil { throw XCTSkip(reason) }
+        XCTFail(reason)
+        throw PostgresTestCluster.ScriptError(description: reason)
     }
 }
