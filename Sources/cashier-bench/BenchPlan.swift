@@ -79,9 +79,17 @@ struct BenchPlan {
         let openTerminals = try makeTerminals(openClients, url: svc.urls[0], http: http, credentials: creds)
         // The disk probe runs beside the open loop: how long one durable commit waits while the service is at half load.
         let disk = DiskProbe(directory: work, seconds: seconds)
+        let openStartedMs = Date().timeIntervalSince1970 * 1000
         let open = openLoop(openTerminals, rate: rate, seconds: seconds)
+        let openEndedMs = Date().timeIntervalSince1970 * 1000
         row("end to end\(label): latency at half load", open.latencies.summary,
             "paced open loop at \(fmt(rate)) sales/s for \(Int(seconds)) s (latency from due time), \(open.sales) sales, \(open.failureText)")
+        let server = serverTimes(log: svc.data + "/requests.log", fromMs: openStartedMs, toMs: openEndedMs)
+        if let create = server["create"], let pay = server["pay"] {
+            row("end to end\(label): server time per request at half load",
+                "create \(create.summary); pay \(pay.summary)",
+                "cashierd's own time from a request's arrival to its answer (request log `ms`), for the \(create.count + pay.count) requests of the half-load run")
+        }
         if let during = disk.wait() {
             row("end to end\(label): one fdatasync during the half load", during.summary,
                 "the quiet-disk probe (4 KiB overwrite + fdatasync every 2 ms) run beside the open loop; a sale waits for about 5 commits in a row")
@@ -149,6 +157,25 @@ struct BenchPlan {
         } else {
             row("hopping: fault to first hop", "n/a", "no hop found in the request log")
         }
+    }
+
+    /// cashierd's own time per request ("create" and "pay") for requests that arrived between the two times,
+    /// from its request log.
+    func serverTimes(log: String, fromMs: Double, toMs: Double) -> [String: Latencies] {
+        guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return [:] }
+        let parser = ISO8601DateFormatter()
+        parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var times: [String: Latencies] = [:]
+        for line in text.split(separator: "\n") where line.contains("\"POST\"") {
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let path = obj["path"] as? String, let ms = obj["ms"] as? Double,
+                  let ts = obj["ts"] as? String, let date = parser.date(from: ts) else { continue }
+            let arrived = date.timeIntervalSince1970 * 1000
+            guard arrived >= fromMs, arrived <= toMs else { continue }
+            let kind = path == API.Path.orders ? "create" : path.hasSuffix("/pay") ? "pay" : nil
+            if let kind { times[kind, default: Latencies()].add(ms) }
+        }
+        return times
     }
 
     /// Milliseconds from `afterMs` to the end of the first logged request that hopped.
