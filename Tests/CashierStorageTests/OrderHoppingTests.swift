@@ -48,14 +48,18 @@ final class CountingGroup: OrderGroupStore, @unchecked Sendable {
     let inner: OrderGroupStore
     private let lock = NSLock()
     private var _probes = 0
+    private var _separateProbes = 0
     private var _listedRows = 0
     init(_ inner: OrderGroupStore) { self.inner = inner }
 
+    /// Probes of either kind: alone, or together with the insert.
     var probes: Int { lock.lock(); defer { lock.unlock() }; return _probes }
+    /// Probes that were their own write (`probeWrite`).
+    var separateProbes: Int { lock.lock(); defer { lock.unlock() }; return _separateProbes }
     var listedRows: Int { lock.lock(); defer { lock.unlock() }; return _listedRows }
 
     func probeWrite(now: Int64) throws {
-        lock.lock(); _probes += 1; lock.unlock()
+        lock.lock(); _probes += 1; _separateProbes += 1; lock.unlock()
         try inner.probeWrite(now: now)
     }
     func insertOrder(_ order: OrderRecord) throws { try inner.insertOrder(order) }
@@ -185,6 +189,23 @@ final class OrderHoppingTests: XCTestCase {
         clock.advance(ms: 10_000)  // one half-life: 3 → 1.5
         XCTAssertEqual(hop.health().first { $0.group == 0 }!.recentFailures, 1.5, accuracy: 0.001)
         XCTAssertFalse(hop.isOverThreshold(bad))
+    }
+
+    func testAHealthyGroupProbesWithItsInsertASuspectOneIsProbedAloneFirst() throws {
+        let gs = try groups(1)
+        let hop = hopping(gs)
+        let group = gs[tag(0)]!
+        _ = try hop.createOrder(maker())
+        XCTAssertEqual(group.probes, 1)
+        XCTAssertEqual(group.separateProbes, 0, "no recent failures: the probe shares the insert's commit")
+
+        // One failure makes the group suspect, though still under the threshold.
+        XCTAssertThrowsError(try hop.withGroup(tag(0)) { _ in throw StorageError.unavailable("a blip") } as Void)
+        XCTAssertFalse(hop.isOverThreshold(tag(0)))
+        let (order, hops) = try hop.createOrder(maker())
+        XCTAssertEqual(hops, [])
+        XCTAssertEqual(group.separateProbes, 1, "a suspect group is probed on its own before the insert")
+        XCTAssertEqual(try group.order(order.orderNo)?.orderNo, order.orderNo)
     }
 
     func testNoGroupAvailableWhenNothingAccepts() throws {
