@@ -62,20 +62,22 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
         return db
     }
 
-    /// The read-only connection, opening it (after the writer, which creates the file and schema) if needed.
-    private func reader() throws(StorageError) -> Database {
+    /// A second connection to the file, kept in `slot` and opened on first use, after the writer (which
+    /// creates the file and its schema).
+    private func secondConnection(_ slot: ReferenceWritableKeyPath<SQLiteOrderGroupStore, Database?>,
+                                  _ options: Database.Options) throws(StorageError) -> Database {
         _ = try database()
         lock.lock()
         defer { lock.unlock() }
-        if let readConnection { return readConnection }
-        let db = try storage { try Database(.path(path), options: Database.Options(busyTimeoutMilliseconds: options.busyTimeoutMilliseconds, readOnly: true)) }
-        readConnection = db
+        if let open = self[keyPath: slot] { return open }
+        let db = try storage { try Database(.path(path), options: options) }
+        self[keyPath: slot] = db
         return db
     }
 
     /// Runs `body` on the read-only connection, mapping errors to `StorageError`.
     private func read<T>(_ body: (Database) throws -> T) throws(StorageError) -> T {
-        let db = try reader()
+        let db = try secondConnection(\.readConnection, Database.Options(busyTimeoutMilliseconds: options.busyTimeoutMilliseconds, readOnly: true))
         return try storage { try body(db) }
     }
 
@@ -87,17 +89,8 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
     }
 
     public func probeWrite(now: Int64) throws {
-        _ = try database()  // the schema exists before the probe connection writes
-        let probe: Database = try {
-            lock.lock()
-            defer { lock.unlock() }
-            if let probeConnection { return probeConnection }
-            let db = try storage {
-                try Database(.path(path), options: Database.Options(busyTimeoutMilliseconds: Self.probeBusyTimeoutMilliseconds, checkpoints: .elsewhere))
-            }
-            probeConnection = db
-            return db
-        }()
+        let probe = try secondConnection(\.probeConnection,
+                                         Database.Options(busyTimeoutMilliseconds: Self.probeBusyTimeoutMilliseconds, checkpoints: .elsewhere))
         try storage {
             try probe.run(Self.probeSQL, [.integer(now)])
         }

@@ -124,7 +124,6 @@ extension Database {
                 for e in batch { e.transactionFailure = error }
                 return
             }
-            var committed: [PendingWrite] = []
             for (i, e) in batch.enumerated() {
                 do {
                     try run("SAVEPOINT batched")
@@ -132,14 +131,13 @@ extension Database {
                     guard isInTransaction else {
                         // SQLite rolled the whole transaction back (an I/O error, a full disk): undo everyone.
                         let error = bodyError ?? SQLiteError(code: SQLITE_ABORT, message: "the shared transaction was rolled back")
-                        for done in committed { done.transactionFailure = error }
+                        for earlier in batch[..<i] { earlier.transactionFailure = error }
                         if bodyError == nil { e.transactionFailure = error }
                         for later in batch[(i + 1)...] { later.transactionFailure = error }
                         return
                     }
                     if bodyError != nil { try run("ROLLBACK TO batched") }
                     try run("RELEASE batched")
-                    committed.append(e)
                 } catch {
                     for other in batch { other.transactionFailure = error }
                     rollbackIfOpen()
