@@ -159,19 +159,26 @@ struct BenchPlan {
         }
     }
 
+    /// The entries of cashierd's request log whose line contains `marker`, with when each request arrived
+    /// (`ts`, Unix ms) and how long it took (`ms`).
+    func requestLogEntries(_ log: String, containing marker: String) -> [(entry: [String: Any], arrivedMs: Double, ms: Double)] {
+        guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return [] }
+        let parser = ISO8601DateFormatter()
+        parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return text.split(separator: "\n").compactMap { line in
+            guard line.contains(marker),
+                  let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let ts = obj["ts"] as? String, let date = parser.date(from: ts) else { return nil }
+            return (obj, date.timeIntervalSince1970 * 1000, obj["ms"] as? Double ?? 0)
+        }
+    }
+
     /// cashierd's own time per request ("create" and "pay") for requests that arrived between the two times,
     /// from its request log.
     func serverTimes(log: String, fromMs: Double, toMs: Double) -> [String: Latencies] {
-        guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return [:] }
-        let parser = ISO8601DateFormatter()
-        parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         var times: [String: Latencies] = [:]
-        for line in text.split(separator: "\n") where line.contains("\"POST\"") {
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let path = obj["path"] as? String, let ms = obj["ms"] as? Double,
-                  let ts = obj["ts"] as? String, let date = parser.date(from: ts) else { continue }
-            let arrived = date.timeIntervalSince1970 * 1000
-            guard arrived >= fromMs, arrived <= toMs else { continue }
+        for (entry, arrived, _) in requestLogEntries(log, containing: "\"POST\"") where arrived >= fromMs && arrived <= toMs {
+            guard let path = entry["path"] as? String, let ms = entry["ms"] as? Double else { continue }
             let kind = path == API.Path.orders ? "create" : path.hasSuffix("/pay") ? "pay" : nil
             if let kind { times[kind, default: Latencies()].add(ms) }
         }
@@ -180,17 +187,10 @@ struct BenchPlan {
 
     /// Milliseconds from `afterMs` to the end of the first logged request that hopped.
     func firstHop(log: String, afterMs: Int64) -> Double? {
-        guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return nil }
-        let parser = ISO8601DateFormatter()
-        parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         var best: Double?
-        for line in text.split(separator: "\n") {
-            guard line.contains("\"hops\""),
-                  let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let hops = obj["hops"] as? Int, hops >= 1,
-                  let ts = obj["ts"] as? String, let date = parser.date(from: ts) else { continue }
-            let ms = obj["ms"] as? Double ?? 0
-            let end = date.timeIntervalSince1970 * 1000 + ms
+        for (entry, arrived, ms) in requestLogEntries(log, containing: "\"hops\"") {
+            guard let hops = entry["hops"] as? Int, hops >= 1 else { continue }
+            let end = arrived + ms
             guard end >= Double(afterMs) else { continue }
             best = min(best ?? .infinity, end - Double(afterMs))
         }
