@@ -68,21 +68,11 @@ final class HeadlessProcess: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        Thread.detachNewThread { [weak self] in
-            let handle = output.fileHandleForReading
-            var buffer = Data()
-            while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { break }
-                buffer.append(chunk)
-                while let nl = buffer.firstIndex(of: 0x0a) {
-                    let line = Data(buffer[buffer.startIndex..<nl])
-                    buffer = Data(buffer[buffer.index(after: nl)...])
-                    guard let self else { return }
-                    let object = (try? JSONSerialization.jsonObject(with: line)) as? [String: Any] ?? ["unparsed": String(decoding: line, as: UTF8.self)]
-                    self.lock.lock(); self.lines.append(object); self.lock.unlock()
-                }
-            }
+        readLinesInBackground(output.fileHandleForReading) { [weak self] line in
+            guard let self else { return false }
+            let object = (try? JSONSerialization.jsonObject(with: line)) as? [String: Any] ?? ["unparsed": String(decoding: line, as: UTF8.self)]
+            self.lock.lock(); self.lines.append(object); self.lock.unlock()
+            return true
         }
     }
 

@@ -83,6 +83,24 @@ final class OutputCollector: @unchecked Sendable {
     var err: String { lock.lock(); defer { lock.unlock() }; return e }
 }
 
+/// Reads `handle` on a thread of its own until end of file, handing `onLine` each line without its newline;
+/// stops early when `onLine` returns false.
+public func readLinesInBackground(_ handle: FileHandle, _ onLine: @escaping @Sendable (Data) -> Bool) {
+    Thread.detachNewThread {
+        var buffer = Data()
+        while true {
+            let chunk = handle.availableData
+            if chunk.isEmpty { return }
+            buffer.append(chunk)
+            while let nl = buffer.firstIndex(of: 0x0a) {
+                let line = Data(buffer[buffer.startIndex..<nl])
+                buffer = Data(buffer[buffer.index(after: nl)...])
+                if !onLine(line) { return }
+            }
+        }
+    }
+}
+
 /// A long-running child process whose output lines are collected as they come.
 public final class ChildProcess: @unchecked Sendable {
     // @unchecked: `lines` is guarded by `lock`; `process` is only read after start.
@@ -99,20 +117,10 @@ public final class ChildProcess: @unchecked Sendable {
         process.standardError = pipe
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        Thread.detachNewThread { [weak self] in
-            let handle = pipe.fileHandleForReading
-            var buffer = Data()
-            while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { break }
-                buffer.append(chunk)
-                while let nl = buffer.firstIndex(of: 0x0a) {
-                    let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
-                    buffer = Data(buffer[buffer.index(after: nl)...])
-                    guard let self else { return }
-                    self.lock.lock(); self.lines.append(line); self.lock.unlock()
-                }
-            }
+        readLinesInBackground(pipe.fileHandleForReading) { [weak self] line in
+            guard let self else { return false }
+            self.lock.lock(); self.lines.append(String(decoding: line, as: UTF8.self)); self.lock.unlock()
+            return true
         }
     }
 
