@@ -72,9 +72,21 @@ func seedOrders(groupFiles: [(tag: Int, path: String)], store: StoreInfo, device
     }
 }
 
+/// What durable commits wait for on this disk: single fdatasyncs, and rows of them back to back.
+struct DiskLatencies {
+    /// Every fdatasync on its own.
+    var single = Latencies()
+    /// Each row of `DiskLatencies.commitsInARow` overwrite + fdatasync steps, timed from first write to last sync.
+    var row = Latencies()
+    /// The durable commits a sale waits for one after another in its order group, whatever the code
+    /// around them: the create, the claim before the channel is called, and the result.
+    static let commitsInARow = 3
+}
+
 /// fdatasync latencies of 4 KiB overwrites in a preallocated 1 MiB file, the way SQLite reuses its
-/// write-ahead log, one every 2 ms for `seconds`: what one durable commit waits for on this disk.
-func fsyncLatencies(directory: String, seconds: Double) throws -> Latencies {
+/// write-ahead log: every 2 ms, `DiskLatencies.commitsInARow` overwrite + fdatasync steps back to back,
+/// for `seconds`. Each fdatasync is one sample of `single`; each row's total is one sample of `row`.
+func fsyncLatencies(directory: String, seconds: Double) throws -> DiskLatencies {
     let path = directory + "/fsync-probe.dat"
     let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw BenchError("cannot create \(path)") }
@@ -86,15 +98,19 @@ func fsyncLatencies(directory: String, seconds: Double) throws -> Latencies {
     let zeros = [UInt8](repeating: 0, count: size)
     guard pwrite(fd, zeros, size, 0) == size, fsync(fd) == 0 else { throw BenchError("cannot preallocate \(path)") }
     let page = [UInt8](repeating: 7, count: 4_096)
-    var latencies = Latencies()
+    var latencies = DiskLatencies()
     var offset = 0
     let end = monotonicSeconds() + seconds
     while monotonicSeconds() < end {
-        guard pwrite(fd, page, page.count, off_t(offset)) == page.count else { throw BenchError("write to \(path) failed") }
-        offset = (offset + page.count) % size
-        let t0 = monotonicSeconds()
-        guard fdatasync(fd) == 0 else { throw BenchError("fdatasync of \(path) failed") }
-        latencies.add((monotonicSeconds() - t0) * 1000)
+        let rowStart = monotonicSeconds()
+        for _ in 0..<DiskLatencies.commitsInARow {
+            guard pwrite(fd, page, page.count, off_t(offset)) == page.count else { throw BenchError("write to \(path) failed") }
+            offset = (offset + page.count) % size
+            let t0 = monotonicSeconds()
+            guard fdatasync(fd) == 0 else { throw BenchError("fdatasync of \(path) failed") }
+            latencies.single.add((monotonicSeconds() - t0) * 1000)
+        }
+        latencies.row.add((monotonicSeconds() - rowStart) * 1000)
         usleep(2_000)
     }
     return latencies
@@ -104,7 +120,7 @@ func fsyncLatencies(directory: String, seconds: Double) throws -> Latencies {
 final class DiskProbe: @unchecked Sendable {
     // @unchecked: `result` is written by the probe thread before `done` is signalled, read only after.
     private let done = DispatchSemaphore(value: 0)
-    private var result: Latencies?
+    private var result: DiskLatencies?
 
     init(directory: String, seconds: Double) {
         let thread = Thread { [self] in
@@ -114,7 +130,7 @@ final class DiskProbe: @unchecked Sendable {
         thread.start()
     }
 
-    func wait() -> Latencies? {
+    func wait() -> DiskLatencies? {
         done.wait()
         return result
     }
