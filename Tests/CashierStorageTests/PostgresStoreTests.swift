@@ -30,6 +30,32 @@ final class PostgresStoreTests: XCTestCase {
         try checkOrderGroupConformance { try PostgresOrderGroupStore.open(try cluster.freshDatabase()) }
     }
 
+    /// A database from before the partial paying index loses its whole-table status index when a store
+    /// opens it, and the stale-paying query can be answered from the new index.
+    func testStatusIndexIsReplacedByThePartialPayingIndex() throws {
+        let cluster = try liveCluster()
+        let options = try cluster.freshDatabase()
+        let first = try PostgresOrderGroupStore.open(options)
+        let numbers = (1...3).map { OrderNumber(epochSeconds: 1_700_000_000, instance: 1, sequence: $0, group: GroupTag(0)!) }
+        for (no, status) in zip(numbers, [OrderStatus.paying, .paid, .paying]) {
+            try first.insertOrder(OrderRecord(orderNo: no, merchantID: "m", storeID: "s", deviceID: "d", amount: 100,
+                                              currency: "CNY", status: status, createdAt: 1, updatedAt: no == numbers[2] ? 9 : 1))
+        }
+        try first.pool.execute("DROP INDEX orders_paying")
+        try first.pool.execute("CREATE INDEX orders_status ON orders(status, updated_at)")
+
+        let reopened = try PostgresOrderGroupStore.open(options)
+        XCTAssertEqual(try reopened.stalePayingOrders(updatedBefore: 5, limit: 10).map(\.orderNo), [numbers[0]])
+        let indexes = try reopened.pool.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'orders' ORDER BY indexname")
+        XCTAssertEqual(indexes.rows.map { $0[0] }, ["orders_list", "orders_paying", "orders_pkey"])
+        let plan = try reopened.pool.withConnection { c in
+            try c.execute("SET enable_seqscan = off")
+            defer { _ = try? c.execute("RESET enable_seqscan") }
+            return try c.execute("EXPLAIN SELECT order_no FROM orders WHERE status = 'paying' AND updated_at < 5 ORDER BY updated_at, order_no")
+        }
+        XCTAssertTrue(plan.rows.contains { ($0[0] ?? "").contains("orders_paying") }, "plan: \(plan.rows)")
+    }
+
     /// An immediate stop (a crash) makes calls fail as `.unavailable` within the connect timeout; after a
     /// restart the same store works again on its first call and committed data is still there.
     func testImmediateStopIsUnavailableAndRestartRecovers() throws {

@@ -73,6 +73,32 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try db.query("SELECT version FROM schema_version") { $0.int64(0) }, [1])
     }
 
+    /// Only paying orders are indexed by status: a file from before that change loses its whole-table
+    /// status index on open, and the stale-paying query is answered from the partial index.
+    func testStatusIndexIsReplacedByThePartialPayingIndex() throws {
+        let path = dir.file("old-index.sqlite")
+        do {
+            let g = try SQLiteOrderGroupStore(path: path)
+            try g.insertOrder(testOrder(testOrderNumber(1), createdAt: 1_000, status: .paying))
+            try g.insertOrder(testOrder(testOrderNumber(2), createdAt: 1_000, status: .paid))
+            try g.insertOrder(testOrder(testOrderNumber(3), createdAt: 5_000, status: .paying))
+            let raw = try Database(.path(path))
+            try raw.exec("DROP INDEX orders_paying")
+            try raw.exec("CREATE INDEX orders_status ON orders(status, updated_at)")
+        }
+        let reopened = try SQLiteOrderGroupStore(path: path)
+        XCTAssertEqual(try reopened.stalePayingOrders(updatedBefore: 2_000, limit: 10).map(\.orderNo), [testOrderNumber(1)])
+        let db = try Database(.path(path))
+        XCTAssertEqual(try db.query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders' ORDER BY name") { $0.string(0) },
+                       ["orders_list", "orders_paying", "sqlite_autoindex_orders_1"])
+        let plan = try db.query("""
+            EXPLAIN QUERY PLAN SELECT order_no FROM orders WHERE \(SQLiteOrderGroupStore.payingPredicate) AND updated_at < 2000
+            ORDER BY updated_at, order_no LIMIT 10
+            """) { $0.string(3) }
+        XCTAssertTrue(plan.contains { $0.contains("orders_paying") }, "plan: \(plan)")
+        XCTAssertEqual(try db.query("SELECT version FROM schema_version") { $0.int64(0) }, [SQLiteOrderGroupStore.schemaVersion])
+    }
+
     func testGroupThatCannotOpenIsUnavailableAndRecovers() throws {
         let missingDir = dir.file("not-yet")
         let store = try SQLiteOrderGroupStore(path: missingDir + "/g.sqlite", openNow: false)
