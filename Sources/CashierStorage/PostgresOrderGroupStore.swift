@@ -60,7 +60,7 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
     }
 
     public func probeWrite(now: Int64) throws {
-        try run {
+        _ = try run {
             try $0.execute("INSERT INTO probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at", [String(now)])
         }
     }
@@ -97,13 +97,13 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
     }
 
     public func insertOrder(_ order: OrderRecord) throws {
-        try run { try $0.execute(Self.insertOrderSQL, Self.values(order)) }
+        _ = try run { try $0.execute(Self.insertOrderSQL, Self.values(order)) }
     }
 
     /// One statement, so one round trip and one commit: the probe's upsert runs as a data-modifying
     /// CTE, which PostgreSQL always executes, atomically with the insert.
     public func probeAndInsertOrder(_ order: OrderRecord, now: Int64) throws {
-        try run {
+        _ = try run {
             try $0.execute("""
                 WITH probe_write AS (
                     INSERT INTO probe (id, at) VALUES (1, $18) ON CONFLICT (id) DO UPDATE SET at = excluded.at)
