@@ -293,6 +293,10 @@ struct PostgresRow {
 /// Creates a store's tables once per process, under an advisory lock so that several service instances
 /// starting together do not race on CREATE ... IF NOT EXISTS. `@unchecked Sendable`: `done` is guarded by `lock`.
 final class PostgresSchema: @unchecked Sendable {
+    /// How long the schema statements together may run: longer than a request's statement timeout, because
+    /// the first start after an upgrade may build an index over every stored order (about 0.25 s per
+    /// million orders for `orders_paying`), and failing that at the request timeout would fail it forever.
+    static let statementTimeoutMilliseconds = 600_000
     let name: String
     let statements: [String]
     private let lock = NSLock()
@@ -309,6 +313,7 @@ final class PostgresSchema: @unchecked Sendable {
         if done { return }
         try postgresStorage {
             try pool.transaction { c in
+                try c.execute("SET LOCAL statement_timeout = \(Self.statementTimeoutMilliseconds)")
                 try c.execute("SELECT pg_advisory_xact_lock(hashtext($1))", [name])
                 for sql in statements { try c.execute(sql) }
             }
