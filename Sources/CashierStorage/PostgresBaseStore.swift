@@ -69,7 +69,7 @@ public final class PostgresBaseStore: BaseStore {
     // MARK: Merchants and stores
 
     public func insertMerchant(_ merchant: MerchantRecord) throws {
-        try run { try $0.execute("INSERT INTO merchants (id, name, created_at) VALUES ($1, $2, $3)",
+        _ = try run { try $0.execute("INSERT INTO merchants (id, name, created_at) VALUES ($1, $2, $3)",
                                  [merchant.id, merchant.name, String(merchant.createdAt)]) }
     }
 
@@ -88,7 +88,7 @@ public final class PostgresBaseStore: BaseStore {
     }
 
     public func insertStore(_ store: StoreRecord) throws {
-        try run {
+        _ = try run {
             try $0.execute("INSERT INTO stores (id, merchant_id, name, currency, created_at) VALUES ($1, $2, $3, $4, $5)",
                            [store.id, store.merchantID, store.name, store.currency, String(store.createdAt)])
         }
@@ -112,7 +112,7 @@ public final class PostgresBaseStore: BaseStore {
     // MARK: Staff
 
     public func insertStaff(_ staff: StaffRecord) throws {
-        try run {
+        _ = try run {
             try $0.execute("INSERT INTO staff (id, store_id, name, role, pin_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
                            [staff.id, staff.storeID, staff.name, staff.role.rawValue, staff.pinHash.encoded, String(staff.createdAt)])
         }
@@ -142,7 +142,7 @@ public final class PostgresBaseStore: BaseStore {
     }
 
     public func insertActivationCode(_ code: ActivationCodeRecord) throws {
-        try run {
+        _ = try run {
             try $0.execute("INSERT INTO activation_codes (\(Self.codeColumns)) VALUES ($1, $2, $3, $4, $5, $6)",
                            [code.code, code.storeID, String(code.createdAt), String(code.expiresAt),
                             code.usedAt.map(String.init), code.deviceID])
@@ -242,7 +242,7 @@ public final class PostgresBaseStore: BaseStore {
     }
 
     public func clearAttempts(key: String) throws {
-        try run { try $0.execute("DELETE FROM attempts WHERE key = $1", [key]) }
+        _ = try run { try $0.execute("DELETE FROM attempts WHERE key = $1", [key]) }
     }
 }
 
