@@ -266,7 +266,7 @@ extension CashierService {
                 throw Refusal(.invalidField, "unknown query parameter \(key)")
             }
         }
-        let (orders, unavailable) = hopping.listOrders(storeID: auth.store.id, before: cursor, limit: limit)
+        let (orders, unavailable) = hopping.listOrders(.store(auth.store.id), before: cursor, limit: limit)
         let summaries = orders.map {
             OrderSummary(orderNo: $0.orderNo, amount: $0.amount, currency: $0.currency, status: $0.status,
                          refundedAmount: $0.refundedAmount, createdAt: $0.createdAt, deviceId: $0.deviceID)

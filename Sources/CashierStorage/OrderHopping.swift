@@ -251,15 +251,16 @@ public final class OrderHopping: @unchecked Sendable {
         }
     }
 
-    /// A store's orders across all groups, newest first: asks each group for `limit` rows older than
-    /// `before`, merges them and keeps the first `limit`. Groups that fail are listed in `unavailable`.
-    public func listOrders(storeID: String, before: OrderListCursor?, limit: Int) -> (orders: [OrderRecord], unavailable: [GroupTag]) {
+    /// A store's or merchant's orders across all groups, newest first: asks each group for `limit` rows
+    /// older than `before`, merges them and keeps the first `limit`. Groups that fail are listed in
+    /// `unavailable` (hopping scatters a merchant's orders over every group, so every list asks them all).
+    public func listOrders(_ scope: OrderListScope, before: OrderListCursor?, limit: Int) -> (orders: [OrderRecord], unavailable: [GroupTag]) {
         let stores = locked { groups.map { ($0.key, $0.value.store) } }.sorted { $0.0 < $1.0 }
         var merged: [OrderRecord] = []
         var unavailable: [GroupTag] = []
         for (tag, store) in stores {
             do {
-                merged += try store.listOrders(storeID: storeID, before: before, limit: limit)
+                merged += try store.listOrders(scope, before: before, limit: limit)
             } catch {
                 if case StorageError.unavailable = error { recordFailure(tag) }
                 unavailable.append(tag)

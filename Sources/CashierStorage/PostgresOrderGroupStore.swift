@@ -36,6 +36,7 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
             failure_reason text, failure_message text, created_at bigint NOT NULL, updated_at bigint NOT NULL, paid_at bigint)
         """,
         "CREATE INDEX IF NOT EXISTS orders_list ON orders(store_id, created_at DESC, order_no DESC)",
+        "CREATE INDEX IF NOT EXISTS orders_merchant ON orders(merchant_id, created_at DESC, order_no DESC)",
         // Only paying orders are looked up by status, so only they are indexed (see SQLiteOrderGroupStore);
         // a database made before this change loses its whole-table status index here.
         "DROP INDEX IF EXISTS orders_status",
@@ -210,17 +211,17 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
 
     // MARK: Lists
 
-    public func listOrders(storeID: String, before: OrderListCursor?, limit: Int) throws -> [OrderRecord] {
+    public func listOrders(_ scope: OrderListScope, before: OrderListCursor?, limit: Int) throws -> [OrderRecord] {
         try run { c in
             if let before {
                 return try c.execute("""
-                    SELECT \(Self.orderColumns) FROM orders WHERE store_id = $1 AND (created_at, order_no) < ($2, $3)
+                    SELECT \(Self.orderColumns) FROM orders WHERE \(scope.column) = $1 AND (created_at, order_no) < ($2, $3)
                     ORDER BY created_at DESC, order_no DESC LIMIT $4
-                    """, [storeID, String(before.createdAt), before.orderNo, String(limit)])
+                    """, [scope.id, String(before.createdAt), before.orderNo, String(limit)])
             }
             return try c.execute("""
-                SELECT \(Self.orderColumns) FROM orders WHERE store_id = $1 ORDER BY created_at DESC, order_no DESC LIMIT $2
-                """, [storeID, String(limit)])
+                SELECT \(Self.orderColumns) FROM orders WHERE \(scope.column) = $1 ORDER BY created_at DESC, order_no DESC LIMIT $2
+                """, [scope.id, String(limit)])
         }.rows.map(Self.order)
     }
 

@@ -43,6 +43,7 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
             failure_message TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, paid_at INTEGER)
         """,
         "CREATE INDEX IF NOT EXISTS orders_list ON orders(store_id, created_at DESC, order_no DESC)",
+        "CREATE INDEX IF NOT EXISTS orders_merchant ON orders(merchant_id, created_at DESC, order_no DESC)",
         // Only paying orders are ever looked up by status (`stalePayingOrders`), so only they are indexed:
         // a sale's create and result no longer rewrite a status index, and stored orders cost it nothing.
         // Files made before this change lose the old whole-table index here; both schemas work with
@@ -247,17 +248,17 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
 
     // MARK: Lists
 
-    public func listOrders(storeID: String, before: OrderListCursor?, limit: Int) throws -> [OrderRecord] {
+    public func listOrders(_ scope: OrderListScope, before: OrderListCursor?, limit: Int) throws -> [OrderRecord] {
         try read { db in
             if let before {
                 return try db.query("""
-                    SELECT \(Self.orderColumns) FROM orders WHERE store_id = ? AND (created_at, order_no) < (?, ?)
+                    SELECT \(Self.orderColumns) FROM orders WHERE \(scope.column) = ? AND (created_at, order_no) < (?, ?)
                     ORDER BY created_at DESC, order_no DESC LIMIT ?
-                    """, [.text(storeID), .integer(before.createdAt), .text(before.orderNo), .integer(Int64(limit))], row: Self.order)
+                    """, [.text(scope.id), .integer(before.createdAt), .text(before.orderNo), .integer(Int64(limit))], row: Self.order)
             }
             return try db.query("""
-                SELECT \(Self.orderColumns) FROM orders WHERE store_id = ? ORDER BY created_at DESC, order_no DESC LIMIT ?
-                """, [.text(storeID), .integer(Int64(limit))], row: Self.order)
+                SELECT \(Self.orderColumns) FROM orders WHERE \(scope.column) = ? ORDER BY created_at DESC, order_no DESC LIMIT ?
+                """, [.text(scope.id), .integer(Int64(limit))], row: Self.order)
         }
     }
 

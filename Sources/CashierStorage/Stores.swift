@@ -66,8 +66,8 @@ public protocol OrderGroupStore: AnyObject, Sendable {
     /// Marks a pending refund succeeded.
     func completeRefund(_ refundNo: RefundNumber, now: Int64) throws
 
-    /// Orders of a store strictly older than `before` (by createdAt, then order number), newest first.
-    func listOrders(storeID: String, before: OrderListCursor?, limit: Int) throws -> [OrderRecord]
+    /// Orders in `scope` strictly older than `before` (by createdAt, then order number), newest first.
+    func listOrders(_ scope: OrderListScope, before: OrderListCursor?, limit: Int) throws -> [OrderRecord]
     /// Orders whose status is `paying` and that were last updated before `updatedBefore` (for sweeps).
     func stalePayingOrders(updatedBefore: Int64, limit: Int) throws -> [OrderRecord]
 
@@ -82,5 +82,26 @@ extension OrderGroupStore {
     public func probeAndInsertOrder(_ order: OrderRecord, now: Int64) throws {
         try probeWrite(now: now)
         try insertOrder(order)
+    }
+}
+
+/// Whose orders a list shows: one store's (what its terminals see) or a whole merchant's (the back office).
+/// Each has an index that leads with its column, so a page costs the same however many orders are stored.
+public enum OrderListScope: Equatable, Sendable {
+    case store(String)
+    case merchant(String)
+
+    /// The column the scope filters on; a fixed name, never caller input.
+    var column: String {
+        switch self {
+        case .store: return "store_id"
+        case .merchant: return "merchant_id"
+        }
+    }
+
+    var id: String {
+        switch self {
+        case .store(let id), .merchant(let id): return id
+        }
     }
 }

@@ -76,8 +76,8 @@ final class CountingGroup: OrderGroupStore, @unchecked Sendable {
         try inner.reserveRefund(refund, maxRefunds: maxRefunds, now: now)
     }
     func completeRefund(_ refundNo: RefundNumber, now: Int64) throws { try inner.completeRefund(refundNo, now: now) }
-    func listOrders(storeID: String, before: OrderListCursor?, limit: Int) throws -> [OrderRecord] {
-        let rows = try inner.listOrders(storeID: storeID, before: before, limit: limit)
+    func listOrders(_ scope: OrderListScope, before: OrderListCursor?, limit: Int) throws -> [OrderRecord] {
+        let rows = try inner.listOrders(scope, before: before, limit: limit)
         lock.lock(); _listedRows += rows.count; lock.unlock()
         return rows
     }
@@ -250,7 +250,7 @@ final class OrderHoppingTests: XCTestCase {
         var cursor: OrderListCursor?
         for _ in 0..<10 {
             let before = gs.values.map(\.listedRows).reduce(0, +)
-            let page = hop.listOrders(storeID: "S1", before: cursor, limit: limit)
+            let page = hop.listOrders(.store("S1"), before: cursor, limit: limit)
             XCTAssertEqual(page.unavailable, [])
             XCTAssertLessThanOrEqual(gs.values.map(\.listedRows).reduce(0, +) - before, limit * 3)
             seen += page.orders
@@ -267,7 +267,7 @@ final class OrderHoppingTests: XCTestCase {
         _ = try hop.createOrder(maker())
         let missing = try SQLiteOrderGroupStore(path: dir.file("nowhere/x.sqlite"), openNow: false)
         hop.addGroup(tag(5), store: missing, accepting: false)
-        let page = hop.listOrders(storeID: "S1", before: nil, limit: 10)
+        let page = hop.listOrders(.store("S1"), before: nil, limit: 10)
         XCTAssertEqual(page.orders.count, 1)
         XCTAssertEqual(page.unavailable, [tag(5)])
         XCTAssertEqual(hop.stats()[tag(5)]!.failures, 1)

@@ -65,7 +65,7 @@ final class PostgresConnectionTests: XCTestCase {
     func testTransactionCommitsOrRollsBack() throws {
         let c = try Connection(options: try liveCluster().options())
         try c.execute("CREATE TEMP TABLE tx (k int)")
-        try c.transaction { try $0.execute("INSERT INTO tx VALUES (1)") }
+        _ = try c.transaction { try $0.execute("INSERT INTO tx VALUES (1)") }
         struct Abort: Error {}
         XCTAssertThrowsError(try c.transaction { c in
             try c.execute("INSERT INTO tx VALUES (2)")

@@ -90,13 +90,28 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try reopened.stalePayingOrders(updatedBefore: 2_000, limit: 10).map(\.orderNo), [testOrderNumber(1)])
         let db = try Database(.path(path))
         XCTAssertEqual(try db.query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders' ORDER BY name") { $0.string(0) },
-                       ["orders_list", "orders_paying", "sqlite_autoindex_orders_1"])
+                       ["orders_list", "orders_merchant", "orders_paying", "sqlite_autoindex_orders_1"])
         let plan = try db.query("""
             EXPLAIN QUERY PLAN SELECT order_no FROM orders WHERE \(SQLiteOrderGroupStore.payingPredicate) AND updated_at < 2000
             ORDER BY updated_at, order_no LIMIT 10
             """) { $0.string(3) }
         XCTAssertTrue(plan.contains { $0.contains("orders_paying") }, "plan: \(plan)")
         XCTAssertEqual(try db.query("SELECT version FROM schema_version") { $0.int64(0) }, [SQLiteOrderGroupStore.schemaVersion])
+    }
+
+    /// A merchant's page is read from its own index in order, never by sorting the merchant's orders, so it
+    /// costs the same with a thousand orders stored or a million.
+    func testMerchantListIsReadFromItsIndexInOrder() throws {
+        let path = dir.file("merchant-plan.sqlite")
+        let g = try SQLiteOrderGroupStore(path: path)
+        try g.insertOrder(testOrder(testOrderNumber(1)))
+        let db = try Database(.path(path))
+        for sql in ["SELECT * FROM orders WHERE merchant_id = 'M1' ORDER BY created_at DESC, order_no DESC LIMIT 20",
+                    "SELECT * FROM orders WHERE merchant_id = 'M1' AND (created_at, order_no) < (5, 'x') ORDER BY created_at DESC, order_no DESC LIMIT 20"] {
+            let plan = try db.query("EXPLAIN QUERY PLAN " + sql) { $0.string(3) }
+            XCTAssertTrue(plan.contains { $0.contains("USING INDEX orders_merchant") }, "plan: \(plan)")
+            XCTAssertFalse(plan.contains { $0.contains("TEMP B-TREE") }, "plan sorts: \(plan)")
+        }
     }
 
     func testGroupThatCannotOpenIsUnavailableAndRecovers() throws {

@@ -243,15 +243,33 @@ func checkOrderGroupConformance(_ make: () throws -> OrderGroupStore, file: Stat
         var seen: [OrderRecord] = []
         var cursor: OrderListCursor?
         for _ in 0..<5 {
-            let page = try g.listOrders(storeID: "S1", before: cursor, limit: 3)
+            let page = try g.listOrders(.store("S1"), before: cursor, limit: 3)
             seen += page
             guard page.count == 3, let last = page.last else { break }
             cursor = OrderListCursor(createdAt: last.createdAt, orderNo: last.orderNo.digits)
         }
         XCTAssertEqual(seen.map(\.orderNo), expected.map(\.orderNo), file: file, line: line)
-        XCTAssertEqual(try g.listOrders(storeID: "S2", before: nil, limit: 10).map(\.createdAt), [460, 450], file: file, line: line)
-        XCTAssertEqual(try g.listOrders(storeID: "S1", before: OrderListCursor(createdAt: 100, orderNo: testOrderNumber(1).digits), limit: 10), [],
+        XCTAssertEqual(try g.listOrders(.store("S2"), before: nil, limit: 10).map(\.createdAt), [460, 450], file: file, line: line)
+        XCTAssertEqual(try g.listOrders(.store("S1"), before: OrderListCursor(createdAt: 100, orderNo: testOrderNumber(1).digits), limit: 10), [],
                        file: file, line: line)
+
+        // A merchant's list spans its stores (M1 owns S1 and S2) and leaves other merchants' orders out.
+        var otherMerchant = testOrder(testOrderNumber(22), store: "S3", createdAt: 470)
+        otherMerchant.merchantID = "M2"
+        try g.insertOrder(otherMerchant)
+        let merchantExpected = (s1 + [try g.order(testOrderNumber(20))!, try g.order(testOrderNumber(21))!])
+            .sorted { ($0.createdAt, $0.orderNo.digits) > ($1.createdAt, $1.orderNo.digits) }
+        var merchantSeen: [OrderRecord] = []
+        cursor = nil
+        for _ in 0..<5 {
+            let page = try g.listOrders(.merchant("M1"), before: cursor, limit: 4)
+            merchantSeen += page
+            guard page.count == 4, let last = page.last else { break }
+            cursor = OrderListCursor(createdAt: last.createdAt, orderNo: last.orderNo.digits)
+        }
+        XCTAssertEqual(merchantSeen.map(\.orderNo), merchantExpected.map(\.orderNo), file: file, line: line)
+        XCTAssertEqual(try g.listOrders(.merchant("M2"), before: nil, limit: 10).map(\.orderNo), [testOrderNumber(22)], file: file, line: line)
+        XCTAssertEqual(try g.listOrders(.merchant("S1"), before: nil, limit: 10), [], "a store id is not a merchant id", file: file, line: line)
 
         _ = try g.transition(s1[0].orderNo, from: [.created], change: OrderChange(status: .paying), now: 1_000)
         _ = try g.transition(s1[1].orderNo, from: [.created], change: OrderChange(status: .paying), now: 5_000)
@@ -272,7 +290,7 @@ func checkOrderGroupConformance(_ make: () throws -> OrderGroupStore, file: Stat
             after = last.orderNo
         }
         XCTAssertEqual(exported.map(\.orderNo), exported.map(\.orderNo).sorted(), file: file, line: line)
-        XCTAssertEqual(Set(exported.map(\.orderNo)).count, 9, file: file, line: line)
+        XCTAssertEqual(Set(exported.map(\.orderNo)).count, 10, file: file, line: line)
 
         let target = try make()
         for o in exported { try target.importOrder(o, refunds: try g.refunds(of: o.orderNo)) }
