@@ -89,6 +89,35 @@ public enum Administration {
         return s
     }
 
+    /// One page of a merchant's orders from every group, newest first (`cashierd merchant orders`).
+    public struct MerchantOrderPage: Sendable {
+        /// One line per order: number, created (UTC), store, status, amount; tab-separated.
+        public var lines: [String]
+        /// Where the next page starts; nil when this page was the last.
+        public var nextCursor: String?
+        /// Groups that did not answer: their orders are missing from this page.
+        public var unavailable: [GroupTag]
+    }
+
+    /// A merchant's orders across all stores and groups, `limit` at a time, older than `cursor`.
+    public static func merchantOrders(base: BaseStore, hopping: OrderHopping, merchantID: String, cursor: String?,
+                                      limit: Int) throws -> MerchantOrderPage {
+        guard try base.merchant(id: merchantID) != nil else { throw RuntimeError("no merchant \(merchantID)") }
+        guard (1...500).contains(limit) else { throw RuntimeError("--limit must be 1 to 500") }
+        var before: OrderListCursor?
+        if let cursor {
+            guard let parsed = OrderListCursor(token: cursor) else { throw RuntimeError("--cursor must be one this command printed") }
+            before = parsed
+        }
+        let (orders, unavailable) = hopping.listOrders(.merchant(merchantID), before: before, limit: limit)
+        let lines = orders.map { o in
+            [o.orderNo.digits, RequestLog.timestamp(ms: o.createdAt), o.storeID, o.status.rawValue,
+             Money(minorUnits: o.amount, currency: o.currency).description].joined(separator: "\t")
+        }
+        let next = orders.count == limit ? orders.last.map { OrderListCursor(createdAt: $0.createdAt, orderNo: $0.orderNo.digits).token } : nil
+        return MerchantOrderPage(lines: lines, nextCursor: next, unavailable: unavailable)
+    }
+
     /// Issues a one-time activation code for a store, valid for `ttlSeconds`.
     public static func issueActivationCode(base: BaseStore, storeID: String, ttlSeconds: Int64, now: Int64) throws -> ActivationCodeRecord {
         guard try base.store(id: storeID) != nil else { throw RuntimeError("no store \(storeID)") }

@@ -14,6 +14,8 @@ usage: cashierd <command> [options]        (data directory: --data DIR, or $CASH
   serve [--listen HOST:PORT]... [--plain HOST:PORT]... [--instance N] [--quiet]
                               serve HTTPS (and plain HTTP for a load balancer) until SIGTERM/SIGINT
   merchant add NAME | merchant list
+  merchant orders MERCHANT_ID [--limit N] [--cursor C]
+                              a merchant's orders from every store and group, newest first (20 a page)
   store add --merchant ID --name NAME [--currency CNY] | store list
   staff add --store ID --name NAME --role cashier|supervisor --pin PIN | staff list --store ID
   activation-code --store ID [--ttl SECONDS]      issue a one-time code for a terminal (default 600 s)
@@ -107,7 +109,18 @@ func run(_ argv: [String]) throws -> Int32 {
             print(m.id)
         case "list":
             for m in try runtime.base.merchants() { print("\(m.id)\t\(m.name)") }
-        default: throw UsageError("merchant add NAME | merchant list")
+        case "orders":
+            guard args.positionals.count == 2 else { throw UsageError("merchant orders MERCHANT_ID [--limit N] [--cursor C]") }
+            let page = try Administration.merchantOrders(base: runtime.base, hopping: runtime.hopping, merchantID: args.positionals[1],
+                                                         cursor: args.value("cursor"), limit: try args.int("limit", default: 20))
+            for line in page.lines { print(line) }
+            if let next = page.nextCursor { print("next: --cursor \(next)") }
+            if !page.unavailable.isEmpty {
+                let tags = page.unavailable.map(\.description).joined(separator: ", ")
+                FileHandle.standardError.write(Data("cashierd: incomplete: group(s) \(tags) did not answer; their orders are missing from this page\n".utf8))
+                return 1
+            }
+        default: throw UsageError("merchant add NAME | merchant list | merchant orders MERCHANT_ID [--limit N] [--cursor C]")
         }
         return 0
     case "store":

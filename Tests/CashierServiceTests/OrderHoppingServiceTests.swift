@@ -126,4 +126,57 @@ final class OrderHoppingServiceTests: XCTestCase {
         guard case .failure(.service(let e2)) = terminal.list(cursor: "garbage") else { return XCTFail() }
         XCTAssertEqual(e2.code, .invalidField)
     }
+
+    /// The back office's list: `cashierd merchant orders` pages one merchant's orders from all its stores
+    /// and every group, newest first, and shows no other merchant's.
+    func testMerchantOrdersSpanTheMerchantsStoresAndEveryGroup() throws {
+        func admin(_ args: [String]) throws -> String {
+            let r = try service.admin(args)
+            guard r.status == 0 else { throw RuntimeError("cashierd \(args.joined(separator: " ")): \(r.stderr)") }
+            return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        /// A terminal of a new store of `merchant`.
+        func terminalOfNewStore(merchant: String, name: String) throws -> TestTerminal {
+            let store = try admin(["store", "add", "--merchant", merchant, "--name", name])
+            let code = try admin(["activation-code", "--store", store])
+            return TestTerminal(transport: try service.transport(), credentials: try service.activateTerminal(code: code))
+        }
+        let merchant = terminal.credentials.store.merchantId
+        let secondShop = try terminalOfNewStore(merchant: merchant, name: "Second shop")
+        let otherMerchant = try admin(["merchant", "add", "Someone else"])
+        let stranger = try terminalOfNewStore(merchant: otherMerchant, name: "Elsewhere")
+
+        var mine: [OrderNumber] = []
+        for i in 0..<9 {
+            mine.append(try terminal.createOrder(amount: Int64(100 + i)).unwrap().orderNo)
+            mine.append(try secondShop.createOrder(amount: Int64(200 + i)).unwrap().orderNo)
+            _ = try stranger.createOrder(amount: 300).unwrap()
+        }
+        XCTAssertEqual(Set(mine.map(\.group.value)), [0, 1, 2], "the merchant's orders are spread over every group")
+
+        var rows: [[Substring]] = []
+        var cursor: String?
+        var pages = 0
+        repeat {
+            var args = ["merchant", "orders", merchant, "--limit", "5"]
+            if let cursor { args += ["--cursor", cursor] }
+            let lines = try admin(args).split(separator: "\n")
+            cursor = lines.last.flatMap { $0.hasPrefix("next: --cursor ") ? String($0.dropFirst("next: --cursor ".count)) : nil }
+            rows += lines.filter { !$0.hasPrefix("next: ") }.map { $0.split(separator: "\t") }
+            pages += 1
+        } while cursor != nil && pages < 10
+        XCTAssertEqual(pages, 4, "18 orders in pages of 5")
+        XCTAssertEqual(rows.map { String($0[0]) }, mine.reversed().map(\.digits), "newest first, across stores and groups")
+        XCTAssertEqual(Set(rows.map { String($0[2]) }), [terminal.credentials.store.storeId, secondShop.credentials.store.storeId])
+        XCTAssertEqual(rows.first.map { $0.count }, 5, "number, created, store, status, amount")
+        XCTAssertEqual(rows.first.map { String($0[4]) }, "2.08 CNY")
+
+        let unknown = try service.admin(["merchant", "orders", "MNOSUCHMERCHANT"])
+        XCTAssertEqual(unknown.status, 1)
+        XCTAssertTrue(unknown.stderr.contains("no merchant"), unknown.stderr)
+        let badCursor = try service.admin(["merchant", "orders", merchant, "--cursor", "garbage"])
+        XCTAssertEqual(badCursor.status, 1)
+        XCTAssertTrue(badCursor.stderr.contains("--cursor"), badCursor.stderr)
+        XCTAssertEqual(try service.admin(["merchant", "orders"]).status, 2)
+    }
 }
