@@ -1,5 +1,6 @@
 import CashierClient
 import CashierCore
+import CashierService
 import Foundation
 
 /// The Swift-measured figures of the benchmark, in order; each step prints its ROW lines.
@@ -233,6 +234,25 @@ struct BenchPlan {
             rows = page.orders.count
         }
         row("order list page (\(label))", lat.summary, "GET /v1/orders?limit=20 (\(rows) rows, merged across groups), 1 client sequential, \(lat.count) pages in \(fmt(min(seconds, 3))) s")
+        try merchantListPage(svc, merchantID: creds.store.merchantId, label: label)
+    }
+
+    /// A merchant's order-list page as `cashierd merchant orders` reads it (no HTTP: it is a back-office
+    /// command), opened on the running service's files.
+    func merchantListPage(_ svc: ServiceProcess, merchantID: String, label: String) throws {
+        let runtime = try ServiceRuntime(dataDirectory: svc.data, logRequests: false)
+        var lat = Latencies(), rows = 0
+        let end = monotonicSeconds() + min(seconds, 3)
+        while monotonicSeconds() < end {
+            let t0 = monotonicSeconds()
+            let page = try Administration.merchantOrders(base: runtime.base, hopping: runtime.hopping, merchantID: merchantID,
+                                                         cursor: nil, limit: 20)
+            guard page.unavailable.isEmpty else { throw BenchError("merchant list: groups \(page.unavailable) did not answer") }
+            lat.add((monotonicSeconds() - t0) * 1000)
+            rows = page.lines.count
+        }
+        row("merchant order-list page (\(label))", lat.summary,
+            "Administration.merchantOrders, what `cashierd merchant orders` runs (\(rows) rows: every group's newest 20 of the merchant, merged), in-process on the running service's files, 1 caller sequential, \(lat.count) pages in \(fmt(min(seconds, 3))) s")
     }
 
     func listPages() throws {
