@@ -239,16 +239,22 @@ func checkOrderGroupConformance(_ make: () throws -> OrderGroupStore, file: Stat
         }
         try g.insertOrder(testOrder(testOrderNumber(20), store: "S2", createdAt: 450))
         try g.insertOrder(testOrder(testOrderNumber(21), store: "S2", createdAt: 460))
-        let expected = s1.sorted { ($0.createdAt, $0.orderNo.digits) > ($1.createdAt, $1.orderNo.digits) }
-        var seen: [OrderRecord] = []
-        var cursor: OrderListCursor?
-        for _ in 0..<5 {
-            let page = try g.listOrders(.store("S1"), before: cursor, limit: 3)
-            seen += page
-            guard page.count == 3, let last = page.last else { break }
-            cursor = OrderListCursor(createdAt: last.createdAt, orderNo: last.orderNo.digits)
+        func newestFirst(_ orders: [OrderRecord]) -> [OrderNumber] {
+            orders.sorted { ($0.createdAt, $0.orderNo.digits) > ($1.createdAt, $1.orderNo.digits) }.map(\.orderNo)
         }
-        XCTAssertEqual(seen.map(\.orderNo), expected.map(\.orderNo), file: file, line: line)
+        /// Every page of `scope`, `size` at a time, following the cursor (at most five pages).
+        func allPages(_ scope: OrderListScope, size: Int) throws -> [OrderNumber] {
+            var seen: [OrderRecord] = []
+            var cursor: OrderListCursor?
+            for _ in 0..<5 {
+                let page = try g.listOrders(scope, before: cursor, limit: size)
+                seen += page
+                guard page.count == size, let last = page.last else { break }
+                cursor = OrderListCursor(createdAt: last.createdAt, orderNo: last.orderNo.digits)
+            }
+            return seen.map(\.orderNo)
+        }
+        XCTAssertEqual(try allPages(.store("S1"), size: 3), newestFirst(s1), file: file, line: line)
         XCTAssertEqual(try g.listOrders(.store("S2"), before: nil, limit: 10).map(\.createdAt), [460, 450], file: file, line: line)
         XCTAssertEqual(try g.listOrders(.store("S1"), before: OrderListCursor(createdAt: 100, orderNo: testOrderNumber(1).digits), limit: 10), [],
                        file: file, line: line)
@@ -257,17 +263,8 @@ func checkOrderGroupConformance(_ make: () throws -> OrderGroupStore, file: Stat
         var otherMerchant = testOrder(testOrderNumber(22), store: "S3", createdAt: 470)
         otherMerchant.merchantID = "M2"
         try g.insertOrder(otherMerchant)
-        let merchantExpected = (s1 + [try g.order(testOrderNumber(20))!, try g.order(testOrderNumber(21))!])
-            .sorted { ($0.createdAt, $0.orderNo.digits) > ($1.createdAt, $1.orderNo.digits) }
-        var merchantSeen: [OrderRecord] = []
-        cursor = nil
-        for _ in 0..<5 {
-            let page = try g.listOrders(.merchant("M1"), before: cursor, limit: 4)
-            merchantSeen += page
-            guard page.count == 4, let last = page.last else { break }
-            cursor = OrderListCursor(createdAt: last.createdAt, orderNo: last.orderNo.digits)
-        }
-        XCTAssertEqual(merchantSeen.map(\.orderNo), merchantExpected.map(\.orderNo), file: file, line: line)
+        let merchantOrders = s1 + [try g.order(testOrderNumber(20))!, try g.order(testOrderNumber(21))!]
+        XCTAssertEqual(try allPages(.merchant("M1"), size: 4), newestFirst(merchantOrders), file: file, line: line)
         XCTAssertEqual(try g.listOrders(.merchant("M2"), before: nil, limit: 10).map(\.orderNo), [testOrderNumber(22)], file: file, line: line)
         XCTAssertEqual(try g.listOrders(.merchant("S1"), before: nil, limit: 10), [], "a store id is not a merchant id", file: file, line: line)
 
