@@ -1,4 +1,5 @@
 import CashierCore
+import Dispatch
 import Foundation
 
 public struct HoppingConfiguration: Sendable {
@@ -251,19 +252,29 @@ public final class OrderHopping: @unchecked Sendable {
         }
     }
 
-    /// A store's or merchant's orders across all groups, newest first: asks each group for `limit` rows
-    /// older than `before`, merges them and keeps the first `limit`. Groups that fail are listed in
+    /// A store's or merchant's orders across all groups, newest first: asks every group at once for
+    /// `limit` rows older than `before`, merges them and keeps the first `limit`. Groups that fail are listed in
     /// `unavailable` (hopping scatters a merchant's orders over every group, so every list asks them all).
     public func listOrders(_ scope: OrderListScope, before: OrderListCursor?, limit: Int) -> (orders: [OrderRecord], unavailable: [GroupTag]) {
         let stores = locked { groups.map { ($0.key, $0.value.store) } }.sorted { $0.0 < $1.0 }
-        var merged: [OrderRecord] = []
-        var unavailable: [GroupTag] = []
-        for (tag, store) in stores {
+        // The groups are asked at once (GCD's worker threads, not Swift's cooperative pool): a page
+        // waits for the slowest group rather than for all of them one after another.
+        let pages = PageSlots(count: stores.count)
+        DispatchQueue.concurrentPerform(iterations: stores.count) { i in
+            let (tag, store) = stores[i]
             do {
-                merged += try store.listOrders(scope, before: before, limit: limit)
+                pages.set(i, .success(try store.listOrders(scope, before: before, limit: limit)))
             } catch {
                 if case StorageError.unavailable = error { recordFailure(tag) }
-                unavailable.append(tag)
+                pages.set(i, .failure(error))
+            }
+        }
+        var merged: [OrderRecord] = []
+        var unavailable: [GroupTag] = []
+        for (i, (tag, _)) in stores.enumerated() {
+            switch pages.get(i) {
+            case .success(let rows)?: merged += rows
+            default: unavailable.append(tag)
             }
         }
         merged.sort { ($0.createdAt, $0.orderNo.digits) > ($1.createdAt, $1.orderNo.digits) }
@@ -355,5 +366,23 @@ public final class OrderHopping: @unchecked Sendable {
             guard batch.count == batchSize, let last = batch.last else { return copied }
             after = last.orderNo
         }
+    }
+}
+
+/// One result slot per group for a list's concurrent fan-out. `@unchecked Sendable`: guarded by `lock`.
+private final class PageSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<[OrderRecord], Error>?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ i: Int, _ result: Result<[OrderRecord], Error>) {
+        lock.lock(); defer { lock.unlock() }
+        slots[i] = result
+    }
+
+    func get(_ i: Int) -> Result<[OrderRecord], Error>? {
+        lock.lock(); defer { lock.unlock() }
+        return slots[i]
     }
 }

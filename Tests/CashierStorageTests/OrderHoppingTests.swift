@@ -77,15 +77,43 @@ final class CountingGroup: OrderGroupStore, @unchecked Sendable {
     }
     func completeRefund(_ refundNo: RefundNumber, now: Int64) throws { try inner.completeRefund(refundNo, now: now) }
     func listOrders(_ scope: OrderListScope, before: OrderListCursor?, limit: Int) throws -> [OrderRecord] {
+        let met = rendezvous?.arrive()
         let rows = try inner.listOrders(scope, before: before, limit: limit)
-        lock.lock(); _listedRows += rows.count; lock.unlock()
+        lock.lock(); _listedRows += rows.count; if let met { _listsThatMetTheOthers.append(met) }; lock.unlock()
         return rows
     }
+    /// When set, every list call waits there for the other groups' list calls (see `Rendezvous`).
+    nonisolated(unsafe) var rendezvous: Rendezvous?
+    private var _listsThatMetTheOthers: [Bool] = []
+    /// For each list call made while `rendezvous` was set: whether the other groups' calls were under way too.
+    var listsThatMetTheOthers: [Bool] { lock.lock(); defer { lock.unlock() }; return _listsThatMetTheOthers }
     func stalePayingOrders(updatedBefore: Int64, limit: Int) throws -> [OrderRecord] {
         try inner.stalePayingOrders(updatedBefore: updatedBefore, limit: limit)
     }
     func allOrders(after: OrderNumber?, limit: Int) throws -> [OrderRecord] { try inner.allOrders(after: after, limit: limit) }
     func importOrder(_ order: OrderRecord, refunds: [RefundRecord]) throws { try inner.importOrder(order, refunds: refunds) }
+}
+
+/// Lets `parties` callers meet: each waits (at most 5 s) until all have arrived, and says whether they did.
+/// Calls made one after another never meet; calls under way together always do.
+final class Rendezvous: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var arrived = 0
+    let parties: Int
+
+    init(parties: Int) { self.parties = parties }
+
+    func arrive() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        arrived += 1
+        condition.broadcast()
+        let deadline = Date().addingTimeInterval(5)
+        while arrived < parties {
+            if !condition.wait(until: deadline) { return arrived >= parties }
+        }
+        return true
+    }
 }
 
 final class OrderHoppingTests: XCTestCase {
@@ -258,6 +286,21 @@ final class OrderHoppingTests: XCTestCase {
             cursor = OrderListCursor(createdAt: last.createdAt, orderNo: last.orderNo.digits)
         }
         XCTAssertEqual(seen.map(\.orderNo), expected.map(\.orderNo))
+    }
+
+    /// A list asks its groups at once, so a page waits for the slowest group, not for the sum of them:
+    /// here each group's read waits until the other's has started too.
+    func testListAsksTheGroupsAtTheSameTime() throws {
+        guard ProcessInfo.processInfo.activeProcessorCount >= 2 else { throw XCTSkip("two reads at once need two cores") }
+        let gs = try groups(2)
+        let hop = hopping(gs)
+        _ = try hop.createOrder(maker())
+        let meeting = Rendezvous(parties: 2)
+        for g in gs.values { g.rendezvous = meeting }
+        let page = hop.listOrders(.merchant("M1"), before: nil, limit: 10)
+        XCTAssertEqual(page.unavailable, [])
+        XCTAssertEqual(page.orders.count, 1)
+        XCTAssertEqual(gs.values.map(\.listsThatMetTheOthers), [[true], [true]])
     }
 
     /// In WAL mode a write lock does not stop readers, so an unreachable file stands in for a down group.
