@@ -201,16 +201,8 @@ public final class Database: @unchecked Sendable {
     /// transaction or `write` on the same thread, `body` runs under a savepoint of the outer one.
     public func transaction<T>(_ kind: TransactionKind = .deferred, _ body: () throws -> T) throws -> T {
         try withLock {
-            if let h = handle, sqlite3_get_autocommit(h) == 0 { return try savepoint(body) }
-            try exec("BEGIN \(kind.rawValue)")
-            do {
-                let result = try body()
-                try exec("COMMIT")
-                return result
-            } catch {
-                if let h = handle, sqlite3_get_autocommit(h) == 0 { sqlite3_exec(h, "ROLLBACK", nil, nil, nil) }
-                throw error
-            }
+            if isInTransaction { return try savepoint(body) }
+            return try bracketed(begin: "BEGIN \(kind.rawValue)", end: "COMMIT", undo: ["ROLLBACK"], body)
         }
     }
 
@@ -231,30 +223,31 @@ public final class Database: @unchecked Sendable {
     func ifLockHeldByThisThread<T>(_ body: () throws -> T) rethrows -> T? {
         // A recursive lock's try() succeeds at once for its owner; lockDepth tells the owner from a free lock.
         guard lock.try() else { return nil }
-        lockDepth += 1
-        defer {
-            lockDepth -= 1
-            lock.unlock()
-        }
-        guard lockDepth > 1 else { return nil }
-        return try body()
+        defer { lock.unlock() }
+        guard lockDepth > 0 else { return nil }
+        return try withLock(body)
     }
 
     /// Runs `body` between SAVEPOINT and RELEASE, rolling back to the savepoint if it throws.
     func savepoint<T>(_ body: () throws -> T) throws -> T {
         try withLock {
-            try run("SAVEPOINT nested")
-            do {
-                let result = try body()
-                try run("RELEASE nested")
-                return result
-            } catch {
-                if let h = handle, sqlite3_get_autocommit(h) == 0 {
-                    sqlite3_exec(h, "ROLLBACK TO nested", nil, nil, nil)
-                    sqlite3_exec(h, "RELEASE nested", nil, nil, nil)
-                }
-                throw error
+            try bracketed(begin: "SAVEPOINT nested", end: "RELEASE nested", undo: ["ROLLBACK TO nested", "RELEASE nested"], body)
+        }
+    }
+
+    /// Runs `begin`, then `body`, then `end`; if either of the last two throws and a transaction is still
+    /// open, runs the `undo` statements (their own failures ignored) and rethrows.
+    private func bracketed<T>(begin: String, end: String, undo: [String], _ body: () throws -> T) throws -> T {
+        try run(begin)
+        do {
+            let result = try body()
+            try run(end)
+            return result
+        } catch {
+            if isInTransaction, let h = handle {
+                for sql in undo { sqlite3_exec(h, sql, nil, nil, nil) }
             }
+            throw error
         }
     }
 
