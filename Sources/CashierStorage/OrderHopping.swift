@@ -263,19 +263,15 @@ public final class OrderHopping: @unchecked Sendable {
         DispatchQueue.concurrentPerform(iterations: stores.count) { i in
             let (tag, store) = stores[i]
             do {
-                pages.set(i, .success(try store.listOrders(scope, before: before, limit: limit)))
+                pages.set(i, try store.listOrders(scope, before: before, limit: limit))
             } catch {
                 if case StorageError.unavailable = error { recordFailure(tag) }
-                pages.set(i, .failure(error))
             }
         }
         var merged: [OrderRecord] = []
         var unavailable: [GroupTag] = []
         for (i, (tag, _)) in stores.enumerated() {
-            switch pages.get(i) {
-            case .success(let rows)?: merged += rows
-            default: unavailable.append(tag)
-            }
+            if let rows = pages.get(i) { merged += rows } else { unavailable.append(tag) }
         }
         merged.sort { ($0.createdAt, $0.orderNo.digits) > ($1.createdAt, $1.orderNo.digits) }
         return (Array(merged.prefix(limit)), unavailable)
@@ -369,19 +365,20 @@ public final class OrderHopping: @unchecked Sendable {
     }
 }
 
-/// One result slot per group for a list's concurrent fan-out. `@unchecked Sendable`: guarded by `lock`.
+/// One page slot per group for a list's concurrent fan-out; a slot left empty is a group that failed.
+/// `@unchecked Sendable`: guarded by `lock`.
 private final class PageSlots: @unchecked Sendable {
     private let lock = NSLock()
-    private var slots: [Result<[OrderRecord], Error>?]
+    private var slots: [[OrderRecord]?]
 
     init(count: Int) { slots = Array(repeating: nil, count: count) }
 
-    func set(_ i: Int, _ result: Result<[OrderRecord], Error>) {
+    func set(_ i: Int, _ rows: [OrderRecord]) {
         lock.lock(); defer { lock.unlock() }
-        slots[i] = result
+        slots[i] = rows
     }
 
-    func get(_ i: Int) -> Result<[OrderRecord], Error>? {
+    func get(_ i: Int) -> [OrderRecord]? {
         lock.lock(); defer { lock.unlock() }
         return slots[i]
     }
