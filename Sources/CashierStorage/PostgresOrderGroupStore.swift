@@ -23,9 +23,6 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
         return store
     }
 
-    /// The partial index's condition, written out in the query too so the planner can use the index.
-    static let payingPredicate = "status = '\(OrderStatus.paying.rawValue)'"
-
     /// Order and refund numbers sort bytewise (COLLATE "C") so cursors compare the same as in Swift.
     static let schemaStatements = [
         """
@@ -40,7 +37,7 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
         // Only paying orders are looked up by status, so only they are indexed (see SQLiteOrderGroupStore);
         // a database made before this change loses its whole-table status index here.
         "DROP INDEX IF EXISTS orders_status",
-        "CREATE INDEX IF NOT EXISTS orders_paying ON orders(updated_at, order_no) WHERE \(payingPredicate)",
+        "CREATE INDEX IF NOT EXISTS orders_paying ON orders(updated_at, order_no) WHERE \(OrderGroupSQL.payingPredicate)",
         """
         CREATE TABLE IF NOT EXISTS refunds (
             refund_no text COLLATE "C" PRIMARY KEY, order_no text COLLATE "C" NOT NULL REFERENCES orders(order_no),
@@ -228,7 +225,7 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
     public func stalePayingOrders(updatedBefore: Int64, limit: Int) throws -> [OrderRecord] {
         try run {
             try $0.execute("""
-                SELECT \(Self.orderColumns) FROM orders WHERE \(Self.payingPredicate) AND updated_at < $1
+                SELECT \(Self.orderColumns) FROM orders WHERE \(OrderGroupSQL.payingPredicate) AND updated_at < $1
                 ORDER BY updated_at, order_no LIMIT $2
                 """, [String(updatedBefore), String(limit)])
         }.rows.map(Self.order)

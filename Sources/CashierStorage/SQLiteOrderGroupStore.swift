@@ -31,9 +31,6 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
         if openNow { _ = try database() }
     }
 
-    /// The partial index's condition, written out in the query too so SQLite can use the index.
-    static let payingPredicate = "status = '\(OrderStatus.paying.rawValue)'"
-
     static let schema = [
         """
         CREATE TABLE IF NOT EXISTS orders (
@@ -49,7 +46,7 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
         // Files made before this change lose the old whole-table index here; both schemas work with
         // either program, so the version stays.
         "DROP INDEX IF EXISTS orders_status",
-        "CREATE INDEX IF NOT EXISTS orders_paying ON orders(updated_at, order_no) WHERE \(payingPredicate)",
+        "CREATE INDEX IF NOT EXISTS orders_paying ON orders(updated_at, order_no) WHERE \(OrderGroupSQL.payingPredicate)",
         """
         CREATE TABLE IF NOT EXISTS refunds (
             refund_no TEXT PRIMARY KEY, order_no TEXT NOT NULL REFERENCES orders(order_no), amount INTEGER NOT NULL,
@@ -265,7 +262,7 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
     public func stalePayingOrders(updatedBefore: Int64, limit: Int) throws -> [OrderRecord] {
         try with { db in
             try db.query("""
-                SELECT \(Self.orderColumns) FROM orders WHERE \(Self.payingPredicate) AND updated_at < ?
+                SELECT \(Self.orderColumns) FROM orders WHERE \(OrderGroupSQL.payingPredicate) AND updated_at < ?
                 ORDER BY updated_at, order_no LIMIT ?
                 """, [.integer(updatedBefore), .integer(Int64(limit))], row: Self.order)
         }

@@ -105,3 +105,10 @@ public enum OrderListScope: Equatable, Sendable {
         }
     }
 }
+
+/// SQL text both group stores share.
+enum OrderGroupSQL {
+    /// The condition of the partial index on paying orders, written out in the stale-paying query too so
+    /// the planner can use the index.
+    static let payingPredicate = "status = '\(OrderStatus.paying.rawValue)'"
+}

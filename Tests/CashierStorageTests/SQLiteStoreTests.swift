@@ -92,7 +92,7 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try db.query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders' ORDER BY name") { $0.string(0) },
                        ["orders_list", "orders_merchant", "orders_paying", "sqlite_autoindex_orders_1"])
         let plan = try db.query("""
-            EXPLAIN QUERY PLAN SELECT order_no FROM orders WHERE \(SQLiteOrderGroupStore.payingPredicate) AND updated_at < 2000
+            EXPLAIN QUERY PLAN SELECT order_no FROM orders WHERE \(OrderGroupSQL.payingPredicate) AND updated_at < 2000
             ORDER BY updated_at, order_no LIMIT 10
             """) { $0.string(3) }
         XCTAssertTrue(plan.contains { $0.contains("orders_paying") }, "plan: \(plan)")
