@@ -64,7 +64,7 @@ library() {
 }
 
 library CashierCrypto Sources/CashierCrypto/Crypto.swift
-library CashierCore Sources/CashierCore/*.swift
+library CashierCore $(find Sources/CashierCore -name "*.swift" | sort)
 
 failed=0
 for target in "${targets[@]}"; do

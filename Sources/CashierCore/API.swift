@@ -33,13 +33,21 @@ public enum API {
         return d
     }
 
+    /// A value as JSON: the wire types (`WireEncodable`) by hand, anything else with `makeEncoder()`;
+    /// both give the same bytes.
     public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        if let wire = value as? any WireEncodable { return wire.wireBytes() }
         // Encoding our own Codable types cannot fail.
-        Array(try! makeEncoder().encode(value))
+        return Array(try! makeEncoder().encode(value))
     }
 
+    /// A value read from JSON: the wire types (`WireDecodable`) by hand, anything else with
+    /// `makeDecoder()`; both throw Foundation's `DecodingError`s.
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-        try makeDecoder().decode(type, from: Data(bytes))
+        if let wire = type as? any WireDecodable.Type {
+            return try wire.init(wire: JSONParser.parse(bytes)) as! T
+        }
+        return try makeDecoder().decode(type, from: Data(bytes))
     }
 }
 
