@@ -163,17 +163,23 @@ public final class CashierEngine: @unchecked Sendable {
                  policy: RetryPolicy, send: ((SignedTransport) -> Result<SignedTransport.Answer, CallFailure>)? = nil)
         -> Result<SignedTransport.Answer, CallFailure> {
         let creds = credentials
-        let sendOn: (SignedTransport) -> Result<SignedTransport.Answer, CallFailure> = send ?? { t in
+        let sendOn: @Sendable (SignedTransport) -> Result<SignedTransport.Answer, CallFailure> = { [configuration] t in
             guard let creds else { return .failure(.service(APIError(.notActivated))) }
             // A request that is safe to send again gets the short timeout: if its domain has gone silent, the
             // probe and the second domain are reached in seconds.
-            let timeout = policy == .safe ? min(self.configuration.safeRequestTimeoutMs, self.configuration.requestTimeoutMs) : nil
+            let timeout = policy == .safe ? min(configuration.safeRequestTimeoutMs, configuration.requestTimeoutMs) : nil
             return t.call(method, path, query: query, body: body, credentials: creds, timeoutMs: timeout)
         }
         if send == nil && creds == nil { return .failure(.service(APIError(.notActivated))) }
-        guard let domain = prober.activeOrAwait(timeoutMs: probeWaitMs) else { return .failure(noDomainFailure()) }
-        var first = sendOn(transports[domain])
-        if case .failure(.service(let e)) = first, e.code == .nonceReplayed, policy == .safe {
+        guard let active = prober.activeOrAwait(timeoutMs: probeWaitMs) else { return .failure(noDomainFailure()) }
+        var (domain, first) = if let send {
+            (active, send(transports[active]))
+        } else if policy == .safe {
+            sendSafe("\(method) \(path)", on: active, sendOn)
+        } else {
+            (active, sendOn(transports[active]))
+        }
+        if send == nil, case .failure(.service(let e)) = first, e.code == .nonceReplayed, policy == .safe {
             // The same signed bytes arrived twice (a connection or front door re-sent them after a failure);
             // the first copy's answer was lost. A safe request is signed afresh and sent again.
             log.write("\(method) \(path) was refused as a replay; signing it again")
@@ -188,7 +194,33 @@ public final class CashierEngine: @unchecked Sendable {
         }
         guard let next = prober.awaitChoice(round: round, timeoutMs: probeWaitMs) else { return .failure(noDomainFailure()) }
         log.write("retrying \(method) \(path) on \(configuration.domains[next])")
-        return sendOn(transports[next])
+        return send.map { $0(transports[next]) } ?? sendOn(transports[next])
+    }
+
+    /// Sends a safe request to `domain`. When it has had no answer for `slowRequestProbeMs`, a probe round
+    /// is asked for while it waits, and if another domain wins the round the request is sent there too:
+    /// a domain that has gone silent costs about that long instead of the whole timeout. Returns the
+    /// first answer with the domain that gave it, or the latest failure once every copy has failed.
+    private func sendSafe(_ label: String, on domain: Int,
+                          _ sendOn: @escaping @Sendable (SignedTransport) -> Result<SignedTransport.Answer, CallFailure>)
+        -> (Int, Result<SignedTransport.Answer, CallFailure>) {
+        let slowMs = configuration.slowRequestProbeMs
+        guard slowMs > 0, transports.count > 1 else { return (domain, sendOn(transports[domain])) }
+        let race = FirstAnswer<SignedTransport.Answer, CallFailure>(isTransportFailure: { $0.suggestsProbe })
+        let transports = self.transports
+        race.start(domain: domain) { sendOn(transports[domain]) }
+        if let done = race.wait(milliseconds: slowMs) { return done }
+        log.write("\(label) on \(configuration.domains[domain]) has no answer after \(slowMs) ms; probing")
+        prober.requestSlow(domain: domain, afterMs: Int64(slowMs))
+        var sentElsewhere = false
+        while true {
+            if let done = race.wait(milliseconds: 20) { return done }
+            if !sentElsewhere, let other = prober.active, other != domain {
+                log.write("sending \(label) on \(configuration.domains[other]) as well")
+                race.start(domain: other) { sendOn(transports[other]) }
+                sentElsewhere = true
+            }
+        }
     }
 
     // MARK: - Activation

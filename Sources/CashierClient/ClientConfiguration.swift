@@ -18,6 +18,9 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
     /// Timeout of requests that are safe to send again elsewhere (create, query, reverse, refund, lists):
     /// shorter, so a domain that accepts connections but never answers costs seconds, not the full timeout.
     public var safeRequestTimeoutMs: Int = 2_500
+    /// A safe request with no answer after this long starts a probe round while it waits; if another
+    /// domain wins the round, the request is sent there too and the first answer is taken (0: never).
+    public var slowRequestProbeMs: Int = 600
     public var connectTimeoutMs: Int
     public var probe: ProbeConfiguration
     /// Payment deadline, poll intervals and reverse backoff.
@@ -57,6 +60,7 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
         pinnedPublicKey = try c.decodeIfPresent(String.self, forKey: .pinnedPublicKey)
         requestTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .requestTimeoutMs) ?? d.requestTimeoutMs
         safeRequestTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .safeRequestTimeoutMs) ?? d.safeRequestTimeoutMs
+        slowRequestProbeMs = try c.decodeIfPresent(Int.self, forKey: .slowRequestProbeMs) ?? d.slowRequestProbeMs
         connectTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .connectTimeoutMs) ?? d.connectTimeoutMs
         probe = try c.decodeIfPresent(ProbeConfiguration.self, forKey: .probe) ?? d.probe
         sale = try c.decodeIfPresent(SaleConfiguration.self, forKey: .sale) ?? d.sale
@@ -78,6 +82,7 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
             out.append("domain \(d) is not an http(s) URL")
         }
         if requestTimeoutMs <= 0 || connectTimeoutMs <= 0 || safeRequestTimeoutMs <= 0 { out.append("timeouts must be positive") }
+        if slowRequestProbeMs < 0 { out.append("slow_request_probe_ms must be 0 (off) or positive") }
         if probe.probeTimeoutMs <= 0 || probe.backoffBaseMs <= 0 || probe.backoffCeilingMs < probe.backoffBaseMs {
             out.append("probe timeout and backoff must be positive, with the ceiling not below the base")
         }

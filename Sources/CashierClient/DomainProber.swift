@@ -87,6 +87,12 @@ public final class DomainProber: @unchecked Sendable {
         return target
     }
 
+    /// Tells probing a request to `domain` has had no answer for `afterMs` and is still waiting (this may
+    /// start a round; a domain that wins it becomes active).
+    public func requestSlow(domain: Int, afterMs: Int64) {
+        feed(.requestSlow(domain: domain, afterMs: afterMs))
+    }
+
     /// Waits until some domain won a round numbered `round` or later, or such a round ended with no winner,
     /// or `timeoutMs` passed. Returns the active domain (nil when none answered).
     public func awaitChoice(round: Int, timeoutMs: Int64) -> Int? {

@@ -4,8 +4,8 @@
 /// `ProbeEvent`s (with the current time in Unix ms) and carries out the returned `ProbeAction`s.
 /// Rules: all domains are probed concurrently and the first good answer of a round wins at once;
 /// later answers only update the status table. Triggers (start-up, a request that timed out or could
-/// not connect) that arrive while a round runs, or within `minIntervalMs` of the last round, share one
-/// round. When every domain fails, rounds are retried with exponential backoff plus jitter, capped.
+/// not connect, a request still without an answer after a while) that arrive while a round runs, or
+/// within `minIntervalMs` of the last round, share one round. When every domain fails, rounds are retried with exponential backoff plus jitter, capped.
 
 /// Tunables of probing.
 public struct ProbeConfiguration: Codable, Equatable, Sendable {
@@ -62,6 +62,7 @@ public struct ProbeConfiguration: Codable, Equatable, Sendable {
 public enum ProbeTrigger: String, Codable, Sendable {
     case startUp
     case requestFailed
+    case requestSlow
     case idle
 }
 
@@ -71,6 +72,9 @@ public enum ProbeEvent: Equatable, Sendable {
     case startUp
     /// A real request to `domain` timed out or could not connect.
     case requestFailed(domain: Int, reason: String)
+    /// A real request to `domain` has had no answer for `afterMs`; it is still waiting, so nothing is
+    /// held against the domain, but a round finds out whether another one answers sooner.
+    case requestSlow(domain: Int, afterMs: Int64)
     /// The probe of `domain` sent in `round` answered well after `latencyMs`.
     case probeAnswered(domain: Int, round: Int, latencyMs: Int64)
     /// The probe of `domain` sent in `round` failed.
@@ -163,6 +167,10 @@ public struct ProbeStateMachine: Equatable, Sendable {
             record(domain, latencyMs: nil, error: reason, nowMs: nowMs)
             return [.note("request to \(domains[domain].name) failed: \(reason)")]
                 + trigger(.requestFailed, nowMs: nowMs)
+        case let .requestSlow(domain, afterMs):
+            guard domains.indices.contains(domain) else { return [] }
+            return [.note("request to \(domains[domain].name) has no answer after \(afterMs) ms")]
+                + trigger(.requestSlow, nowMs: nowMs)
         case let .probeAnswered(domain, r, latency):
             guard domains.indices.contains(domain) else { return [] }
             record(domain, latencyMs: latency, error: nil, nowMs: nowMs)

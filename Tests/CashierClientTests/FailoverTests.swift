@@ -42,6 +42,52 @@ final class FailoverTests: XCTestCase {
         XCTAssertTrue(reconcile.stdout.contains("paid orders in groups: 2; paid at channel: 2"), reconcile.stdout + reconcile.stderr)
     }
 
+    /// A domain that stops answering but keeps its connections (the process is stopped, so the kernel
+    /// still accepts): the sale must move to the other domain after `slow_request_probe_ms`, long before
+    /// any request timeout, and nothing may be paid twice.
+    func testSaleMovesOnWhenTheActiveDomainGoesSilentWithoutWaitingForTheTimeout() throws {
+        let first = try Cashierd(groups: 2, listen: ["127.0.0.1:0", "127.0.0.2:0"])
+        defer { first.stop() }
+        let (second, secondURL) = try first.startAnotherInstance(listen: "127.0.0.2:0")
+        defer { second.stop(signal: SIGKILL) }
+        // Timeouts far longer than the test's budget: only the slow-request probe can finish the sale in time.
+        let harness = try ClientHarness(domains: [first.urls[0], secondURL], caFile: first.caFile) { c in
+            c.requestTimeoutMs = 60_000
+            c.safeRequestTimeoutMs = 60_000
+            c.slowRequestProbeMs = 300
+            c.probe.idleProbeIntervalMs = 0
+        }
+        try harness.activate(first)
+
+        let session = try HeadlessProcess(harness)
+        defer { session.close() }
+        let switched = try XCTUnwrap(session.waitFor { $0["event"] as? String == "domain_switch" })
+        let active = try XCTUnwrap(switched["to"] as? Int)
+        session.send(["cmd": "pay", "id": "one", "amount": "1.00", "code": paymentCode(.paid)])
+        XCTAssertEqual(session.answer(id: "one")?["outcome"] as? String, "paid")
+
+        let silent = try XCTUnwrap(active == 0 ? first.child?.process.processIdentifier : second.process.processIdentifier)
+        XCTAssertEqual(kill(silent, SIGSTOP), 0)
+        defer { kill(silent, SIGCONT) }
+        let mark = session.events.count
+        let started = Date()
+        session.send(["cmd": "pay", "id": "two", "amount": "2.00", "code": paymentCode(.paid)])
+        let answer = session.answer(id: "two", timeout: 30)
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertEqual(answer?["outcome"] as? String, "paid", "\(session.events.dropFirst(mark))")
+        XCTAssertLessThan(elapsed, 20, "the sale waited for a timeout instead of moving on")
+        let moved = session.events.dropFirst(mark).first { $0["event"] as? String == "domain_switch" }
+        XCTAssertEqual(moved?["to"] as? Int, 1 - active, "\(session.events.dropFirst(mark))")
+        let log = try String(contentsOfFile: harness.configuration.resolvingPaths(against: harness.home.file("config/cashier")).logPath, encoding: .utf8)
+        XCTAssertTrue(log.contains("has no answer after 300 ms; probing"), log)
+
+        // The silent domain wakes up: whatever reached it is processed, and still nothing is paid twice.
+        kill(silent, SIGCONT)
+        Thread.sleep(forTimeInterval: 1)
+        let reconcile = try first.admin(["reconcile"])
+        XCTAssertTrue(reconcile.stdout.contains("paid orders in groups: 2; paid at channel: 2"), reconcile.stdout + reconcile.stderr)
+    }
+
     func testBothDomainsDownIsUnreachableWithBackoff() throws {
         let ca = try TemporaryDirectory()
         let authority = try Certificates.makeCertificateAuthority(commonName: "unused", validDays: 1)

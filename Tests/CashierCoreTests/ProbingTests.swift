@@ -94,6 +94,22 @@ final class ProbingTests: XCTestCase {
         XCTAssertFalse(a.contains(.coalesced))
     }
 
+    /// A request still waiting is not held against its domain, but it starts a round whose winner takes over.
+    func testASlowRequestProbesWithoutMarkingItsDomainFailed() {
+        var m = makeMachine()
+        _ = m.handle(.startUp, nowMs: 0, random: &rng)
+        _ = m.handle(.probeAnswered(domain: 0, round: 1, latencyMs: 10), nowMs: 10, random: &rng)
+        _ = m.handle(.probeAnswered(domain: 1, round: 1, latencyMs: 20), nowMs: 20, random: &rng)
+        XCTAssertEqual(m.active, 0)
+        let slow = m.handle(.requestSlow(domain: 0, afterMs: 600), nowMs: 3_000, random: &rng)
+        XCTAssertEqual(probes(slow).map(\.round), [2])
+        XCTAssertNil(m.domains[0].error)
+        XCTAssertEqual(m.active, 0, "the waiting request's domain stays active until another wins")
+        XCTAssertTrue(m.handle(.probeAnswered(domain: 1, round: 2, latencyMs: 5), nowMs: 3_005, random: &rng).contains(.activate(1)))
+        XCTAssertTrue(m.handle(.requestSlow(domain: 1, afterMs: 600), nowMs: 3_100, random: &rng).contains(.coalesced),
+                      "slow requests share rounds like any other trigger")
+    }
+
     func testProbeTimeoutCountsAsFailure() {
         var m = makeMachine(ProbeConfiguration(probeTimeoutMs: 1_000))
         let a = m.handle(.startUp, nowMs: 0, random: &rng)
