@@ -131,23 +131,28 @@ private final class ResponseSink {
     var body: [UInt8] = []
     var headers: [String: String] = [:]
 
-    func addHeaderLine(_ line: String) {
-        if line.hasPrefix("HTTP/") { headers = [:]; return }  // a new (final or interim) response begins
-        guard let colon = line.firstIndex(of: ":") else { return }
-        let name = line[..<colon].trimmingWhitespace().lowercased()
-        let value = line[line.index(after: colon)...].trimmingWhitespace()
+    /// One raw header line as curl hands it over (status lines and the blank end line included).
+    /// Worked on as bytes: header names and the separators are ASCII, and `Character`-level trimming
+    /// showed in the load generator's profile.
+    func addHeaderLine(_ line: UnsafeBufferPointer<UInt8>) {
+        if line.starts(with: Self.statusLinePrefix) { headers = [:]; return }  // a new (final or interim) response begins
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
+        let name = Self.trimmed(line[..<colon])
         guard !name.isEmpty else { return }
-        if let old = headers[name] { headers[name] = old + ", " + value } else { headers[name] = value }
+        let lowerName = String(decoding: name.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }, as: UTF8.self)
+        let value = String(decoding: Self.trimmed(line[(colon + 1)...]), as: UTF8.self)
+        if let old = headers[lowerName] { headers[lowerName] = old + ", " + value } else { headers[lowerName] = value }
     }
-}
 
-private extension Substring {
-    func trimmingWhitespace() -> String {
-        // Character.isWhitespace also covers "\r\n", which is one Character.
-        guard let start = firstIndex(where: { !$0.isWhitespace }), let end = lastIndex(where: { !$0.isWhitespace }) else {
-            return ""
+    private static let statusLinePrefix = Array("HTTP/".utf8)
+
+    /// The bytes without leading and trailing spaces, tabs, CR and LF.
+    private static func trimmed(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Slice<UnsafeBufferPointer<UInt8>> {
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
+        guard let start = bytes.firstIndex(where: { !isSpace($0) }), let end = bytes.lastIndex(where: { !isSpace($0) }) else {
+            return bytes[bytes.startIndex..<bytes.startIndex]
         }
-        return String(self[start...end])
+        return bytes[start...end]
     }
 }
 
@@ -167,9 +172,8 @@ private func curlWriteHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, 
     let n = size * count
     guard let data, let context else { return n }
     let sink = Unmanaged<ResponseSink>.fromOpaque(context).takeUnretainedValue()
-    let line = data.withMemoryRebound(to: UInt8.self, capacity: n) {
-        String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self)
+    data.withMemoryRebound(to: UInt8.self, capacity: n) {
+        sink.addHeaderLine(UnsafeBufferPointer(start: $0, count: n))
     }
-    sink.addHeaderLine(line)
     return n
 }
