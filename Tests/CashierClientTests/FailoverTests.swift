@@ -10,20 +10,9 @@ import XCTest
 /// Domains dying, both domains down, an untrusted certificate and a forged answer.
 final class FailoverTests: XCTestCase {
     func testSaleAfterTheActiveDomainDiesCompletesOnTheOther() throws {
-        let first = try Cashierd(groups: 2, listen: ["127.0.0.1:0", "127.0.0.2:0"])
-        defer { first.stop() }
-        // A second process on the same data, so one domain can die alone.
-        let (second, secondURL) = try first.startAnotherInstance(listen: "127.0.0.2:0")
-        defer { second.stop(signal: SIGKILL) }
-        let harness = try ClientHarness(domains: [first.urls[0], secondURL], caFile: first.caFile)
-        try harness.activate(first)
-
-        let session = try HeadlessProcess(harness)
-        defer { session.close() }
-        let switched = try XCTUnwrap(session.waitFor { $0["event"] as? String == "domain_switch" })
-        let active = try XCTUnwrap(switched["to"] as? Int)
-        session.send(["cmd": "pay", "id": "one", "amount": "1.00", "code": paymentCode(.paid)])
-        XCTAssertEqual(session.answer(id: "one")?["outcome"] as? String, "paid")
+        let setting = try TwoDomainSetting()
+        defer { setting.close() }
+        let (first, second, harness, session, active) = (setting.first, setting.second, setting.harness, setting.session, setting.active)
 
         if active == 0 { first.stop(signal: SIGKILL) } else { second.stop(signal: SIGKILL) }
         let mark = session.events.count
@@ -46,25 +35,15 @@ final class FailoverTests: XCTestCase {
     /// still accepts): the sale must move to the other domain after `slow_request_probe_ms`, long before
     /// any request timeout, and nothing may be paid twice.
     func testSaleMovesOnWhenTheActiveDomainGoesSilentWithoutWaitingForTheTimeout() throws {
-        let first = try Cashierd(groups: 2, listen: ["127.0.0.1:0", "127.0.0.2:0"])
-        defer { first.stop() }
-        let (second, secondURL) = try first.startAnotherInstance(listen: "127.0.0.2:0")
-        defer { second.stop(signal: SIGKILL) }
         // Timeouts far longer than the test's budget: only the slow-request probe can finish the sale in time.
-        let harness = try ClientHarness(domains: [first.urls[0], secondURL], caFile: first.caFile) { c in
+        let setting = try TwoDomainSetting { c in
             c.requestTimeoutMs = 60_000
             c.safeRequestTimeoutMs = 60_000
             c.slowRequestProbeMs = 300
             c.probe.idleProbeIntervalMs = 0
         }
-        try harness.activate(first)
-
-        let session = try HeadlessProcess(harness)
-        defer { session.close() }
-        let switched = try XCTUnwrap(session.waitFor { $0["event"] as? String == "domain_switch" })
-        let active = try XCTUnwrap(switched["to"] as? Int)
-        session.send(["cmd": "pay", "id": "one", "amount": "1.00", "code": paymentCode(.paid)])
-        XCTAssertEqual(session.answer(id: "one")?["outcome"] as? String, "paid")
+        defer { setting.close() }
+        let (first, second, harness, session, active) = (setting.first, setting.second, setting.harness, setting.session, setting.active)
 
         let silent = try XCTUnwrap(active == 0 ? first.child?.process.processIdentifier : second.process.processIdentifier)
         XCTAssertEqual(kill(silent, SIGSTOP), 0)
@@ -158,5 +137,35 @@ final class FailoverTests: XCTestCase {
         let r = try harness.runJSON(["orders"])
         XCTAssertEqual(r.status, 5, r.raw.stdout)
         XCTAssertEqual(r.json["code"] as? String, "RESPONSE_UNVERIFIED")
+    }
+}
+
+/// Two cashierd processes on the same data, one per domain, and a headless terminal that has paid one
+/// sale on the domain it chose: either process can then fail alone.
+private struct TwoDomainSetting {
+    let first: Cashierd
+    let second: ChildProcess
+    let harness: ClientHarness
+    let session: HeadlessProcess
+    /// The domain the terminal uses: 0 is `first`, 1 is `second`.
+    let active: Int
+
+    init(tweak: (inout ClientConfiguration) -> Void = { _ in }) throws {
+        first = try Cashierd(groups: 2, listen: ["127.0.0.1:0", "127.0.0.2:0"])
+        let (second, secondURL) = try first.startAnotherInstance(listen: "127.0.0.2:0")
+        self.second = second
+        harness = try ClientHarness(domains: [first.urls[0], secondURL], caFile: first.caFile, tweak: tweak)
+        try harness.activate(first)
+        session = try HeadlessProcess(harness)
+        let switched = try XCTUnwrap(session.waitFor { $0["event"] as? String == "domain_switch" })
+        active = try XCTUnwrap(switched["to"] as? Int)
+        session.send(["cmd": "pay", "id": "one", "amount": "1.00", "code": paymentCode(.paid)])
+        XCTAssertEqual(session.answer(id: "one")?["outcome"] as? String, "paid")
+    }
+
+    func close() {
+        session.close()
+        second.stop(signal: SIGKILL)
+        first.stop()
     }
 }
