@@ -12,23 +12,13 @@ final class FailoverTests: XCTestCase {
     func testSaleAfterTheActiveDomainDiesCompletesOnTheOther() throws {
         let setting = try TwoDomainSetting()
         defer { setting.close() }
-        let (first, second, harness, session, active) = (setting.first, setting.second, setting.harness, setting.session, setting.active)
+        let (first, second, harness, active) = (setting.first, setting.second, setting.harness, setting.active)
 
         if active == 0 { first.stop(signal: SIGKILL) } else { second.stop(signal: SIGKILL) }
-        let mark = session.events.count
-        let started = Date()
-        session.send(["cmd": "pay", "id": "two", "amount": "2.00", "code": paymentCode(.paid)])
-        let answer = session.answer(id: "two", timeout: 30)
-        let elapsed = Date().timeIntervalSince(started)
-        XCTAssertEqual(answer?["outcome"] as? String, "paid", "\(session.events.dropFirst(mark))")
+        let elapsed = setting.secondSaleIsPaidOnTheOtherDomain()
         let budget = Double(harness.configuration.requestTimeoutMs + Int(harness.configuration.probe.probeTimeoutMs)) / 1000 + 2
         XCTAssertLessThan(elapsed, budget)
-        let moved = session.events.dropFirst(mark).first { $0["event"] as? String == "domain_switch" }
-        XCTAssertEqual(moved?["to"] as? Int, 1 - active, "\(session.events.dropFirst(mark))")
-
-        // Nothing was paid twice: the books of the shared data directory agree with the channel.
-        let reconcile = try first.admin(["reconcile"])
-        XCTAssertTrue(reconcile.stdout.contains("paid orders in groups: 2; paid at channel: 2"), reconcile.stdout + reconcile.stderr)
+        try setting.assertNothingWasPaidTwice()
     }
 
     /// A domain that stops answering but keeps its connections (the process is stopped, so the kernel
@@ -43,28 +33,19 @@ final class FailoverTests: XCTestCase {
             c.probe.idleProbeIntervalMs = 0
         }
         defer { setting.close() }
-        let (first, second, harness, session, active) = (setting.first, setting.second, setting.harness, setting.session, setting.active)
+        let (first, second, harness, active) = (setting.first, setting.second, setting.harness, setting.active)
 
         let silent = try XCTUnwrap(active == 0 ? first.child?.process.processIdentifier : second.process.processIdentifier)
         XCTAssertEqual(kill(silent, SIGSTOP), 0)
         defer { kill(silent, SIGCONT) }
-        let mark = session.events.count
-        let started = Date()
-        session.send(["cmd": "pay", "id": "two", "amount": "2.00", "code": paymentCode(.paid)])
-        let answer = session.answer(id: "two", timeout: 30)
-        let elapsed = Date().timeIntervalSince(started)
-        XCTAssertEqual(answer?["outcome"] as? String, "paid", "\(session.events.dropFirst(mark))")
-        XCTAssertLessThan(elapsed, 20, "the sale waited for a timeout instead of moving on")
-        let moved = session.events.dropFirst(mark).first { $0["event"] as? String == "domain_switch" }
-        XCTAssertEqual(moved?["to"] as? Int, 1 - active, "\(session.events.dropFirst(mark))")
+        XCTAssertLessThan(setting.secondSaleIsPaidOnTheOtherDomain(), 20, "the sale waited for a timeout instead of moving on")
         let log = try String(contentsOfFile: harness.configuration.resolvingPaths(against: harness.home.file("config/cashier")).logPath, encoding: .utf8)
         XCTAssertTrue(log.contains("has no answer after 300 ms; probing"), log)
 
         // The silent domain wakes up: whatever reached it is processed, and still nothing is paid twice.
         kill(silent, SIGCONT)
         Thread.sleep(forTimeInterval: 1)
-        let reconcile = try first.admin(["reconcile"])
-        XCTAssertTrue(reconcile.stdout.contains("paid orders in groups: 2; paid at channel: 2"), reconcile.stdout + reconcile.stderr)
+        try setting.assertNothingWasPaidTwice()
     }
 
     func testBothDomainsDownIsUnreachableWithBackoff() throws {
@@ -161,6 +142,28 @@ private struct TwoDomainSetting {
         active = try XCTUnwrap(switched["to"] as? Int)
         session.send(["cmd": "pay", "id": "one", "amount": "1.00", "code": paymentCode(.paid)])
         XCTAssertEqual(session.answer(id: "one")?["outcome"] as? String, "paid")
+    }
+
+    /// Pays a second sale, checks it was paid after a switch to the domain not used before, and returns
+    /// how long it took in seconds.
+    func secondSaleIsPaidOnTheOtherDomain(file: StaticString = #filePath, line: UInt = #line) -> Double {
+        let mark = session.events.count
+        let started = Date()
+        session.send(["cmd": "pay", "id": "two", "amount": "2.00", "code": paymentCode(.paid)])
+        let answer = session.answer(id: "two", timeout: 30)
+        let elapsed = Date().timeIntervalSince(started)
+        let events = session.events.dropFirst(mark)
+        XCTAssertEqual(answer?["outcome"] as? String, "paid", "\(events)", file: file, line: line)
+        let moved = events.first { $0["event"] as? String == "domain_switch" }
+        XCTAssertEqual(moved?["to"] as? Int, 1 - active, "\(events)", file: file, line: line)
+        return elapsed
+    }
+
+    /// The books of the shared data directory agree with the channel: two sales, two payments.
+    func assertNothingWasPaidTwice(file: StaticString = #filePath, line: UInt = #line) throws {
+        let reconcile = try first.admin(["reconcile"])
+        XCTAssertTrue(reconcile.stdout.contains("paid orders in groups: 2; paid at channel: 2"),
+                      reconcile.stdout + reconcile.stderr, file: file, line: line)
     }
 
     func close() {
