@@ -86,7 +86,7 @@ struct ClientBench {
         for (fault, name) in [(FaultyProxy.Mode.blackHole, "black-holed"), (.refuse, "refusing")] {
             let r = try failover.run(fault: fault)
             row("client failover mid-session, active domain \(name)", "\(fmt(r.ms)) ms",
-                "warm CashierEngine (default settings, both domains behind proxies); the active domain (\(r.from + 1)) then \(fault == .blackHole ? "stops passing bytes (connections stay open)" : "closes and refuses"); next sale until \(r.outcome), active domain now \(r.domain.map { String($0 + 1) } ?? "none")")
+                "warm CashierEngine (default settings: safe requests time out after 2.5 s, probe after 0.6 s without an answer; both domains behind proxies); the active domain (\(r.from + 1)) then \(fault == .blackHole ? "stops passing bytes (connections stay open)" : "closes and refuses"); next sale until \(r.outcome), active domain now \(r.domain.map { String($0 + 1) } ?? "none")")
         }
     }
 }
