@@ -5,6 +5,17 @@ import XCTest
 /// The hand-written JSON coding of the API's bodies against Foundation's coder, which it replaced on the
 /// request path: the same bytes out, the same values (or the same kind of error) in.
 final class WireCodingTests: XCTestCase {
+    /// Every body on the request path is read and written by hand, never by Foundation's coder.
+    func testTheBodiesOnTheRequestPathAreWireTypes() {
+        let bodies: [Any.Type] = [ActivateRequest.self, ActivateResponse.self, PingResponse.self, CreateOrderRequest.self,
+                                  PayRequest.self, OrderView.self, RefundRequest.self, RefundResponse.self,
+                                  OrderListResponse.self, ErrorEnvelope.self, [OrderItem].self]
+        for body in bodies {
+            XCTAssertTrue(body is any WireDecodable.Type, "\(body) is read by Foundation")
+            XCTAssertTrue(body is any WireEncodable.Type, "\(body) is written by Foundation")
+        }
+    }
+
     // MARK: Writing
 
     func testEveryWireTypeWritesTheBytesFoundationWrites() {
