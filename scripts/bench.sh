@@ -5,6 +5,8 @@
 #   scripts/bench.sh            full run (about 4-6 minutes on 2 cores; every load run is bounded in seconds)
 #   BENCH_SECONDS=3 scripts/bench.sh      shorter load runs
 #   BENCH_BIG=100000 scripts/bench.sh     fewer stored orders for the large growth run (default 1,000,000)
+#   BENCH_HALF_LOAD_RATE=300 scripts/bench.sh   the "half load" runs at this many sales/s instead of half
+#                                         of each run's maximum (to compare builds at one load)
 #
 # Installs wrk and nginx from Debian (apt-get) only if they are missing. Work files: $BENCH_WORK
 # (default /tmp/cashier-bench), deleted at the start of each run.
@@ -53,7 +55,8 @@ row "machine load before" "$(cut -d ' ' -f 1-3 /proc/loadavg)" "/proc/loadavg (1
 # --- Swift-measured figures: storage, end to end, hopping, growth, lists, client ----------------
 log "cashier-bench run (storage, end to end, fsync count, hopping, growth, order lists, client)"
 timeout 540 "$BIN/cashier-bench" run --work "$WORK/swift" --cashierd "$BIN/cashierd" --cashier "$BIN/cashier" \
-    --seconds "$SECONDS_PER_RUN" --big "$BIG" ${BENCH_ONLY:+--only "$BENCH_ONLY"} > "$WORK/swift-rows.txt" \
+    --seconds "$SECONDS_PER_RUN" --big "$BIG" ${BENCH_ONLY:+--only "$BENCH_ONLY"} \
+    ${BENCH_HALF_LOAD_RATE:+--half-load-rate "$BENCH_HALF_LOAD_RATE"} > "$WORK/swift-rows.txt" \
     || log "cashier-bench run failed (rows so far are kept)"
 grep '^ROW' "$WORK/swift-rows.txt" >> "$ROWS" || true
 

@@ -13,6 +13,9 @@ struct BenchPlan {
     /// Orders stored for the large growth run.
     var bigCount: Int
     var steps: Set<String>
+    /// The open loop's rate in sales/s; nil: half of the run's own maximum. Fixed when comparing builds
+    /// whose maxima differ, so both tails are taken at the same load.
+    var halfLoadRate: Double?
 
     /// Closed-loop clients (each its own thread and connection) used to find the most sales per second.
     let closedClients = 8
@@ -79,7 +82,7 @@ struct BenchPlan {
         let single = closedLoop(Array(terminals.prefix(1)), seconds: min(seconds, 2))
         row("end to end\(label): one client alone", "\(fmt(single.perSecond))/s, \(single.latencies.summary)",
             "1 closed-loop client, \(fmt(min(seconds, 2))) s: the latency of a sale with no queueing, \(single.failureText)")
-        let rate = max(closed.perSecond / 2, 1)
+        let rate = halfLoadRate ?? max(closed.perSecond / 2, 1)
         let openTerminals = try makeTerminals(openClients, url: svc.urls[0], http: http, credentials: creds)
         // The disk probe runs beside the open loop: how long one durable commit waits while the service is at half load.
         let disk = DiskProbe(directory: work, seconds: seconds)
@@ -87,7 +90,7 @@ struct BenchPlan {
         let open = openLoop(openTerminals, rate: rate, seconds: seconds)
         let openEndedMs = Date().timeIntervalSince1970 * 1000
         row("end to end\(label): latency at half load", open.latencies.summary,
-            "paced open loop at \(fmt(rate)) sales/s for \(Int(seconds)) s (latency from due time), \(open.sales) sales, \(open.failureText)")
+            "paced open loop at \(fmt(rate)) sales/s\(halfLoadRate == nil ? "" : " (fixed with --half-load-rate; the maximum was \(fmt(closed.perSecond))/s)") for \(Int(seconds)) s (latency from due time), \(open.sales) sales, \(open.failureText)")
         let server = serverTimes(log: svc.data + "/requests.log", fromMs: openStartedMs, toMs: openEndedMs)
         if let create = server["create"], let pay = server["pay"] {
             row("end to end\(label): server time per request at half load",

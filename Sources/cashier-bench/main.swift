@@ -6,6 +6,7 @@ import Foundation
 /// `cashier-bench`: the Swift side of scripts/bench.sh. Every figure is printed as a ROW line (see Report.swift).
 let usage = """
 usage: cashier-bench run --work DIR --cashierd PATH --cashier PATH [--seconds S] [--big N] [--only STEP,...]
+                         [--half-load-rate SALES_PER_SECOND]
            steps: storage, e2e, hopping, growth, list, client, fsync
        cashier-bench activate --data DIR --url URL     prints DEVICE_ID and DEVICE_SECRET (for wrk's signing script)
 """
@@ -46,7 +47,11 @@ func main() throws {
         let plan = BenchPlan(work: try options.required("work"), cashierd: try options.required("cashierd"),
                              cashier: try options.required("cashier"), seconds: Double(options.values["seconds"] ?? "5") ?? 5,
                              bigCount: Int(options.values["big"] ?? "1000000") ?? 1_000_000,
-                             steps: Set((options.values["only"] ?? "storage,e2e,fsync,hopping,growth,list,client").split(separator: ",").map(String.init)))
+                             steps: Set((options.values["only"] ?? "storage,e2e,fsync,hopping,growth,list,client").split(separator: ",").map(String.init)),
+                             halfLoadRate: try options.values["half-load-rate"].map { text in
+                                 guard let rate = Double(text), rate > 0 else { throw BenchError("--half-load-rate takes a positive number of sales/s") }
+                                 return rate
+                             })
         try plan.run()
     default:
         print(usage); exit(2)
