@@ -5,7 +5,8 @@
 /// Rules: all domains are probed concurrently and the first good answer of a round wins at once;
 /// later answers only update the status table. Triggers (start-up, a request that timed out or could
 /// not connect, a request still without an answer after a while) that arrive while a round runs, or
-/// within `minIntervalMs` of the last round, share one round. When every domain fails, rounds are retried with exponential backoff plus jitter, capped.
+/// within `minIntervalMs` of the last round, share one round. When every domain fails, rounds are
+/// retried with exponential backoff plus jitter, capped.
 
 /// Tunables of probing.
 public struct ProbeConfiguration: Codable, Equatable, Sendable {

@@ -114,8 +114,7 @@ public enum Administration {
             [o.orderNo.digits, RequestLog.timestamp(ms: o.createdAt), o.storeID, o.status.rawValue,
              Money(minorUnits: o.amount, currency: o.currency).description].joined(separator: "\t")
         }
-        let next = orders.count == limit ? orders.last.map { OrderListCursor(createdAt: $0.createdAt, orderNo: $0.orderNo.digits).token } : nil
-        return MerchantOrderPage(lines: lines, nextCursor: next, unavailable: unavailable)
+        return MerchantOrderPage(lines: lines, nextCursor: OrderListCursor.after(orders, limit: limit)?.token, unavailable: unavailable)
     }
 
     /// Issues a one-time activation code for a store, valid for `ttlSeconds`.

@@ -271,8 +271,8 @@ extension CashierService {
             OrderSummary(orderNo: $0.orderNo, amount: $0.amount, currency: $0.currency, status: $0.status,
                          refundedAmount: $0.refundedAmount, createdAt: $0.createdAt, deviceId: $0.deviceID)
         }
-        let next = orders.count == limit ? orders.last.map { OrderListCursor(createdAt: $0.createdAt, orderNo: $0.orderNo.digits).token } : nil
-        return .json(OrderListResponse(orders: summaries, nextCursor: next, unavailableGroups: unavailable.map(\.value)))
+        return .json(OrderListResponse(orders: summaries, nextCursor: OrderListCursor.after(orders, limit: limit)?.token,
+                                       unavailableGroups: unavailable.map(\.value)))
     }
 
     // MARK: Shared

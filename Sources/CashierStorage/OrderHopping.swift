@@ -365,6 +365,15 @@ public final class OrderHopping: @unchecked Sendable {
     }
 }
 
+extension OrderListCursor {
+    /// Where the page after `page` (a list asked for `limit` rows) starts; nil when the page was short,
+    /// so the last one.
+    public static func after(_ page: [OrderRecord], limit: Int) -> OrderListCursor? {
+        guard page.count == limit, let last = page.last else { return nil }
+        return OrderListCursor(createdAt: last.createdAt, orderNo: last.orderNo.digits)
+    }
+}
+
 /// One page slot per group for a list's concurrent fan-out; a slot left empty is a group that failed.
 /// `@unchecked Sendable`: guarded by `lock`.
 private final class PageSlots: @unchecked Sendable {
