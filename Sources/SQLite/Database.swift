@@ -63,11 +63,18 @@ public final class Database: @unchecked Sendable {
     private var checkpointer: BackgroundCheckpointer?
     /// Writes waiting for the next shared transaction (see `write`).
     let commitQueue = CommitQueue()
+    /// `synchronous=FULL` was asked for: commits wait for the disk unless every write in them says they need not.
+    let flushesCommits: Bool
+    /// Whether the connection's `synchronous` is FULL right now (`write` lowers it for batches of
+    /// writes that are not durable); guarded by `lock`.
+    var commitsFlushNow: Bool
 
     /// Opens (creating if needed) the database and applies the options plus `foreign_keys=ON`.
     public init(_ location: Location, options: Options = Options()) throws {
         self.location = location
         defaultBusyTimeoutMilliseconds = options.busyTimeoutMilliseconds
+        flushesCommits = options.synchronousFull && !options.readOnly
+        commitsFlushNow = flushesCommits
         let path: String
         switch location {
         case .path(let p): path = p
@@ -202,6 +209,7 @@ public final class Database: @unchecked Sendable {
     public func transaction<T>(_ kind: TransactionKind = .deferred, _ body: () throws -> T) throws -> T {
         try withLock {
             if isInTransaction { return try savepoint(body) }
+            try setCommitsFlush(true)
             return try bracketed(begin: "BEGIN \(kind.rawValue)", end: "COMMIT", undo: ["ROLLBACK"], body)
         }
     }

@@ -6,12 +6,15 @@ final class PendingWrite: @unchecked Sendable {
     /// Runs the caller's body; returns the error it threw, nil if it succeeded.
     let run: () -> Error?
     let busyTimeoutMilliseconds: Int32?
+    /// False: this write does not need the disk before its caller goes on (see `Database.write`).
+    let durable: Bool
     /// Set when the shared transaction failed after (or before) the body ran: the body's work is undone.
     var transactionFailure: Error?
     var done = false
 
-    init(busyTimeoutMilliseconds: Int32?, run: @escaping () -> Error?) {
+    init(busyTimeoutMilliseconds: Int32?, durable: Bool, run: @escaping () -> Error?) {
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
+        self.durable = durable
         self.run = run
     }
 }
@@ -60,13 +63,19 @@ extension Database {
     /// plain transaction costs. Inside a transaction or write on the same thread, `body` simply runs under
     /// a savepoint of it.
     ///
-    /// - Parameter busyTimeoutMilliseconds: how long BEGIN waits for another connection's lock for this
-    ///   write; nil uses the connection's own. Writes are only batched with writes that ask the same.
-    public func write<T>(busyTimeoutMilliseconds: Int32? = nil, _ body: () throws -> T) throws -> T {
+    /// - Parameters:
+    ///   - busyTimeoutMilliseconds: how long BEGIN waits for another connection's lock for this
+    ///     write; nil uses the connection's own. Writes are only batched with writes that ask the same.
+    ///   - durable: false lets the commit return before the disk has the write (`synchronous=NORMAL` for
+    ///     that one commit, when no durable write shares it): the write survives a crash of the process, and
+    ///     a power cut once a later flushed commit or checkpoint of this file has synced the log (the
+    ///     background checkpointer does at least once a second). Only for records that can be rebuilt
+    ///     from elsewhere. Ignored on a connection opened without `synchronousFull`.
+    public func write<T>(busyTimeoutMilliseconds: Int32? = nil, durable: Bool = true, _ body: () throws -> T) throws -> T {
         if let nested = try ifLockHeldByThisThread({ try savepoint(body) }) { return nested }
         return try withoutActuallyEscaping(body) { body in
             var outcome: Result<T, Error>?
-            let entry = PendingWrite(busyTimeoutMilliseconds: busyTimeoutMilliseconds) {
+            let entry = PendingWrite(busyTimeoutMilliseconds: busyTimeoutMilliseconds, durable: durable) {
                 do {
                     outcome = .success(try body())
                     return nil
@@ -113,11 +122,22 @@ extension Database {
         queue.condition.unlock()
     }
 
-    /// Runs every write of `batch` under its own savepoint inside one IMMEDIATE transaction and commits.
+    /// Runs every write of `batch` under its own savepoint inside one IMMEDIATE transaction and commits,
+    /// waiting for the disk unless no write in the batch needs it.
     private func commit(_ batch: [PendingWrite]) {
         withLock {
             useBusyTimeout(batch.first?.busyTimeoutMilliseconds)
             defer { useBusyTimeout(nil) }
+            let flush = batch.contains { $0.durable }
+            do {
+                try setCommitsFlush(flush)
+            } catch {
+                // Never commit a durable write without its flush: fail the batch instead.
+                for e in batch { e.transactionFailure = error }
+                return
+            }
+            // Back to flushing at once, so no other way of committing on this connection inherits the lower setting.
+            defer { if !flush { try? setCommitsFlush(true) } }
             do {
                 try run("BEGIN IMMEDIATE")
             } catch {
@@ -151,6 +171,13 @@ extension Database {
                 rollbackIfOpen()
             }
         }
+    }
+
+    /// Sets `synchronous` to FULL (`flush`) or NORMAL on a connection opened with `synchronousFull`, if it is not so already.
+    func setCommitsFlush(_ flush: Bool) throws {
+        guard flushesCommits, flush != commitsFlushNow else { return }
+        try exec("PRAGMA synchronous=\(flush ? "FULL" : "NORMAL")")
+        commitsFlushNow = flush
     }
 
     private func rollbackIfOpen() {

@@ -108,6 +108,45 @@ final class GroupCommitTests: XCTestCase {
         try db.write { _ = try db.run("INSERT INTO rows (id, writer) VALUES (9, 9)") }
         XCTAssertEqual(try count(db), 1)
     }
+
+    /// The `synchronous` level a commit made now would use: 2 is FULL (flushed), 1 NORMAL.
+    private static func synchronousLevel(_ db: Database) throws -> Int64 {
+        try db.query("PRAGMA synchronous") { $0.int64(0) }.first ?? -1
+    }
+
+    func testAWriteThatNeedNotBeDurableSkipsTheFlushOnlyWhenNoDurableWriteSharesItsCommit() throws {
+        let db = try Database(.path(path))
+        XCTAssertEqual(try db.write(durable: false) { try Self.synchronousLevel(db) }, 1, "a lone deferred write commits without a flush")
+        XCTAssertEqual(try Self.synchronousLevel(db), 2, "the connection flushes again after it")
+        XCTAssertEqual(try db.write { try Self.synchronousLevel(db) }, 2)
+        _ = try db.write(durable: false) { try db.run("INSERT INTO rows (id, writer) VALUES (1, 0)") }
+        XCTAssertEqual(try db.transaction { try Self.synchronousLevel(db) }, 2, "a plain transaction after it is flushed")
+        XCTAssertEqual(try count(try Database(.path(path))), 1, "the deferred write is committed: another connection reads it")
+
+        // Durable and deferred writes from many threads share commits; a durable one never goes without its flush.
+        let levelsOfDurableWrites = Outcomes(), failures = Counter()
+        DispatchQueue.concurrentPerform(iterations: 8) { t in
+            for i in 0..<100 {
+                let id = Int64(1_000 + t * 1_000 + i), durable = (t + i) % 2 == 0
+                do {
+                    try db.write(durable: durable) {
+                        try db.run("INSERT INTO rows (id, writer) VALUES (?, ?)", [.integer(id), .integer(Int64(t))])
+                        if durable { levelsOfDurableWrites.record(id, String(try Self.synchronousLevel(db))) }
+                    }
+                } catch { failures.add() }
+            }
+        }
+        XCTAssertEqual(failures.value, 0)
+        XCTAssertEqual(levelsOfDurableWrites.all.count, 400)
+        XCTAssertEqual(Set(levelsOfDurableWrites.all.values), ["2"], "every commit holding a durable write is flushed")
+        XCTAssertEqual(try count(try Database(.path(path))), 801)
+        XCTAssertEqual(try Self.synchronousLevel(db), 2)
+
+        // A connection opened without FULL is left as it is.
+        let relaxed = try Database(.path(dir.file("relaxed.sqlite")), options: .init(synchronousFull: false))
+        XCTAssertEqual(try relaxed.write { try Self.synchronousLevel(relaxed) }, 1)
+        XCTAssertEqual(try relaxed.write(durable: false) { try Self.synchronousLevel(relaxed) }, 1)
+    }
 }
 
 /// `Checkpoints.inBackground`: the log is copied into the database file without any writer doing it.
