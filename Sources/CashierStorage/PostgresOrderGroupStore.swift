@@ -122,9 +122,9 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
     /// One conditional UPDATE is the compare-and-set; the row lock makes a concurrent transition wait and
     /// re-check the status, so of two racing transitions from the same status only one changes the order.
     public func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange,
-                           now: Int64) throws -> (OrderRecord, changed: Bool)? {
+                           now: Int64, durability: WriteDurability) throws -> (OrderRecord, changed: Bool)? {
         let fromArray = "{" + from.map(\.rawValue).sorted().joined(separator: ",") + "}"
-        return try run { c -> (OrderRecord, changed: Bool)? in
+        let update = { (c: Connection) throws -> (OrderRecord, changed: Bool)? in
             let updated = try c.execute("""
                 UPDATE orders SET status = $2, payment_code = coalesce($3, payment_code),
                     channel_txn = coalesce($4, channel_txn), failure_reason = coalesce($5, failure_reason),
@@ -137,6 +137,17 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
             if let row = updated.rows.first { return (try Self.order(row), changed: true) }
             guard let current = try Self.fetchOrder(orderNo, on: c) else { return nil }
             return (current, changed: false)
+        }
+        switch durability {
+        case .immediate:
+            return try run(update)
+        case .deferred:
+            // PostgreSQL's asynchronous commit, for this transaction only: the server flushes its log
+            // within three times wal_writer_delay (600 ms by default).
+            return try inTransaction { c in
+                _ = try c.execute("SET LOCAL synchronous_commit TO OFF")
+                return try update(c)
+            }
         }
     }
 

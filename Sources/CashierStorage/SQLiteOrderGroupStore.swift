@@ -156,9 +156,9 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
     }
 
     public func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange,
-                           now: Int64) throws -> (OrderRecord, changed: Bool)? {
+                           now: Int64, durability: WriteDurability) throws -> (OrderRecord, changed: Bool)? {
         try with { db in
-            try db.write { () throws -> (OrderRecord, changed: Bool)? in
+            try db.write(durable: durability == .immediate) { () throws -> (OrderRecord, changed: Bool)? in
                 guard let current = try fetchOrder(db, orderNo) else { return nil }
                 guard from.contains(current.status) else { return (current, changed: false) }
                 try db.run("""

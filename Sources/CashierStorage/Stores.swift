@@ -56,7 +56,9 @@ public protocol OrderGroupStore: AnyObject, Sendable {
     func order(_ orderNo: OrderNumber) throws -> OrderRecord?
     /// Compare-and-set: applies `change` only if the order's status is one of `from`. Returns the order
     /// after the call (changed or not) and whether it changed; nil if there is no such order.
-    func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64) throws -> (OrderRecord, changed: Bool)?
+    /// `durability` says whether the change must be on disk before the call returns.
+    func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64,
+                    durability: WriteDurability) throws -> (OrderRecord, changed: Bool)?
 
     func refunds(of orderNo: OrderNumber) throws -> [RefundRecord]
     /// Atomically: looks up `refund.refundRef` for the order (returns `.existing`/`.conflict`), else checks
@@ -77,7 +79,25 @@ public protocol OrderGroupStore: AnyObject, Sendable {
     func importOrder(_ order: OrderRecord, refunds: [RefundRecord]) throws
 }
 
+/// Whether a write must be on disk before the call that makes it returns.
+public enum WriteDurability: Sendable, Equatable {
+    /// On disk before the call returns (SQLite `synchronous=FULL`, PostgreSQL's synchronous commit): for
+    /// records nothing else could rebuild, such as a new order or the claim made before a channel is called.
+    case immediate
+    /// May return first: survives a crash of the process at once, a power cut once the next flushed commit
+    /// or checkpoint has reached the disk (about a second at most). Only for records that can be learnt
+    /// again from elsewhere: the channel's answer to a `paying` order, which a query or the sweep of stale
+    /// payments asks the channel again if a power cut takes it.
+    case deferred
+}
+
 extension OrderGroupStore {
+    /// A transition that is on disk before the call returns.
+    public func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange,
+                           now: Int64) throws -> (OrderRecord, changed: Bool)? {
+        try transition(orderNo, from: from, change: change, now: now, durability: .immediate)
+    }
+
     /// For stores that cannot do better: the probe, then the insert, as two writes.
     public func probeAndInsertOrder(_ order: OrderRecord, now: Int64) throws {
         try probeWrite(now: now)

@@ -68,8 +68,9 @@ final class CountingGroup: OrderGroupStore, @unchecked Sendable {
         try inner.probeAndInsertOrder(order, now: now)
     }
     func order(_ orderNo: OrderNumber) throws -> OrderRecord? { try inner.order(orderNo) }
-    func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64) throws -> (OrderRecord, changed: Bool)? {
-        try inner.transition(orderNo, from: from, change: change, now: now)
+    func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64,
+                    durability: WriteDurability) throws -> (OrderRecord, changed: Bool)? {
+        try inner.transition(orderNo, from: from, change: change, now: now, durability: durability)
     }
     func refunds(of orderNo: OrderNumber) throws -> [RefundRecord] { try inner.refunds(of: orderNo) }
     func reserveRefund(_ refund: RefundRecord, maxRefunds: Int, now: Int64) throws -> RefundReservation {

@@ -149,11 +149,20 @@ func checkOrderGroupConformance(_ make: () throws -> OrderGroupStore, file: Stat
         XCTAssertEqual(paying?.0.status, .paying, file: file, line: line)
         XCTAssertEqual(paying?.0.paymentCode, "PC1", file: file, line: line)
         XCTAssertEqual(paying?.0.updatedAt, 6, file: file, line: line)
-        let paid = try g.transition(no, from: [.paying], change: OrderChange(status: .paid, channelTxn: "T9", paidAt: 7), now: 7)
+        // Recorded as the service records a channel's answer: without waiting for the disk, same semantics.
+        let paid = try g.transition(no, from: [.paying], change: OrderChange(status: .paid, channelTxn: "T9", paidAt: 7),
+                                    now: 7, durability: .deferred)
+        XCTAssertEqual(paid?.changed, true, file: file, line: line)
         XCTAssertEqual(paid?.0.paymentCode, "PC1", "nil leaves a field unchanged", file: file, line: line)
         XCTAssertEqual(paid?.0.channelTxn, "T9", file: file, line: line)
         XCTAssertEqual(paid?.0.paidAt, 7, file: file, line: line)
         XCTAssertEqual(try g.order(no)?.status, .paid, file: file, line: line)
+        let again = try g.transition(no, from: [.paying], change: OrderChange(status: .declined), now: 8, durability: .deferred)
+        XCTAssertEqual(again?.changed, false, "a deferred write is still a compare-and-set", file: file, line: line)
+        XCTAssertEqual(again?.0.status, .paid, file: file, line: line)
+        // A durable write after it (a refund's reservation) finds it and keeps the connection flushing.
+        XCTAssertEqual(try g.transition(no, from: [.paid], change: OrderChange(status: .reversed), now: 9)?.0.status, .reversed,
+                       file: file, line: line)
     }
 
     // Eight racing transitions from the same state: exactly one changes the order.
