@@ -15,6 +15,7 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
     public var tlsKey: String = "server-key.pem"
     public var limits: Limits = Limits()
     public var hopping: HoppingSettings = HoppingSettings()
+    public var sweep: SweepSettings = SweepSettings()
     /// Request log file (relative to the data directory); nil logs to standard error.
     public var requestLog: String? = "requests.log"
 
@@ -34,6 +35,7 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
         tlsKey = try c.decodeIfPresent(String.self, forKey: .tlsKey) ?? d.tlsKey
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
         hopping = try c.decodeIfPresent(HoppingSettings.self, forKey: .hopping) ?? d.hopping
+        sweep = try c.decodeIfPresent(SweepSettings.self, forKey: .sweep) ?? d.sweep
         requestLog = c.contains(.requestLog) ? try c.decodeIfPresent(String.self, forKey: .requestLog) : d.requestLog
     }
 
@@ -110,6 +112,25 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
             activationAttempts = try c.decodeIfPresent(Int.self, forKey: .activationAttempts) ?? d.activationAttempts
             pinAttempts = try c.decodeIfPresent(Int.self, forKey: .pinAttempts) ?? d.pinAttempts
             maxRefundsPerOrder = try c.decodeIfPresent(Int.self, forKey: .maxRefundsPerOrder) ?? d.maxRefundsPerOrder
+        }
+    }
+
+    /// The sweep of `paying` orders no terminal is asking about any more (`CashierService.sweepStalePayments`).
+    public struct SweepSettings: Codable, Sendable, Equatable {
+        /// A `paying` order unchanged for this long is asked of the channel; 0 turns the sweep off.
+        public var afterSeconds: Int64 = 60
+        /// A `paying` order the channel still has not decided after this long is reversed.
+        public var reverseAfterSeconds: Int64 = 300
+        /// How often the sweep runs.
+        public var everySeconds: Int = 15
+        public init() {}
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let d = SweepSettings()
+            afterSeconds = try c.decodeIfPresent(Int64.self, forKey: .afterSeconds) ?? d.afterSeconds
+            reverseAfterSeconds = try c.decodeIfPresent(Int64.self, forKey: .reverseAfterSeconds) ?? d.reverseAfterSeconds
+            everySeconds = try c.decodeIfPresent(Int.self, forKey: .everySeconds) ?? d.everySeconds
         }
     }
 

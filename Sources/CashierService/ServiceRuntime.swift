@@ -40,6 +40,10 @@ public final class ServiceRuntime: @unchecked Sendable {
         }
         guard (0...999).contains(configuration.instance) else { throw RuntimeError("instance must be 0 to 999") }
         guard !configuration.groups.isEmpty else { throw RuntimeError("the configuration names no order groups") }
+        let sweep = configuration.sweep
+        guard sweep.afterSeconds >= 0, sweep.everySeconds >= 1, sweep.reverseAfterSeconds >= sweep.afterSeconds else {
+            throw RuntimeError("sweep: after_seconds must be 0 or more, every_seconds 1 or more, and reverse_after_seconds at least after_seconds")
+        }
         self.configuration = configuration
         func resolve(_ path: String) -> String { Self.path(path, in: dataDirectory) }
 
@@ -179,14 +183,19 @@ public final class ServiceRuntime: @unchecked Sendable {
         return try HTTPServer(configuration: http) { service.handle($0) }
     }
 
-    /// On a thread of its own, for as long as the process runs: deletes expired nonces every minute and
-    /// applies changed order groups from the configuration file within a second.
+    /// On a thread of its own, for as long as the process runs: deletes expired nonces every minute,
+    /// applies changed order groups from the configuration file within a second, and sweeps stale
+    /// payments every `sweep.every_seconds` (unless `sweep.after_seconds` is 0).
     public func startHousekeeping() {
         let base = self.base
+        let sweep = configuration.sweep
         let thread = Thread { [self] in
             var tick = 0
             while true {
                 if tick % 60 == 0 { _ = try? base.pruneNonces(now: CashierService.systemClock()) }
+                if sweep.afterSeconds > 0, tick % sweep.everySeconds == sweep.everySeconds - 1 {
+                    _ = service.sweepStalePayments(now: CashierService.systemClock())
+                }
                 reloadIfChanged()
                 Thread.sleep(forTimeInterval: 1)
                 tick += 1
