@@ -183,19 +183,28 @@ public final class ServiceRuntime: @unchecked Sendable {
         return try HTTPServer(configuration: http) { service.handle($0) }
     }
 
-    /// On a thread of its own, for as long as the process runs: deletes expired nonces every minute,
-    /// applies changed order groups from the configuration file within a second, and sweeps stale
-    /// payments every `sweep.every_seconds` (unless `sweep.after_seconds` is 0).
+    /// On a thread of its own, for as long as the process runs: deletes expired nonces every minute and
+    /// applies changed order groups from the configuration file within a second. On a second thread
+    /// (so a group that is slow to answer cannot hold up a reload) it sweeps stale payments and refunds
+    /// every `sweep.every_seconds`, unless `sweep.after_seconds` is 0.
     public func startHousekeeping() {
         let base = self.base
         let sweep = configuration.sweep
+        if sweep.afterSeconds > 0 {
+            let service = self.service
+            let sweeper = Thread {
+                while true {
+                    Thread.sleep(forTimeInterval: Double(sweep.everySeconds))
+                    _ = service.sweepStalePayments(now: CashierService.systemClock())
+                }
+            }
+            sweeper.name = "cashierd-sweep"
+            sweeper.start()
+        }
         let thread = Thread { [self] in
             var tick = 0
             while true {
                 if tick % 60 == 0 { _ = try? base.pruneNonces(now: CashierService.systemClock()) }
-                if sweep.afterSeconds > 0, tick % sweep.everySeconds == sweep.everySeconds - 1 {
-                    _ = service.sweepStalePayments(now: CashierService.systemClock())
-                }
                 reloadIfChanged()
                 Thread.sleep(forTimeInterval: 1)
                 tick += 1

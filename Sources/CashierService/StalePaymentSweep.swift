@@ -11,6 +11,10 @@ public struct StalePaymentSweepReport: Sendable, Equatable {
     public var reversed = 0
     /// Orders left `paying` for the next sweep (still in time, or the channel or group did not answer).
     public var leftPaying = 0
+    /// Refunds left `pending` (the terminal never sent them again) that the channel has now made.
+    public var refundsCompleted = 0
+    /// Pending refunds the channel or the group did not take this time.
+    public var refundsLeftPending = 0
     /// Groups that could not be read this time.
     public var unreadableGroups: [Int] = []
 }
@@ -26,6 +30,11 @@ extension CashierService {
     /// still has not decided (the customer never confirmed, or the pay call never reached the channel)
     /// is reversed once it is `paying` for longer than `sweep.reverse_after_seconds`, as PAYMENTS.md says a terminal must at
     /// its deadline: money taken is returned, and nothing can be charged for it afterwards.
+    ///
+    /// Refunds get the same backstop: a refund reserved (with its supervisor's PIN) whose channel call
+    /// failed stays `pending` until its terminal sends it again with the same reference. One still pending
+    /// after `sweep.after_seconds` is sent to the channel under its own refund number (the channel keeps
+    /// one refund per number, so a terminal's late retry cannot refund twice) and completed.
     public func sweepStalePayments(now: Int64, limitPerGroup: Int = 200) -> StalePaymentSweepReport {
         var report = StalePaymentSweepReport()
         let settings = configuration.sweep
@@ -48,9 +57,16 @@ extension CashierService {
                 case .leftPaying: report.leftPaying += 1
                 }
             }
+            let pending = (try? hopping.withGroup(tag) { try $0.stalePendingRefunds(createdBefore: updatedBefore, limit: limitPerGroup) }) ?? []
+            for refund in pending {
+                if complete(refund, now: now) { report.refundsCompleted += 1 } else { report.refundsLeftPending += 1 }
+            }
         }
         if report.settled > 0 { metrics.increment("cashierd_stale_payments_total", [("outcome", "settled")], by: Double(report.settled)) }
         if report.reversed > 0 { metrics.increment("cashierd_stale_payments_total", [("outcome", "reversed")], by: Double(report.reversed)) }
+        if report.refundsCompleted > 0 {
+            metrics.increment("cashierd_stale_payments_total", [("outcome", "refund_completed")], by: Double(report.refundsCompleted))
+        }
         return report
     }
 
@@ -74,5 +90,16 @@ extension CashierService {
         // Reversed at the channel either way; if the group did not take the record, the next sweep's query
         // finds the reversal and records it.
         return result?.0.status == .reversed ? .reversed : .leftPaying
+    }
+
+    /// Sends a pending refund to the channel again and marks it succeeded; false if either step failed.
+    private func complete(_ refund: RefundRecord, now: Int64) -> Bool {
+        do {
+            try channel.refund(refundNo: refund.refundNo.text, outTradeNo: refund.orderNo.digits, amount: refund.amount, now: now)
+            try hopping.withGroup(refund.orderNo.group) { try $0.completeRefund(refund.refundNo, now: now) }
+            return true
+        } catch {
+            return false
+        }
     }
 }

@@ -45,6 +45,7 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
             staff_id text NOT NULL, reason text, created_at bigint NOT NULL, completed_at bigint)
         """,
         "CREATE UNIQUE INDEX IF NOT EXISTS refunds_ref ON refunds(order_no, refund_ref)",
+        "CREATE INDEX IF NOT EXISTS refunds_pending ON refunds(created_at, refund_no) WHERE \(OrderGroupSQL.pendingRefundPredicate)",
         "CREATE TABLE IF NOT EXISTS probe (id integer PRIMARY KEY CHECK (id = 1), at bigint NOT NULL)",
     ]
 
@@ -240,6 +241,15 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
                 ORDER BY updated_at, order_no LIMIT $2
                 """, [String(updatedBefore), String(limit)])
         }.rows.map(Self.order)
+    }
+
+    public func stalePendingRefunds(createdBefore: Int64, limit: Int) throws -> [RefundRecord] {
+        try run {
+            try $0.execute("""
+                SELECT \(Self.refundColumns) FROM refunds WHERE \(OrderGroupSQL.pendingRefundPredicate) AND created_at < $1
+                ORDER BY created_at, refund_no LIMIT $2
+                """, [String(createdBefore), String(limit)])
+        }.rows.map(Self.refund)
     }
 
     public func allOrders(after: OrderNumber?, limit: Int) throws -> [OrderRecord] {

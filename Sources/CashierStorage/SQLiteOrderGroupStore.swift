@@ -54,6 +54,7 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
             reason TEXT, created_at INTEGER NOT NULL, completed_at INTEGER)
         """,
         "CREATE UNIQUE INDEX IF NOT EXISTS refunds_ref ON refunds(order_no, refund_ref)",
+        "CREATE INDEX IF NOT EXISTS refunds_pending ON refunds(created_at, refund_no) WHERE \(OrderGroupSQL.pendingRefundPredicate)",
         "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL)",
     ]
 
@@ -265,6 +266,15 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
                 SELECT \(Self.orderColumns) FROM orders WHERE \(OrderGroupSQL.payingPredicate) AND updated_at < ?
                 ORDER BY updated_at, order_no LIMIT ?
                 """, [.integer(updatedBefore), .integer(Int64(limit))], row: Self.order)
+        }
+    }
+
+    public func stalePendingRefunds(createdBefore: Int64, limit: Int) throws -> [RefundRecord] {
+        try read { db in
+            try db.query("""
+                SELECT \(Self.refundColumns) FROM refunds WHERE \(OrderGroupSQL.pendingRefundPredicate) AND created_at < ?
+                ORDER BY created_at, refund_no LIMIT ?
+                """, [.integer(createdBefore), .integer(Int64(limit))], row: Self.refund)
         }
     }
 

@@ -72,6 +72,8 @@ public protocol OrderGroupStore: AnyObject, Sendable {
     func listOrders(_ scope: OrderListScope, before: OrderListCursor?, limit: Int) throws -> [OrderRecord]
     /// Orders whose status is `paying` and that were last updated before `updatedBefore` (for sweeps).
     func stalePayingOrders(updatedBefore: Int64, limit: Int) throws -> [OrderRecord]
+    /// Refunds still `pending` (reserved, not confirmed by the channel) made before `createdBefore`, oldest first.
+    func stalePendingRefunds(createdBefore: Int64, limit: Int) throws -> [RefundRecord]
 
     /// Every order and refund in the group, for migration when a group is retired and for reconciliation.
     func allOrders(after: OrderNumber?, limit: Int) throws -> [OrderRecord]
@@ -131,4 +133,6 @@ enum OrderGroupSQL {
     /// The condition of the partial index on paying orders, written out in the stale-paying query too so
     /// the planner can use the index.
     static let payingPredicate = "status = '\(OrderStatus.paying.rawValue)'"
+    /// The same for the partial index on refunds still pending at the channel.
+    static let pendingRefundPredicate = "status = '\(RefundStatus.pending.rawValue)'"
 }

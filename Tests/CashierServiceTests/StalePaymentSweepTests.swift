@@ -8,7 +8,7 @@ import TestSupport
 import XCTest
 
 /// The sweep of `paying` orders nobody asks about: it records what the channel decided, reverses what it
-/// never will, and leaves the rest alone. Real `cashierd` processes, real SQLite groups, the real sandbox
+/// never will, and leaves the rest alone; and of refunds left pending, which it makes once. Real `cashierd` processes, real SQLite groups, the real sandbox
 /// channel; the in-process cases open the same data directory as the stopped service.
 final class StalePaymentSweepTests: XCTestCase {
     var service: Cashierd!
@@ -89,6 +89,34 @@ final class StalePaymentSweepTests: XCTestCase {
         let books = try Reconciliation.run(runtime: runtime, now: start + 304_000)
         XCTAssertTrue(books.isExact, books.summary)
         XCTAssertEqual(books.paidAtChannel, 0)
+    }
+
+    func testARefundLeftPendingIsMadeOnceAndCompleted() throws {
+        service = try Cashierd()
+        let terminal = TestTerminal(transport: try service.transport(), credentials: try service.activateTerminal())
+        let order = try terminal.createOrder(amount: 5_000).unwrap()
+        XCTAssertEqual(try terminal.pay(order.orderNo, code: paymentCode(.paid)).unwrap().status, .paid)
+        service.stop()
+        let runtime = try ServiceRuntime(dataDirectory: service.dataPath, logRequests: false)
+        let start = CashierService.systemClock()
+        // Reserved with a supervisor's PIN, then the channel call failed and the terminal never sent it again.
+        let refund = RefundRecord(refundNo: RefundNumber(epochSeconds: start / 1_000, instance: 1, sequence: 7, group: order.orderNo.group),
+                                  orderNo: order.orderNo, amount: 1_200, currency: order.currency, refundRef: "lost-terminal",
+                                  status: .pending, staffID: "supervisor", reason: nil, createdAt: start)
+        let reservation = try runtime.hopping.withGroup(order.orderNo.group) { try $0.reserveRefund(refund, maxRefunds: 50, now: start) }
+        XCTAssertEqual(reservation, .reserved(refund))
+
+        XCTAssertEqual(runtime.service.sweepStalePayments(now: start + 30_000).refundsCompleted, 0, "its terminal may still send it")
+        let report = runtime.service.sweepStalePayments(now: start + 61_000)
+        XCTAssertEqual([report.refundsCompleted, report.refundsLeftPending], [1, 0])
+        let stored = try runtime.hopping.withGroup(order.orderNo.group) { try $0.refunds(of: order.orderNo) }
+        XCTAssertEqual(stored.map(\.status), [.succeeded])
+        XCTAssertEqual(runtime.service.sweepStalePayments(now: start + 120_000).refundsCompleted, 0, "nothing is left pending")
+        // The terminal's late retry under the same number changes nothing at the channel.
+        try runtime.channel.refund(refundNo: refund.refundNo.text, outTradeNo: order.orderNo.digits, amount: 1_200, now: start + 121_000)
+        let books = try Reconciliation.run(runtime: runtime, now: start + 122_000)
+        XCTAssertTrue(books.isExact, books.summary)
+        XCTAssertEqual([books.refunds, books.refundsAtChannel], [1, 1])
     }
 
     func testTheRunningServiceSweepsAPaymentTheCustomerNeverConfirmed() throws {

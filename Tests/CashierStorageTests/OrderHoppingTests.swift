@@ -91,6 +91,9 @@ final class CountingGroup: OrderGroupStore, @unchecked Sendable {
     func stalePayingOrders(updatedBefore: Int64, limit: Int) throws -> [OrderRecord] {
         try inner.stalePayingOrders(updatedBefore: updatedBefore, limit: limit)
     }
+    func stalePendingRefunds(createdBefore: Int64, limit: Int) throws -> [RefundRecord] {
+        try inner.stalePendingRefunds(createdBefore: createdBefore, limit: limit)
+    }
     func allOrders(after: OrderNumber?, limit: Int) throws -> [OrderRecord] { try inner.allOrders(after: after, limit: limit) }
     func importOrder(_ order: OrderRecord, refunds: [RefundRecord]) throws { try inner.importOrder(order, refunds: refunds) }
 }

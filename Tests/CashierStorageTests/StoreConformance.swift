@@ -196,6 +196,8 @@ func checkOrderGroupConformance(_ make: () throws -> OrderGroupStore, file: Stat
 
         let first = refund(1, 300, ref: "a")
         XCTAssertEqual(try g.reserveRefund(first, maxRefunds: 3, now: 101), .reserved(first), file: file, line: line)
+        XCTAssertEqual(try g.stalePendingRefunds(createdBefore: 101, limit: 10), [], file: file, line: line)
+        XCTAssertEqual(try g.stalePendingRefunds(createdBefore: 102, limit: 10), [first], file: file, line: line)
         XCTAssertEqual(try g.order(no)?.refundedAmount, 300, file: file, line: line)
         XCTAssertEqual(try g.reserveRefund(refund(2, 300, ref: "a"), maxRefunds: 3, now: 102), .existing(first), file: file, line: line)
         XCTAssertEqual(try g.reserveRefund(refund(2, 301, ref: "a"), maxRefunds: 3, now: 102), .conflict(first), file: file, line: line)
@@ -213,6 +215,8 @@ func checkOrderGroupConformance(_ make: () throws -> OrderGroupStore, file: Stat
         XCTAssertEqual(stored.first?.status, .succeeded, file: file, line: line)
         XCTAssertEqual(stored.first?.completedAt, 200, "completing twice keeps the first time", file: file, line: line)
         XCTAssertEqual(stored.last?.status, .pending, file: file, line: line)
+        XCTAssertEqual(try g.stalePendingRefunds(createdBefore: 1_000, limit: 10).map(\.refundRef), ["b"],
+                       "a completed refund is no longer pending", file: file, line: line)
         XCTAssertEqual(try g.refunds(of: testOrderNumber(5)), [], file: file, line: line)
     }
 
