@@ -78,9 +78,10 @@ struct DiskLatencies {
     var single = Latencies()
     /// Each row of `DiskLatencies.commitsInARow` overwrite + fdatasync steps, timed from first write to last sync.
     var row = Latencies()
-    /// The durable commits a sale waits for one after another in its order group, whatever the code
-    /// around them: the create, the claim before the channel is called, and the result.
-    static let commitsInARow = 3
+    /// The durable commits a sale cannot do without, one after another in its order group, whatever the
+    /// code around them: the create and the claim before the channel is called (the result is recorded
+    /// without a flush since the fifth round, docs/PERFORMANCE.md).
+    static let commitsInARow = 2
 }
 
 /// fdatasync latencies of 4 KiB overwrites in a preallocated 1 MiB file, the way SQLite reuses its
