@@ -4,8 +4,10 @@
 /// → poll on a schedule → paid, declined, or past the deadline: reverse (repeated, with backoff) → not paid.
 /// Rules: the pay request is sent at most once per sale — after any doubt the machine asks the server
 /// (query) and shows what it says; a `created` order seen after a pay was sent is reversed (closed) so a
-/// pay still on its way cannot charge later. Every state change is persisted before the request it
-/// leads to is sent, so a restarted client resumes with `resume(nowMs:)`.
+/// pay still on its way cannot charge later. An order closed that way was never charged, so the sale
+/// then moves to a new order with the same code, as it does when the service answers GROUP_UNAVAILABLE
+/// (at most `maxOrdersAbandoned` times, and only while the code is in memory). Every state change is
+/// persisted before the request it leads to is sent, so a restarted client resumes with `resume(nowMs:)`.
 
 /// A value kept in memory but never written to the journal: it encodes as null and decodes as absent,
 /// and is left out of equality so snapshots compare by what is journalled.
@@ -214,17 +216,10 @@ public struct SaleStateMachine: Codable, Equatable, Sendable {
 
         case (.paying(let order), let .payFailed(failure)):
             requestInFlight = false
-            if case let .service(error) = failure, error.code == .groupUnavailable,
-               let code = codeForNewOrder.value, ordersAbandoned < Self.maxOrdersAbandoned {
+            if case let .service(error) = failure, error.code == .groupUnavailable, let moved = moveToNewOrder() {
                 // The service promises GROUP_UNAVAILABLE from pay means the channel was never called: the
                 // order's group is down. Leave that order unpaid and sell on a new one in a live group.
-                ordersAbandoned += 1
-                paymentCode = code
-                paySent = false
-                payStartedAtMs = nil
-                lastOrder = nil
-                requestInFlight = true
-                return transition(to: .creating) + [.createOrder(request)]
+                return moved
             }
             if case let .service(error) = failure, Self.payRefusedOutright(error.code) {
                 // The service refused the request itself; no payment was started.
@@ -258,7 +253,13 @@ public struct SaleStateMachine: Codable, Equatable, Sendable {
             switch view.status {
             case .paid: return finish(.paid(view))
             case .declined: return finish(.declined(reason: view.failure?.reason ?? "DECLINED"))
-            case .reversed, .closed: return finish(.notPaid(reversed: true, reason: "payment cancelled"))
+            case .closed:
+                // Closed while `created`: the pay never claimed the order, so the channel was never called
+                // for it and the code is unspent. A pay still on its way will be refused (the order is
+                // closed), so the sale can take the payment on a new order.
+                if let moved = moveToNewOrder() { return moved }
+                return finish(.notPaid(reversed: true, reason: "payment cancelled"))
+            case .reversed: return finish(.notPaid(reversed: true, reason: "payment cancelled"))
             case .created, .paying: return retryReverse(order, nowMs: nowMs)
             }
 
@@ -322,6 +323,21 @@ public struct SaleStateMachine: Codable, Equatable, Sendable {
             let target: SalePhase = userPaying ? .waitingForCustomer(order) : .querying(order)
             return (phase == target ? [] : transition(to: target)) + wait(until: next)
         }
+    }
+
+    /// Starts the sale again on a new order with the code kept in memory, when the code is known to be
+    /// unspent; nil once `maxOrdersAbandoned` moves were made or the code is not in memory (a sale read
+    /// back from the journal never pays again).
+    private mutating func moveToNewOrder() -> [SaleAction]? {
+        guard let code = codeForNewOrder.value, ordersAbandoned < Self.maxOrdersAbandoned else { return nil }
+        ordersAbandoned += 1
+        paymentCode = code
+        paySent = false
+        payStartedAtMs = nil
+        lastOrder = nil
+        wakeAtMs = nil
+        requestInFlight = true
+        return transition(to: .creating) + [.createOrder(request)]
     }
 
     private mutating func startReversing(_ order: OrderNumber) -> [SaleAction] {

@@ -2,7 +2,8 @@ import XCTest
 @testable import CashierCore
 
 /// A pay refused with GROUP_UNAVAILABLE (the order's DB group is down, nothing charged) moves the sale
-/// to a new order, which the service puts in a live group.
+/// to a new order, which the service puts in a live group; so does a pay that never landed, once its
+/// order has been closed.
 final class SaleHopTests: XCTestCase {
     let code = "134567890123456780"
     let request = CreateOrderRequest(amount: 500, currency: "CNY", clientRef: "T1-0002")
@@ -62,6 +63,54 @@ final class SaleHopTests: XCTestCase {
         }
     }
 
+    /// The pay got no answer and never landed (its domain went silent): the order is closed, which proves
+    /// the code unspent, so the sale takes the payment on a new order instead of ending unpaid.
+    func testAPayThatNeverLandedIsFencedThenTheSaleMovesToANewOrder() {
+        var m = SaleStateMachine(request: request, paymentCode: code)
+        _ = m.start(nowMs: 0)
+        let first = number(group: 1)
+        _ = m.handle(.orderCreated(view(first, .created)), nowMs: 10)
+        _ = m.handle(.payFailed(.transport(.uncertain("no answer; its domain went silent"))), nowMs: 700)
+        XCTAssertEqual(m.phase, .querying(first))
+        _ = m.handle(.timerFired, nowMs: 2_700)
+        let fence = m.handle(.queryAnswered(view(first, .created)), nowMs: 2_710)
+        XCTAssertEqual(fence.last, .sendReverse(first), "the pay may still be on its way: close the order first")
+        XCTAssertFalse(fence.contains(.createOrder(request)))
+        let moved = m.handle(.reverseAnswered(view(first, .closed)), nowMs: 2_720)
+        XCTAssertEqual(moved.last, .createOrder(request))
+        XCTAssertEqual(m.phase, .creating)
+        XCTAssertEqual(m.ordersAbandoned, 1)
+        XCTAssertNil(m.payStartedAtMs, "the new order's payment gets a deadline of its own")
+        let second = number(group: 2)
+        XCTAssertEqual(m.handle(.orderCreated(view(second, .created)), nowMs: 2_800).last, .sendPay(second, PayRequest(paymentCode: code)))
+        _ = m.handle(.payAnswered(view(second, .paid)), nowMs: 2_900)
+        XCTAssertEqual(m.phase, .finished(.paid(view(second, .paid))))
+    }
+
+    /// A reversed payment is not a fence: the code reached the channel (codes are single-use there), so
+    /// the sale ends unpaid as before; and the moves stay bounded.
+    func testOnlyAClosedOrderMovesTheSaleAndMovesStayBounded() {
+        var m = SaleStateMachine(request: request, paymentCode: code)
+        _ = m.start(nowMs: 0)
+        let first = number(group: 1)
+        _ = m.handle(.orderCreated(view(first, .created)), nowMs: 10)
+        _ = m.handle(.payAnswered(view(first, .created)), nowMs: 20)
+        let ended = m.handle(.reverseAnswered(view(first, .reversed)), nowMs: 30)
+        XCTAssertFalse(ended.contains(.createOrder(request)))
+        XCTAssertEqual(m.phase, .finished(.notPaid(reversed: true, reason: "payment cancelled")))
+
+        var bounded = SaleStateMachine(request: request, paymentCode: code)
+        _ = bounded.start(nowMs: 0)
+        for i in 0...SaleStateMachine.maxOrdersAbandoned {
+            let n = number(group: i)
+            _ = bounded.handle(.orderCreated(view(n, .created)), nowMs: Int64(i * 100))
+            _ = bounded.handle(.payAnswered(view(n, .created)), nowMs: Int64(i * 100 + 10))
+            _ = bounded.handle(.reverseAnswered(view(n, .closed)), nowMs: Int64(i * 100 + 20))
+        }
+        XCTAssertEqual(bounded.ordersAbandoned, SaleStateMachine.maxOrdersAbandoned)
+        XCTAssertEqual(bounded.phase, .finished(.notPaid(reversed: true, reason: "payment cancelled")))
+    }
+
     func testAResumedSaleHasNoCodeToMoveWith() throws {
         var m = SaleStateMachine(request: request, paymentCode: code)
         _ = m.start(nowMs: 0)
@@ -70,5 +119,12 @@ final class SaleHopTests: XCTestCase {
         _ = restored.resume(nowMs: 20)
         let actions = restored.handle(.payFailed(.service(APIError(.groupUnavailable))), nowMs: 30)
         XCTAssertFalse(actions.contains(.createOrder(request)), "a restarted client never re-pays: it has no code")
+
+        var fenced = try API.decode(SaleStateMachine.self, from: API.encode(m))
+        _ = fenced.resume(nowMs: 40)
+        _ = fenced.handle(.queryAnswered(view(number(group: 1), .created)), nowMs: 50)
+        let closed = fenced.handle(.reverseAnswered(view(number(group: 1), .closed)), nowMs: 60)
+        XCTAssertFalse(closed.contains(.createOrder(request)), "nor after a fence")
+        XCTAssertEqual(fenced.phase, .finished(.notPaid(reversed: true, reason: "payment cancelled")))
     }
 }
