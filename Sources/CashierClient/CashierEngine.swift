@@ -176,6 +176,8 @@ public final class CashierEngine: @unchecked Sendable {
             (active, send(transports[active]))
         } else if policy == .safe {
             sendSafe("\(method) \(path)", on: active, sendOn)
+        } else if policy == .onlyIfNotSent {
+            sendWatched("\(method) \(path)", on: active, sendOn)
         } else {
             (active, sendOn(transports[active]))
         }
@@ -197,28 +199,75 @@ public final class CashierEngine: @unchecked Sendable {
         return send.map { $0(transports[next]) } ?? sendOn(transports[next])
     }
 
+    typealias Answered = (domain: Int, result: Result<SignedTransport.Answer, CallFailure>)
+
+    /// What `sendAndWatch` saw: the answer within `slowRequestProbeMs`, or a request still out after it,
+    /// with a probe round asked for.
+    private enum Watched {
+        case answered(Answered)
+        case slow(FirstAnswer<SignedTransport.Answer, CallFailure>)
+    }
+
+    /// Sends to `domain` and waits up to `slowRequestProbeMs`; with no answer by then, asks the prober for
+    /// a round (`requestSlow`) and hands back the request still under way.
+    private func sendAndWatch(_ label: String, on domain: Int,
+                              _ sendOn: @escaping @Sendable (SignedTransport) -> Result<SignedTransport.Answer, CallFailure>)
+        -> Watched {
+        let slowMs = configuration.slowRequestProbeMs
+        guard slowMs > 0, transports.count > 1 else { return .answered((domain, sendOn(transports[domain]))) }
+        let race = FirstAnswer<SignedTransport.Answer, CallFailure>(isTransportFailure: { $0.suggestsProbe })
+        let transport = transports[domain]
+        race.start(domain: domain) { sendOn(transport) }
+        if let done = race.wait(milliseconds: slowMs) { return .answered(done) }
+        log.write("\(label) on \(configuration.domains[domain]) has no answer after \(slowMs) ms; probing")
+        prober.requestSlow(domain: domain, afterMs: Int64(slowMs))
+        return .slow(race)
+    }
+
     /// Sends a safe request to `domain`. When it has had no answer for `slowRequestProbeMs`, a probe round
     /// is asked for while it waits, and if another domain wins the round the request is sent there too:
     /// a domain that has gone silent costs about that long instead of the whole timeout. Returns the
     /// first answer with the domain that gave it, or the latest failure once every copy has failed.
     private func sendSafe(_ label: String, on domain: Int,
                           _ sendOn: @escaping @Sendable (SignedTransport) -> Result<SignedTransport.Answer, CallFailure>)
-        -> (Int, Result<SignedTransport.Answer, CallFailure>) {
-        let slowMs = configuration.slowRequestProbeMs
-        guard slowMs > 0, transports.count > 1 else { return (domain, sendOn(transports[domain])) }
-        let race = FirstAnswer<SignedTransport.Answer, CallFailure>(isTransportFailure: { $0.suggestsProbe })
-        let transports = self.transports
-        race.start(domain: domain) { sendOn(transports[domain]) }
-        if let done = race.wait(milliseconds: slowMs) { return done }
-        log.write("\(label) on \(configuration.domains[domain]) has no answer after \(slowMs) ms; probing")
-        prober.requestSlow(domain: domain, afterMs: Int64(slowMs))
+        -> Answered {
+        let race: FirstAnswer<SignedTransport.Answer, CallFailure>
+        switch sendAndWatch(label, on: domain, sendOn) {
+        case .answered(let done): return done
+        case .slow(let underWay): race = underWay
+        }
         var sentElsewhere = false
         while true {
             if let done = race.wait(milliseconds: 20) { return done }
             if !sentElsewhere, let other = prober.active, other != domain {
                 log.write("sending \(label) on \(configuration.domains[other]) as well")
-                race.start(domain: other) { sendOn(transports[other]) }
+                let transport = transports[other]
+                race.start(domain: other) { sendOn(transport) }
                 sentElsewhere = true
+            }
+        }
+    }
+
+    /// Sends a request that must never be sent twice (pay) to `domain`, and stops waiting for it once its
+    /// domain has gone silent. With no answer after `slowRequestProbeMs` a probe round is asked for; if
+    /// another domain wins it, the request is given up as a timeout after connecting (it may have
+    /// arrived), so the sale asks the server where the order stands — on the domain that answers — instead
+    /// of waiting out `request_timeout_ms`. The request is not sent again; its copy runs on until its own
+    /// timeout and its answer is dropped. A slow domain that still answers its probes keeps the request.
+    private func sendWatched(_ label: String, on domain: Int,
+                             _ sendOn: @escaping @Sendable (SignedTransport) -> Result<SignedTransport.Answer, CallFailure>)
+        -> Answered {
+        let race: FirstAnswer<SignedTransport.Answer, CallFailure>
+        switch sendAndWatch(label, on: domain, sendOn) {
+        case .answered(let done): return done
+        case .slow(let underWay): race = underWay
+        }
+        while true {
+            if let done = race.wait(milliseconds: 20) { return done }
+            if let other = prober.active, other != domain {
+                log.write("\(label): \(configuration.domains[domain]) lost the probe round to \(configuration.domains[other]); "
+                          + "no longer waiting for its answer")
+                return (domain, .failure(.transport(.timedOut(afterConnect: true))))
             }
         }
     }

@@ -25,13 +25,7 @@ final class FailoverTests: XCTestCase {
     /// still accepts): the sale must move to the other domain after `slow_request_probe_ms`, long before
     /// any request timeout, and nothing may be paid twice.
     func testSaleMovesOnWhenTheActiveDomainGoesSilentWithoutWaitingForTheTimeout() throws {
-        // Timeouts far longer than the test's budget: only the slow-request probe can finish the sale in time.
-        let setting = try TwoDomainSetting { c in
-            c.requestTimeoutMs = 60_000
-            c.safeRequestTimeoutMs = 60_000
-            c.slowRequestProbeMs = 300
-            c.probe.idleProbeIntervalMs = 0
-        }
+        let setting = try TwoDomainSetting(tweak: TwoDomainSetting.onlyTheSlowRequestProbeMovesOn)
         defer { setting.close() }
         let (first, second, harness, active) = (setting.first, setting.second, setting.harness, setting.active)
 
@@ -45,6 +39,51 @@ final class FailoverTests: XCTestCase {
         // The silent domain wakes up: whatever reached it is processed, and still nothing is paid twice.
         kill(silent, SIGCONT)
         Thread.sleep(forTimeInterval: 1)
+        try setting.assertNothingWasPaidTwice()
+    }
+
+    /// The pay itself is lost: the active domain's process is stopped the moment the sale reports
+    /// `paying`, so the pay sits unread on a connection that stays open. The terminal must stop waiting
+    /// for it once the other domain wins the slow-request probe, find the order still `created` there,
+    /// close it (so the stale pay can never charge) and take the payment on a new order — in seconds, not
+    /// after the pay's 60 s timeout — and nothing may be paid twice once the stopped process wakes up.
+    func testAPayLostOnADomainThatGoesSilentIsTakenOnANewOrderOnTheOther() throws {
+        let setting = try TwoDomainSetting(tweak: TwoDomainSetting.onlyTheSlowRequestProbeMovesOn)
+        defer { setting.close() }
+        setting.session.close()  // the terminal's journal and key now belong to the engine below
+        let engine = try CashierEngine.open(configPath: setting.harness.configPath)
+        engine.start()
+        defer { engine.stop() }
+        let active = try XCTUnwrap(engine.statusAfterProbe().activeDomain)
+        let silent = try XCTUnwrap(active == 0 ? setting.first.child?.process.processIdentifier : setting.second.process.processIdentifier)
+        let firstOrder = LockedBox<OrderNumber>()
+        engine.subscribe { event in
+            // Runs on the selling thread just before the pay goes out: the pay will never be read.
+            guard case let .sale(_, .paying(order), _) = event, firstOrder.value == nil else { return }
+            firstOrder.value = order
+            kill(silent, SIGSTOP)
+        }
+        defer { kill(silent, SIGCONT) }
+
+        let started = Date()
+        let result = engine.sell(CreateOrderRequest(amount: 300), paymentCode: paymentCode(.paid))
+        let elapsed = Date().timeIntervalSince(started)
+        guard case .paid(let paid) = result.outcome else { return XCTFail("not paid: \(result.outcome)") }
+        let lost = try XCTUnwrap(firstOrder.value)
+        XCTAssertNotEqual(paid.orderNo, lost, "the payment was taken on a new order")
+        XCTAssertLessThan(elapsed, 15, "the sale waited for the pay's timeout instead of moving on")
+        XCTAssertEqual(engine.status().activeDomain, 1 - active)
+        guard case .success(let stale) = engine.order(lost) else { return XCTFail("the lost order cannot be read") }
+        XCTAssertEqual(stale.status, .closed)
+        let log = try String(contentsOfFile: setting.harness.configuration.resolvingPaths(against: setting.harness.home.file("config/cashier")).logPath,
+                             encoding: .utf8)
+        XCTAssertTrue(log.contains("no longer waiting for its answer"), log)
+
+        // The stopped process wakes up and reads the stale pay: the order is closed, nothing is charged.
+        kill(silent, SIGCONT)
+        Thread.sleep(forTimeInterval: 1)
+        guard case .success(let after) = engine.order(lost) else { return XCTFail("the lost order cannot be read") }
+        XCTAssertEqual(after.status, .closed)
         try setting.assertNothingWasPaidTwice()
     }
 
@@ -131,6 +170,15 @@ private struct TwoDomainSetting {
     /// The domain the terminal uses: 0 is `first`, 1 is `second`.
     let active: Int
 
+    /// Timeouts far longer than any test's budget, the slow-request probe after 300 ms and no idle probes:
+    /// only the slow-request probe can move a request on in time.
+    static func onlyTheSlowRequestProbeMovesOn(_ c: inout ClientConfiguration) {
+        c.requestTimeoutMs = 60_000
+        c.safeRequestTimeoutMs = 60_000
+        c.slowRequestProbeMs = 300
+        c.probe.idleProbeIntervalMs = 0
+    }
+
     init(tweak: (inout ClientConfiguration) -> Void = { _ in }) throws {
         first = try Cashierd(groups: 2, listen: ["127.0.0.1:0", "127.0.0.2:0"])
         let (second, secondURL) = try first.startAnotherInstance(listen: "127.0.0.2:0")
@@ -170,5 +218,16 @@ private struct TwoDomainSetting {
         session.close()
         second.stop(signal: SIGKILL)
         first.stop()
+    }
+}
+
+/// A value set on one thread and read on another.
+private final class LockedBox<Value: Sendable>: @unchecked Sendable {
+    // @unchecked: `stored` is only touched while `lock` is held.
+    private let lock = NSLock()
+    private var stored: Value?
+    var value: Value? {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }
