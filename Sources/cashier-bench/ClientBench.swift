@@ -88,5 +88,8 @@ struct ClientBench {
             row("client failover mid-session, active domain \(name)", "\(fmt(r.ms)) ms",
                 "warm CashierEngine (default settings: safe requests time out after 2.5 s, probe after 0.6 s without an answer; both domains behind proxies); the active domain (\(r.from + 1)) then \(fault == .blackHole ? "stops passing bytes (connections stay open)" : "closes and refuses"); next sale until \(r.outcome), active domain now \(r.domain.map { String($0 + 1) } ?? "none")")
         }
+        let lost = try failover.run(fault: .blackHole, at: .asThePayGoesOut)
+        row("client failover mid-sale, the pay lost to a black-holed domain", "\(fmt(lost.ms)) ms",
+            "as above, but the active domain (\(lost.from + 1)) stops passing bytes just as the pay goes out (the engine's `paying` event), so the pay never arrives; sale start until \(lost.outcome) (pay given up after the probe, order found `created` and closed, paid on a new order with the same code), active domain now \(lost.domain.map { String($0 + 1) } ?? "none")")
     }
 }

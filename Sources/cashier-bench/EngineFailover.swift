@@ -9,7 +9,15 @@ struct EngineFailover {
     let directory: String
     let service: ServiceProcess
 
-    func run(fault: FaultyProxy.Mode) throws -> (ms: Double, from: Int, domain: Int?, outcome: String) {
+    /// When the active domain fails during the timed sale.
+    enum Moment {
+        /// Before the sale starts.
+        case beforeTheSale
+        /// Just as the pay goes out (on the engine's `paying` event), so the pay itself is lost.
+        case asThePayGoesOut
+    }
+
+    func run(fault: FaultyProxy.Mode, at moment: Moment = .beforeTheSale) throws -> (ms: Double, from: Int, domain: Int?, outcome: String) {
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let proxies = try service.urls.prefix(2).map { text -> FaultyProxy in
@@ -35,10 +43,21 @@ struct EngineFailover {
         // A terminal fails over long after its start-up probe; wait out the probe's minimum interval so the
         // failover round is not held back by the start-up round (default 2 s).
         Thread.sleep(forTimeInterval: Double(c.probe.minIntervalMs) / 1000 + 0.5)
-        switch fault {
-        case .blackHole: proxies[active].blackHole()
-        case .refuse: proxies[active].refuse()
-        case .forward: break
+        let fail: @Sendable () -> Void = {
+            switch fault {
+            case .blackHole: proxies[active].blackHole()
+            case .refuse: proxies[active].refuse()
+            case .forward: break
+            }
+        }
+        switch moment {
+        case .beforeTheSale:
+            fail()
+        case .asThePayGoesOut:
+            let once = OnceFlag()
+            engine.subscribe { event in
+                if case .sale(_, .paying, _) = event, once.claim() { fail() }
+            }
         }
         let t0 = monotonicSeconds()
         let result = engine.sell(CreateOrderRequest(amount: 100), paymentCode: instantPaymentCode())
@@ -46,5 +65,18 @@ struct EngineFailover {
         let outcome: String
         if case .paid = result.outcome { outcome = "PAID" } else { outcome = "\(result.outcome)" }
         return (ms, active, engine.status().activeDomain, outcome)
+    }
+}
+
+/// True for the first caller of `claim()` only.
+private final class OnceFlag: @unchecked Sendable {
+    // @unchecked: `taken` is only touched while `lock` is held.
+    private let lock = NSLock()
+    private var taken = false
+    func claim() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if taken { return false }
+        taken = true
+        return true
     }
 }
