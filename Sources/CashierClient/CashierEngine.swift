@@ -174,12 +174,9 @@ public final class CashierEngine: @unchecked Sendable {
         guard let active = prober.activeOrAwait(timeoutMs: probeWaitMs) else { return .failure(noDomainFailure()) }
         var (domain, first) = if let send {
             (active, send(transports[active]))
-        } else if policy == .safe {
-            sendSafe("\(method) \(path)", on: active, sendOn)
-        } else if policy == .onlyIfNotSent {
-            sendWatched("\(method) \(path)", on: active, sendOn)
         } else {
-            (active, sendOn(transports[active]))
+            sendWatchingForSilence("\(method) \(path)", on: active,
+                                   whenAnotherDomainWins: policy == .safe ? .sendThereToo : .stopWaiting, sendOn)
         }
         if send == nil, case .failure(.service(let e)) = first, e.code == .nonceReplayed, policy == .safe {
             // The same signed bytes arrived twice (a connection or front door re-sent them after a failure);
@@ -201,70 +198,44 @@ public final class CashierEngine: @unchecked Sendable {
 
     typealias Answered = (domain: Int, result: Result<SignedTransport.Answer, CallFailure>)
 
-    /// What `sendAndWatch` saw: the answer within `slowRequestProbeMs`, or a request still out after it,
-    /// with a probe round asked for.
-    private enum Watched {
-        case answered(Answered)
-        case slow(FirstAnswer<SignedTransport.Answer, CallFailure>)
+    /// What becomes of a request still unanswered when another domain wins the slow-request probe round.
+    enum WhenAnotherDomainWins {
+        /// It is sent there as well and the first answer counts: for requests safe to send again.
+        case sendThereToo
+        /// It is given up as a timeout after connecting (it may have arrived): for pay, which is never sent
+        /// twice; the sale then asks the server, on the domain that answers, where the order stands.
+        case stopWaiting
     }
 
-    /// Sends to `domain` and waits up to `slowRequestProbeMs`; with no answer by then, asks the prober for
-    /// a round (`requestSlow`) and hands back the request still under way.
-    private func sendAndWatch(_ label: String, on domain: Int,
-                              _ sendOn: @escaping @Sendable (SignedTransport) -> Result<SignedTransport.Answer, CallFailure>)
-        -> Watched {
+    /// Sends a request to `domain` and watches for the domain going silent (accepting connections, never
+    /// answering). With no answer after `slowRequestProbeMs` a probe round is asked for while the request
+    /// keeps waiting; if another domain wins it, `whenAnotherDomainWins` says what happens. A silent domain
+    /// then costs about `slowRequestProbeMs` instead of the whole timeout; a domain that is merely slow
+    /// keeps answering its probes and keeps the request. Returns the first answer with the domain that
+    /// gave it, or the latest failure once every copy has failed. A copy given up on runs on until its
+    /// own timeout and its answer is dropped.
+    private func sendWatchingForSilence(_ label: String, on domain: Int, whenAnotherDomainWins: WhenAnotherDomainWins,
+                                        _ sendOn: @escaping @Sendable (SignedTransport) -> Result<SignedTransport.Answer, CallFailure>)
+        -> Answered {
         let slowMs = configuration.slowRequestProbeMs
-        guard slowMs > 0, transports.count > 1 else { return .answered((domain, sendOn(transports[domain]))) }
+        guard slowMs > 0, transports.count > 1 else { return (domain, sendOn(transports[domain])) }
         let race = FirstAnswer<SignedTransport.Answer, CallFailure>(isTransportFailure: { $0.suggestsProbe })
         let transport = transports[domain]
         race.start(domain: domain) { sendOn(transport) }
-        if let done = race.wait(milliseconds: slowMs) { return .answered(done) }
+        if let done = race.wait(milliseconds: slowMs) { return done }
         log.write("\(label) on \(configuration.domains[domain]) has no answer after \(slowMs) ms; probing")
         prober.requestSlow(domain: domain, afterMs: Int64(slowMs))
-        return .slow(race)
-    }
-
-    /// Sends a safe request to `domain`. When it has had no answer for `slowRequestProbeMs`, a probe round
-    /// is asked for while it waits, and if another domain wins the round the request is sent there too:
-    /// a domain that has gone silent costs about that long instead of the whole timeout. Returns the
-    /// first answer with the domain that gave it, or the latest failure once every copy has failed.
-    private func sendSafe(_ label: String, on domain: Int,
-                          _ sendOn: @escaping @Sendable (SignedTransport) -> Result<SignedTransport.Answer, CallFailure>)
-        -> Answered {
-        let race: FirstAnswer<SignedTransport.Answer, CallFailure>
-        switch sendAndWatch(label, on: domain, sendOn) {
-        case .answered(let done): return done
-        case .slow(let underWay): race = underWay
-        }
         var sentElsewhere = false
         while true {
             if let done = race.wait(milliseconds: 20) { return done }
-            if !sentElsewhere, let other = prober.active, other != domain {
+            guard !sentElsewhere, let other = prober.active, other != domain else { continue }
+            switch whenAnotherDomainWins {
+            case .sendThereToo:
                 log.write("sending \(label) on \(configuration.domains[other]) as well")
-                let transport = transports[other]
-                race.start(domain: other) { sendOn(transport) }
+                let otherTransport = transports[other]
+                race.start(domain: other) { sendOn(otherTransport) }
                 sentElsewhere = true
-            }
-        }
-    }
-
-    /// Sends a request that must never be sent twice (pay) to `domain`, and stops waiting for it once its
-    /// domain has gone silent. With no answer after `slowRequestProbeMs` a probe round is asked for; if
-    /// another domain wins it, the request is given up as a timeout after connecting (it may have
-    /// arrived), so the sale asks the server where the order stands — on the domain that answers — instead
-    /// of waiting out `request_timeout_ms`. The request is not sent again; its copy runs on until its own
-    /// timeout and its answer is dropped. A slow domain that still answers its probes keeps the request.
-    private func sendWatched(_ label: String, on domain: Int,
-                             _ sendOn: @escaping @Sendable (SignedTransport) -> Result<SignedTransport.Answer, CallFailure>)
-        -> Answered {
-        let race: FirstAnswer<SignedTransport.Answer, CallFailure>
-        switch sendAndWatch(label, on: domain, sendOn) {
-        case .answered(let done): return done
-        case .slow(let underWay): race = underWay
-        }
-        while true {
-            if let done = race.wait(milliseconds: 20) { return done }
-            if let other = prober.active, other != domain {
+            case .stopWaiting:
                 log.write("\(label): \(configuration.domains[domain]) lost the probe round to \(configuration.domains[other]); "
                           + "no longer waiting for its answer")
                 return (domain, .failure(.transport(.timedOut(afterConnect: true))))
