@@ -133,7 +133,7 @@ extension Database {
                 try setCommitsFlush(flush)
             } catch {
                 // Never commit a durable write without its flush: fail the batch instead.
-                for e in batch { e.transactionFailure = error }
+                fail(batch, error)
                 return
             }
             // Back to flushing at once, so no other way of committing on this connection inherits the lower setting.
@@ -141,7 +141,7 @@ extension Database {
             do {
                 try run("BEGIN IMMEDIATE")
             } catch {
-                for e in batch { e.transactionFailure = error }
+                fail(batch, error)
                 return
             }
             for (i, e) in batch.enumerated() {
@@ -159,7 +159,7 @@ extension Database {
                     if bodyError != nil { try run("ROLLBACK TO batched") }
                     try run("RELEASE batched")
                 } catch {
-                    for other in batch { other.transactionFailure = error }
+                    fail(batch, error)
                     rollbackIfOpen()
                     return
                 }
@@ -167,7 +167,7 @@ extension Database {
             do {
                 try run("COMMIT")
             } catch {
-                for e in batch { e.transactionFailure = error }
+                fail(batch, error)
                 rollbackIfOpen()
             }
         }
@@ -178,6 +178,11 @@ extension Database {
         guard flushesCommits, flush != commitsFlushNow else { return }
         try exec("PRAGMA synchronous=\(flush ? "FULL" : "NORMAL")")
         commitsFlushNow = flush
+    }
+
+    /// Marks every write of `batch` as failed with `error` (the shared transaction did not commit).
+    private func fail(_ batch: [PendingWrite], _ error: Error) {
+        for write in batch { write.transactionFailure = error }
     }
 
     private func rollbackIfOpen() {
