@@ -38,13 +38,14 @@ extension CashierService {
     public func sweepStalePayments(now: Int64, limitPerGroup: Int = 200) -> StalePaymentSweepReport {
         var report = StalePaymentSweepReport()
         let settings = configuration.sweep
-        let updatedBefore = now - settings.afterSeconds * 1_000
+        // Paying orders last changed, and refunds made, before this are stale.
+        let staleBefore = now - settings.afterSeconds * 1_000
         let reverseBefore = now - settings.reverseAfterSeconds * 1_000
         for health in hopping.health() {
             guard let tag = GroupTag(health.group) else { continue }
             let stale: [OrderRecord]
             do {
-                stale = try hopping.withGroup(tag) { try $0.stalePayingOrders(updatedBefore: updatedBefore, limit: limitPerGroup) }
+                stale = try hopping.withGroup(tag) { try $0.stalePayingOrders(updatedBefore: staleBefore, limit: limitPerGroup) }
             } catch {
                 report.unreadableGroups.append(health.group)
                 continue
@@ -57,7 +58,7 @@ extension CashierService {
                 case .leftPaying: report.leftPaying += 1
                 }
             }
-            let pending = (try? hopping.withGroup(tag) { try $0.stalePendingRefunds(createdBefore: updatedBefore, limit: limitPerGroup) }) ?? []
+            let pending = (try? hopping.withGroup(tag) { try $0.stalePendingRefunds(createdBefore: staleBefore, limit: limitPerGroup) }) ?? []
             for refund in pending {
                 if complete(refund, now: now) { report.refundsCompleted += 1 } else { report.refundsLeftPending += 1 }
             }
