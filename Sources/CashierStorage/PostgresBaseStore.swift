@@ -47,14 +47,9 @@ public final class PostgresBaseStore: BaseStore {
             code text PRIMARY KEY, store_id text NOT NULL REFERENCES stores(id), created_at bigint NOT NULL,
             expires_at bigint NOT NULL, used_at bigint, device_id text REFERENCES devices(id))
         """,
-        """
-        CREATE TABLE IF NOT EXISTS nonces (
-            device_id text NOT NULL, nonce text NOT NULL, expires_at bigint NOT NULL, PRIMARY KEY (device_id, nonce))
-        """,
-        "CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces(expires_at)",
         "CREATE TABLE IF NOT EXISTS attempts (key text NOT NULL, at bigint NOT NULL)",
         "CREATE INDEX IF NOT EXISTS attempts_key ON attempts(key, at)",
-    ]
+    ] + NonceSQL.postgresSchema
 
     /// Runs `body` on a pooled connection once the schema exists, mapping errors to `StorageError`.
     private func run<T>(_ body: (Connection) throws -> T) throws(StorageError) -> T {
@@ -213,14 +208,13 @@ public final class PostgresBaseStore: BaseStore {
 
     public func recordNonce(deviceID: String, nonce: String, expiresAt: Int64) throws -> Bool {
         try run {
-            try $0.execute("INSERT INTO nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                           [deviceID, nonce, String(expiresAt)])
+            try $0.execute(NonceSQL.postgresInsert, [deviceID, nonce, String(expiresAt)])
         }.affectedRows == 1
     }
 
     @discardableResult
     public func pruneNonces(now: Int64) throws -> Int {
-        try run { try $0.execute("DELETE FROM nonces WHERE expires_at <= $1", [String(now)]) }.affectedRows
+        try run { try $0.execute(NonceSQL.postgresPrune, [String(now)]) }.affectedRows
     }
 
     /// Also forgets this key's attempts older than `windowStart`, so the table stays small.

@@ -47,7 +47,7 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
         "CREATE UNIQUE INDEX IF NOT EXISTS refunds_ref ON refunds(order_no, refund_ref)",
         "CREATE INDEX IF NOT EXISTS refunds_pending ON refunds(created_at, refund_no) WHERE \(OrderGroupSQL.pendingRefundPredicate)",
         "CREATE TABLE IF NOT EXISTS probe (id integer PRIMARY KEY CHECK (id = 1), at bigint NOT NULL)",
-    ]
+    ] + NonceSQL.postgresSchema
 
     private func run<T>(_ body: (Connection) throws -> T) throws(StorageError) -> T {
         try schema.ensure(pool)
@@ -124,20 +124,8 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
     /// re-check the status, so of two racing transitions from the same status only one changes the order.
     public func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange,
                            now: Int64, durability: WriteDurability) throws -> (OrderRecord, changed: Bool)? {
-        let fromArray = "{" + from.map(\.rawValue).sorted().joined(separator: ",") + "}"
         let update = { (c: Connection) throws -> (OrderRecord, changed: Bool)? in
-            let updated = try c.execute("""
-                UPDATE orders SET status = $2, payment_code = coalesce($3, payment_code),
-                    channel_txn = coalesce($4, channel_txn), failure_reason = coalesce($5, failure_reason),
-                    failure_message = coalesce($6, failure_message), paid_at = coalesce($7::bigint, paid_at), updated_at = $8
-                WHERE order_no = $1 AND status = ANY($9::text[])
-                RETURNING \(Self.orderColumns)
-                """,
-                [orderNo.digits, change.status.rawValue, change.paymentCode, change.channelTxn, change.failureReason,
-                 change.failureMessage, change.paidAt.map(String.init), String(now), fromArray])
-            if let row = updated.rows.first { return (try Self.order(row), changed: true) }
-            guard let current = try Self.fetchOrder(orderNo, on: c) else { return nil }
-            return (current, changed: false)
+            try Self.applyTransition(orderNo, from: from, change: change, now: now, on: c)
         }
         switch durability {
         case .immediate:
@@ -150,6 +138,51 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
                 return try update(c)
             }
         }
+    }
+
+    /// The nonce's insert and the compare-and-set in one transaction (one commit); a replay writes nothing.
+    public func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64,
+                           recording nonce: NonceRecord) throws -> NoncedTransition {
+        try inTransaction { c in
+            guard try Self.insertNonce(nonce, on: c) else { return .replayed }
+            guard let (after, changed) = try Self.applyTransition(orderNo, from: from, change: change, now: now, on: c) else {
+                return .orderNotFound
+            }
+            return .done(after, changed: changed)
+        }
+    }
+
+    private static func applyTransition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64,
+                                        on c: Connection) throws -> (OrderRecord, changed: Bool)? {
+        let fromArray = "{" + from.map(\.rawValue).sorted().joined(separator: ",") + "}"
+        let updated = try c.execute("""
+            UPDATE orders SET status = $2, payment_code = coalesce($3, payment_code),
+                channel_txn = coalesce($4, channel_txn), failure_reason = coalesce($5, failure_reason),
+                failure_message = coalesce($6, failure_message), paid_at = coalesce($7::bigint, paid_at), updated_at = $8
+            WHERE order_no = $1 AND status = ANY($9::text[])
+            RETURNING \(orderColumns)
+            """,
+            [orderNo.digits, change.status.rawValue, change.paymentCode, change.channelTxn, change.failureReason,
+             change.failureMessage, change.paidAt.map(String.init), String(now), fromArray])
+        if let row = updated.rows.first { return (try order(row), changed: true) }
+        guard let current = try fetchOrder(orderNo, on: c) else { return nil }
+        return (current, changed: false)
+    }
+
+    // MARK: Nonces
+
+    public func recordNonce(_ nonce: NonceRecord) throws -> Bool {
+        try run { try Self.insertNonce(nonce, on: $0) }
+    }
+
+    @discardableResult
+    public func pruneNonces(now: Int64) throws -> Int {
+        try run { try $0.execute(NonceSQL.postgresPrune, [String(now)]) }.affectedRows
+    }
+
+    /// False if the nonce was there already.
+    private static func insertNonce(_ nonce: NonceRecord, on c: Connection) throws -> Bool {
+        try c.execute(NonceSQL.postgresInsert, [nonce.deviceID, nonce.nonce, String(nonce.expiresAt)]).affectedRows == 1
     }
 
     // MARK: Refunds

@@ -49,15 +49,9 @@ public final class SQLiteBaseStore: BaseStore {
             code TEXT PRIMARY KEY, store_id TEXT NOT NULL REFERENCES stores(id), created_at INTEGER NOT NULL,
             expires_at INTEGER NOT NULL, used_at INTEGER, device_id TEXT REFERENCES devices(id))
         """,
-        """
-        CREATE TABLE IF NOT EXISTS nonces (
-            device_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL,
-            PRIMARY KEY (device_id, nonce)) WITHOUT ROWID
-        """,
-        "CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces(expires_at)",
         "CREATE TABLE IF NOT EXISTS attempts (key TEXT NOT NULL, at INTEGER NOT NULL)",
         "CREATE INDEX IF NOT EXISTS attempts_key ON attempts(key, at)",
-    ]
+    ] + NonceSQL.sqliteSchema
 
     // MARK: Merchants and stores
 
@@ -211,15 +205,14 @@ public final class SQLiteBaseStore: BaseStore {
         try storage {
             // Group commit: concurrent requests' nonces share one fsync.
             try db.write {
-                try db.run("INSERT INTO nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                           [.text(deviceID), .text(nonce), .integer(expiresAt)]) == 1
+                try db.run(NonceSQL.sqliteInsert, [.text(deviceID), .text(nonce), .integer(expiresAt)]) == 1
             }
         }
     }
 
     @discardableResult
     public func pruneNonces(now: Int64) throws -> Int {
-        try storage { try db.run("DELETE FROM nonces WHERE expires_at <= ?", [.integer(now)]) }
+        try storage { try db.run(NonceSQL.sqlitePrune, [.integer(now)]) }
     }
 
     /// Also forgets this key's attempts older than `windowStart`, so the table stays small.

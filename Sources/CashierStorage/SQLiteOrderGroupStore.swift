@@ -56,7 +56,7 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
         "CREATE UNIQUE INDEX IF NOT EXISTS refunds_ref ON refunds(order_no, refund_ref)",
         "CREATE INDEX IF NOT EXISTS refunds_pending ON refunds(created_at, refund_no) WHERE \(OrderGroupSQL.pendingRefundPredicate)",
         "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL)",
-    ]
+    ] + NonceSQL.sqliteSchema
 
     /// The open connection, opening it (and creating the schema) if needed.
     private func database() throws(StorageError) -> Database {
@@ -159,22 +159,57 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
     public func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange,
                            now: Int64, durability: WriteDurability) throws -> (OrderRecord, changed: Bool)? {
         try with { db in
-            try db.write(durable: durability == .immediate) { () throws -> (OrderRecord, changed: Bool)? in
-                guard let current = try fetchOrder(db, orderNo) else { return nil }
-                guard from.contains(current.status) else { return (current, changed: false) }
-                try db.run("""
-                    UPDATE orders SET status = ?, payment_code = coalesce(?, payment_code),
-                        channel_txn = coalesce(?, channel_txn), failure_reason = coalesce(?, failure_reason),
-                        failure_message = coalesce(?, failure_message), paid_at = coalesce(?, paid_at), updated_at = ?
-                    WHERE order_no = ?
-                    """,
-                    [.text(change.status.rawValue), .text(change.paymentCode), .text(change.channelTxn),
-                     .text(change.failureReason), .text(change.failureMessage), .integer(change.paidAt),
-                     .integer(now), .text(orderNo.digits)])
-                guard let updated = try fetchOrder(db, orderNo) else { throw StorageError.failed("order vanished") }
-                return (updated, changed: true)
+            try db.write(durable: durability == .immediate) {
+                try applyTransition(db, orderNo, from: from, change: change, now: now)
             }
         }
+    }
+
+    public func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64,
+                           recording nonce: NonceRecord) throws -> NoncedTransition {
+        try with { db in
+            try db.write { () throws -> NoncedTransition in
+                guard try insertNonce(db, nonce) else { return .replayed }
+                guard let (after, changed) = try applyTransition(db, orderNo, from: from, change: change, now: now) else {
+                    return .orderNotFound
+                }
+                return .done(after, changed: changed)
+            }
+        }
+    }
+
+    /// The compare-and-set inside a write: nil if there is no such order.
+    private func applyTransition(_ db: Database, _ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange,
+                                 now: Int64) throws -> (OrderRecord, changed: Bool)? {
+        guard let current = try fetchOrder(db, orderNo) else { return nil }
+        guard from.contains(current.status) else { return (current, changed: false) }
+        try db.run("""
+            UPDATE orders SET status = ?, payment_code = coalesce(?, payment_code),
+                channel_txn = coalesce(?, channel_txn), failure_reason = coalesce(?, failure_reason),
+                failure_message = coalesce(?, failure_message), paid_at = coalesce(?, paid_at), updated_at = ?
+            WHERE order_no = ?
+            """,
+            [.text(change.status.rawValue), .text(change.paymentCode), .text(change.channelTxn),
+             .text(change.failureReason), .text(change.failureMessage), .integer(change.paidAt),
+             .integer(now), .text(orderNo.digits)])
+        guard let updated = try fetchOrder(db, orderNo) else { throw StorageError.failed("order vanished") }
+        return (updated, changed: true)
+    }
+
+    // MARK: Nonces
+
+    public func recordNonce(_ nonce: NonceRecord) throws -> Bool {
+        try with { db in try db.write { try insertNonce(db, nonce) } }
+    }
+
+    @discardableResult
+    public func pruneNonces(now: Int64) throws -> Int {
+        try with { db in try db.run(NonceSQL.sqlitePrune, [.integer(now)]) }
+    }
+
+    /// False if the nonce was there already.
+    private func insertNonce(_ db: Database, _ nonce: NonceRecord) throws -> Bool {
+        try db.run(NonceSQL.sqliteInsert, [.text(nonce.deviceID), .text(nonce.nonce), .integer(nonce.expiresAt)]) == 1
     }
 
     // MARK: Refunds

@@ -59,6 +59,17 @@ public protocol OrderGroupStore: AnyObject, Sendable {
     /// `durability` says whether the change must be on disk before the call returns.
     func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64,
                     durability: WriteDurability) throws -> (OrderRecord, changed: Bool)?
+    /// Records `nonce` and makes the transition (on disk before the call returns) in one transaction, so a
+    /// request that names an order costs one commit, not two. If the nonce is already recorded here (a
+    /// replay) nothing is written and the order is not looked at.
+    func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64,
+                    recording nonce: NonceRecord) throws -> NoncedTransition
+
+    /// Records a request's nonce in this group, on disk before the call returns; false if it was already
+    /// recorded (a replay).
+    func recordNonce(_ nonce: NonceRecord) throws -> Bool
+    /// Deletes nonces whose expiry has passed; returns how many.
+    @discardableResult func pruneNonces(now: Int64) throws -> Int
 
     func refunds(of orderNo: OrderNumber) throws -> [RefundRecord]
     /// Atomically: looks up `refund.refundRef` for the order (returns `.existing`/`.conflict`), else checks
@@ -79,6 +90,32 @@ public protocol OrderGroupStore: AnyObject, Sendable {
     func allOrders(after: OrderNumber?, limit: Int) throws -> [OrderRecord]
     /// Inserts an order and its refunds as they are (migration); existing rows are left as they are.
     func importOrder(_ order: OrderRecord, refunds: [RefundRecord]) throws
+}
+
+/// A signed request's nonce, kept until `expiresAt` so the same request is refused if it comes again.
+///
+/// Most nonces are kept in the base database. A request that names an order keeps its nonce in that
+/// order's group instead, where the same signed bytes always lead again (docs/SECURITY.md, "Replays").
+public struct NonceRecord: Sendable, Equatable {
+    public var deviceID: String
+    public var nonce: String
+    public var expiresAt: Int64
+
+    public init(deviceID: String, nonce: String, expiresAt: Int64) {
+        self.deviceID = deviceID
+        self.nonce = nonce
+        self.expiresAt = expiresAt
+    }
+}
+
+/// What a transition made together with recording a request's nonce came to.
+public enum NoncedTransition: Sendable, Equatable {
+    /// The nonce was recorded already: a replay. Nothing was written.
+    case replayed
+    /// There is no such order (the nonce is recorded).
+    case orderNotFound
+    /// The order after the call, and whether this call changed it (the nonce is recorded).
+    case done(OrderRecord, changed: Bool)
 }
 
 /// Whether a write must be on disk before the call that makes it returns.
@@ -126,6 +163,30 @@ public enum OrderListScope: Equatable, Sendable {
         case .store(let id), .merchant(let id): return id
         }
     }
+}
+
+/// The nonce table, which the base database and every order group keep alike (both backends).
+enum NonceSQL {
+    static let sqliteSchema = [
+        """
+        CREATE TABLE IF NOT EXISTS nonces (
+            device_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL,
+            PRIMARY KEY (device_id, nonce)) WITHOUT ROWID
+        """,
+        "CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces(expires_at)",
+    ]
+    static let postgresSchema = [
+        """
+        CREATE TABLE IF NOT EXISTS nonces (
+            device_id text NOT NULL, nonce text NOT NULL, expires_at bigint NOT NULL, PRIMARY KEY (device_id, nonce))
+        """,
+        "CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces(expires_at)",
+    ]
+    /// Inserts one nonce; changes no row if it is there already (a replay).
+    static let sqliteInsert = "INSERT INTO nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+    static let postgresInsert = "INSERT INTO nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+    static let sqlitePrune = "DELETE FROM nonces WHERE expires_at <= ?"
+    static let postgresPrune = "DELETE FROM nonces WHERE expires_at <= $1"
 }
 
 /// SQL text both group stores share.

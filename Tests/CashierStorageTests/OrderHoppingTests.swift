@@ -72,6 +72,12 @@ final class CountingGroup: OrderGroupStore, @unchecked Sendable {
                     durability: WriteDurability) throws -> (OrderRecord, changed: Bool)? {
         try inner.transition(orderNo, from: from, change: change, now: now, durability: durability)
     }
+    func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64,
+                    recording nonce: NonceRecord) throws -> NoncedTransition {
+        try inner.transition(orderNo, from: from, change: change, now: now, recording: nonce)
+    }
+    func recordNonce(_ nonce: NonceRecord) throws -> Bool { try inner.recordNonce(nonce) }
+    func pruneNonces(now: Int64) throws -> Int { try inner.pruneNonces(now: now) }
     func refunds(of orderNo: OrderNumber) throws -> [RefundRecord] { try inner.refunds(of: orderNo) }
     func reserveRefund(_ refund: RefundRecord, maxRefunds: Int, now: Int64) throws -> RefundReservation {
         try inner.reserveRefund(refund, maxRefunds: maxRefunds, now: now)

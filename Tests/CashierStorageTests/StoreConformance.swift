@@ -181,6 +181,66 @@ func checkOrderGroupConformance(_ make: () throws -> OrderGroupStore, file: Stat
         XCTAssertEqual(try g.order(no)?.paymentCode, wins.values.first, file: file, line: line)
     }
 
+    // Nonces kept in a group: alone, and in the same transaction as a transition (pay's claim).
+    do {
+        let g = try make()
+        let no = testOrderNumber(1)
+        try g.insertOrder(testOrder(no))
+        let first = NonceRecord(deviceID: "D1", nonce: "nonce-aaaaaaaaaaaa", expiresAt: 100)
+        let claim = OrderChange(status: .paying, paymentCode: "PC1")
+        guard case .done(let claimed, changed: true) = try g.transition(no, from: [.created], change: claim, now: 5, recording: first) else {
+            return XCTFail("the claim with a fresh nonce should change the order", file: file, line: line)
+        }
+        XCTAssertEqual(claimed.status, .paying, file: file, line: line)
+        XCTAssertEqual(claimed.paymentCode, "PC1", file: file, line: line)
+        // Its replay writes nothing, even where the transition itself would now change the order.
+        let reverse = OrderChange(status: .reversed)
+        XCTAssertEqual(try g.transition(no, from: [.paying], change: reverse, now: 6, recording: first), .replayed, file: file, line: line)
+        XCTAssertEqual(try g.order(no), claimed, file: file, line: line)
+        XCTAssertFalse(try g.recordNonce(first), "the claim recorded its nonce", file: file, line: line)
+        // A fresh nonce on an order that is no longer `created`: recorded, order unchanged (compare-and-set).
+        let second = NonceRecord(deviceID: "D1", nonce: "nonce-bbbbbbbbbbbb", expiresAt: 200)
+        XCTAssertEqual(try g.transition(no, from: [.created], change: OrderChange(status: .paying, paymentCode: "PC2"), now: 7,
+                                        recording: second), .done(claimed, changed: false), file: file, line: line)
+        XCTAssertFalse(try g.recordNonce(second), file: file, line: line)
+        // No such order: the nonce is kept all the same, so a replay of that request is refused too.
+        let third = NonceRecord(deviceID: "D1", nonce: "nonce-cccccccccccc", expiresAt: 300)
+        XCTAssertEqual(try g.transition(testOrderNumber(9), from: [.created], change: claim, now: 8, recording: third),
+                       .orderNotFound, file: file, line: line)
+        XCTAssertEqual(try g.transition(testOrderNumber(9), from: [.created], change: claim, now: 8, recording: third),
+                       .replayed, file: file, line: line)
+        // The same nonce of another device is another nonce.
+        XCTAssertTrue(try g.recordNonce(NonceRecord(deviceID: "D2", nonce: first.nonce, expiresAt: 100)), file: file, line: line)
+        XCTAssertTrue(try g.recordNonce(NonceRecord(deviceID: "D1", nonce: "nonce-dddddddddddd", expiresAt: 400)), file: file, line: line)
+        // Pruning deletes exactly the expired ones.
+        XCTAssertEqual(try g.pruneNonces(now: 200), 3, file: file, line: line)
+        XCTAssertTrue(try g.recordNonce(first), "expired and pruned: a new request may use it", file: file, line: line)
+        XCTAssertFalse(try g.recordNonce(third), "not expired yet", file: file, line: line)
+    }
+
+    // Eight racing claims of one order, each with its own nonce, and eight replays of one nonce: one claim
+    // wins, and exactly one request with the shared nonce gets through.
+    do {
+        let g = try make()
+        let no = testOrderNumber(1)
+        try g.insertOrder(testOrder(no))
+        let outcomes = Collector<String>()
+        runConcurrently(16, file: file, line: line) { i in
+            let nonce = NonceRecord(deviceID: "D1", nonce: i < 8 ? "nonce-own-\(i)-xxxxxx" : "nonce-shared-xxxxxx", expiresAt: 100)
+            do {
+                switch try g.transition(no, from: [.created], change: OrderChange(status: .paying, paymentCode: "P\(i)"), now: 10, recording: nonce) {
+                case .replayed: outcomes.append("replayed")
+                case .orderNotFound: outcomes.append("not found")
+                case .done(_, let changed): outcomes.append(changed ? "won" : "lost")
+                }
+            } catch { outcomes.append("error \(error)") }
+        }
+        let values = outcomes.values
+        XCTAssertEqual(values.filter { $0 == "won" }.count, 1, "\(values)", file: file, line: line)
+        XCTAssertEqual(values.filter { $0 == "replayed" }.count, 7, "\(values)", file: file, line: line)
+        XCTAssertEqual(values.filter { $0 == "lost" }.count, 8, "\(values)", file: file, line: line)
+    }
+
     // Refund reservation rules.
     do {
         let g = try make()
