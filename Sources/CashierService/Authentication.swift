@@ -2,11 +2,18 @@ import CashierCore
 import CashierStorage
 import HTTPServer
 
-/// A request whose signature, freshness and nonce have been checked.
+/// A request whose signature and freshness have been checked, and its nonce unless the handler keeps it.
 struct AuthenticatedDevice {
     var device: DeviceRecord
     var store: StoreRecord
     var nonce: String
+    /// Until when the nonce must be kept: a request older than that is refused for its timestamp.
+    var nonceExpiresAt: Int64
+
+    /// The nonce as a handler that keeps it in an order's group records it.
+    var nonceRecord: NonceRecord {
+        NonceRecord(deviceID: device.id, nonce: nonce, expiresAt: nonceExpiresAt)
+    }
 }
 
 /// Checks a signed request: headers present, device known and not revoked, timestamp fresh,
@@ -16,7 +23,9 @@ struct Authenticator {
     var base: BaseStore
     var skewSeconds: Int64
 
-    func authenticate(_ request: HTTPRequest, nowMs: Int64) throws(Refusal) -> AuthenticatedDevice {
+    /// - Parameter recordNonce: false for a route whose handler records the nonce in the order's group
+    ///   itself, in the same transaction as its first write (`Route.keepsNonceInOrderGroup`).
+    func authenticate(_ request: HTTPRequest, nowMs: Int64, recordNonce: Bool = true) throws(Refusal) -> AuthenticatedDevice {
         guard let deviceID = request.header(SignatureHeader.device),
               let timestampText = request.header(SignatureHeader.timestamp),
               let nonce = request.header(SignatureHeader.nonce),
@@ -49,15 +58,30 @@ struct Authenticator {
         guard Signing.verify(toSign, signature: signature, key: device.secret) else {
             throw Refusal(.signatureInvalid)
         }
+        // Kept for twice the skew window: a request older than that is refused for its timestamp.
+        let authenticated = AuthenticatedDevice(device: device, store: store, nonce: nonce, nonceExpiresAt: nowMs + 2 * skewSeconds * 1000)
+        guard recordNonce else { return authenticated }
         do {
-            // Kept for twice the skew window: a request older than that is refused for its timestamp.
-            let fresh = try base.recordNonce(deviceID: deviceID, nonce: nonce, expiresAt: nowMs + 2 * skewSeconds * 1000)
+            let fresh = try base.recordNonce(deviceID: deviceID, nonce: nonce, expiresAt: authenticated.nonceExpiresAt)
             guard fresh else { throw Refusal(.nonceReplayed) }
         } catch let refusal as Refusal {
             throw refusal
         } catch {
             throw Refusal(.internalError, "base data unavailable")
         }
-        return AuthenticatedDevice(device: device, store: store, nonce: nonce)
+        return authenticated
+    }
+}
+
+extension CashierService {
+    /// Deletes expired nonces from the base database and from every order group (pay keeps its nonces
+    /// there); returns how many went. A group that cannot be reached now is simply tried next time.
+    @discardableResult
+    public func pruneExpiredNonces(now: Int64) -> Int {
+        var deleted = (try? base.pruneNonces(now: now)) ?? 0
+        for tag in hopping.groupTags {
+            deleted += (try? hopping.withGroup(tag) { try $0.pruneNonces(now: now) }) ?? 0
+        }
+        return deleted
     }
 }

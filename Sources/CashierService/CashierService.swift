@@ -72,6 +72,12 @@ public final class CashierService: @unchecked Sendable {
             default: return true
             }
         }
+
+        /// Whether the handler records the request's nonce in the group of the order it names, rather than
+        /// the authenticator in the base database. For pay the nonce then rides in the claim's transaction:
+        /// one commit on every sale's path fewer. The same signed bytes name the same order, so a replay
+        /// always meets its nonce there (docs/SECURITY.md, "Replays").
+        var keepsNonceInOrderGroup: Bool { self == .pay }
     }
 
     /// Finds the route for a method and path; the order number for order routes.
@@ -135,7 +141,7 @@ public final class CashierService: @unchecked Sendable {
                 do {
                     if route.isSigned {
                         let auth = try Authenticator(base: base, skewSeconds: configuration.limits.clockSkewSeconds)
-                            .authenticate(request, nowMs: now)
+                            .authenticate(request, nowMs: now, recordNonce: !route.keepsNonceInOrderGroup)
                         signer = auth
                         reply = try dispatch(route, number: number, request: request, auth: auth, now: now, activationCode: &activationCode)
                     } else {

@@ -70,12 +70,18 @@ extension CashierService {
     /// concurrent pay calls only one reaches the channel; the other (and every retry) is answered with
     /// the order's state as the channel reports it. The channel itself refuses a second charge for the
     /// same order number.
+    ///
+    /// The request's nonce is kept in the order's group (`Route.keepsNonceInOrderGroup`): in the claim's
+    /// transaction when the order is `created`, else by a write of its own before anything else is done.
+    /// A pay refused before that (malformed, unknown order) has had no effect, and a replay of it is
+    /// refused the same way.
     func pay(_ number: OrderNumber, request: HTTPRequest, auth: AuthenticatedDevice, now: Int64) throws -> Reply {
         let body = try decode(PayRequest.self, request)
         guard SandboxScenario.isWellFormed(body.paymentCode) else {
             throw Refusal(.paymentCodeInvalid, "a payment code is 18 digits starting with 10 to 15")
         }
         var order = try loadOrder(number, auth: auth)
+        if order.status != .created { try recordNonce(auth, inGroupOf: number) }
         switch order.status {
         case .paid:
             return try reply(order, pending: nil)
@@ -90,9 +96,15 @@ extension CashierService {
             return try reply(refreshed, pending: pending)
         case .created:
             let claim = try hopping.withGroup(number.group) {
-                try $0.transition(number, from: [.created], change: OrderChange(status: .paying, paymentCode: body.paymentCode), now: now)
+                try $0.transition(number, from: [.created], change: OrderChange(status: .paying, paymentCode: body.paymentCode),
+                                  now: now, recording: auth.nonceRecord)
             }
-            guard let (claimed, changed) = claim else { throw Refusal(.orderNotFound) }
+            let (claimed, changed): (OrderRecord, Bool)
+            switch claim {
+            case .replayed: throw Refusal(.nonceReplayed)
+            case .orderNotFound: throw Refusal(.orderNotFound)
+            case .done(let after, let didChange): (claimed, changed) = (after, didChange)
+            }
             guard changed else {
                 // Another pay call won the race; answer with what it is doing.
                 guard claimed.status == .paying, claimed.paymentCode == body.paymentCode else {
@@ -276,6 +288,12 @@ extension CashierService {
     }
 
     // MARK: Shared
+
+    /// Records the request's nonce in the group that holds the order `number` names; a replay is refused.
+    func recordNonce(_ auth: AuthenticatedDevice, inGroupOf number: OrderNumber) throws {
+        let fresh = try hopping.withGroup(number.group) { try $0.recordNonce(auth.nonceRecord) }
+        guard fresh else { throw Refusal(.nonceReplayed) }
+    }
 
     /// Reads an order from the group its number names and checks it belongs to the terminal's store.
     func loadOrder(_ number: OrderNumber, auth: AuthenticatedDevice) throws -> OrderRecord {

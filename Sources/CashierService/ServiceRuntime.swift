@@ -183,15 +183,22 @@ public final class ServiceRuntime: @unchecked Sendable {
         return try HTTPServer(configuration: http) { service.handle($0) }
     }
 
-    /// On a thread of its own, for as long as the process runs: deletes expired nonces every minute and
-    /// applies changed order groups from the configuration file within a second. On a second thread
-    /// (so a group that is slow to answer cannot hold up a reload) it sweeps stale payments and refunds
-    /// every `sweep.every_seconds`, unless `sweep.after_seconds` is 0.
+    /// On a thread of its own, for as long as the process runs: applies changed order groups from the
+    /// configuration file within a second. On other threads (so a group that is slow to answer cannot
+    /// hold up a reload) it deletes expired nonces every minute, and sweeps stale payments and refunds
+    /// every `sweep.every_seconds` unless `sweep.after_seconds` is 0.
     public func startHousekeeping() {
-        let base = self.base
         let sweep = configuration.sweep
+        let service = self.service
+        let pruner = Thread {
+            while true {
+                _ = service.pruneExpiredNonces(now: CashierService.systemClock())
+                Thread.sleep(forTimeInterval: 60)
+            }
+        }
+        pruner.name = "cashierd-nonces"
+        pruner.start()
         if sweep.afterSeconds > 0 {
-            let service = self.service
             let sweeper = Thread {
                 while true {
                     Thread.sleep(forTimeInterval: Double(sweep.everySeconds))
@@ -202,12 +209,9 @@ public final class ServiceRuntime: @unchecked Sendable {
             sweeper.start()
         }
         let thread = Thread { [self] in
-            var tick = 0
             while true {
-                if tick % 60 == 0 { _ = try? base.pruneNonces(now: CashierService.systemClock()) }
                 reloadIfChanged()
                 Thread.sleep(forTimeInterval: 1)
-                tick += 1
             }
         }
         thread.name = "cashierd-housekeeping"

@@ -98,4 +98,59 @@ final class ReplayTests: XCTestCase {
         XCTAssertTrue(second.process.isRunning)
         assertServiceIntact(service, credentials)
     }
+
+    /// A pay keeps its nonce in its order's group (in the claim's transaction), not in the base database;
+    /// the same signed bytes always name the same order, so every replay of it meets the nonce there: to
+    /// the same process, after a restart, and to a second process on the same data. Nothing is charged twice.
+    func testReplayedPayIsRefusedWhereverItArrives() throws {
+        let terminal = try TestTerminal(transport: service.transport(), credentials: credentials)
+        let order = try terminal.createOrder(amount: 1_250).unwrap()
+        let path = API.Path.pay(order.orderNo)
+        let body = API.encode(PayRequest(paymentCode: paymentCode(.paid)))
+        let claiming = Attacker.headers(credentials, method: "POST", path: path, body: body)
+        let paid = try attacker.send("POST", path, body: body, headers: claiming)
+        XCTAssertEqual(paid.status, 200)
+        let paidView = try API.decode(OrderView.self, from: paid.body)
+        XCTAssertEqual(paidView.status, .paid)
+
+        XCTAssertEqual(try attacker.send("POST", path, body: body, headers: claiming).code, .nonceReplayed)
+
+        // A second pay of the paid order (a terminal's retry, fresh nonce) is answered with the order, and its
+        // nonce is kept in the group too, by a write of its own.
+        let retry = Attacker.headers(credentials, method: "POST", path: path, body: body)
+        let answered = try attacker.send("POST", path, body: body, headers: retry)
+        XCTAssertEqual(answered.status, 200)
+        XCTAssertEqual(try API.decode(OrderView.self, from: answered.body).channelTxn, paidView.channelTxn)
+        XCTAssertEqual(try attacker.send("POST", path, body: body, headers: retry).code, .nonceReplayed)
+
+        service.stop()
+        try service.start()
+        XCTAssertEqual(try attacker.send("POST", path, body: body, headers: claiming).code, .nonceReplayed, "after a restart")
+        XCTAssertEqual(try attacker.send("POST", path, body: body, headers: retry).code, .nonceReplayed, "after a restart")
+
+        let (second, secondURL) = try service.startAnotherInstance(listen: "127.0.0.1:0")
+        defer { second.stop() }
+        XCTAssertEqual(try attacker.send("POST", path, body: body, headers: claiming, baseURL: secondURL).code, .nonceReplayed)
+
+        let after = try TestTerminal(transport: service.transport(), credentials: credentials).query(order.orderNo).unwrap()
+        XCTAssertEqual(after.status, .paid)
+        XCTAssertEqual(after.channelTxn, paidView.channelTxn, "paid once, by the first pay")
+        assertServiceIntact(service, credentials)
+    }
+
+    /// A pay refused before it had any effect (an unknown order) records no nonce: a replay is refused the
+    /// same way, and still changes nothing.
+    func testReplayOfAPayRefusedForAnUnknownOrderIsRefusedAgainTheSameWay() throws {
+        let terminal = try TestTerminal(transport: service.transport(), credentials: credentials)
+        let real = try terminal.createOrder(amount: 700).unwrap()
+        // A well-formed number in the same (configured) group that no order has: another instance's.
+        let unknown = OrderNumber(epochSeconds: Int64(Date().timeIntervalSince1970), instance: 999, sequence: 1, group: real.orderNo.group)
+        let path = API.Path.pay(unknown)
+        let body = API.encode(PayRequest(paymentCode: paymentCode(.paid)))
+        let h = Attacker.headers(credentials, method: "POST", path: path, body: body)
+        XCTAssertEqual(try attacker.send("POST", path, body: body, headers: h).code, .orderNotFound)
+        XCTAssertEqual(try attacker.send("POST", path, body: body, headers: h).code, .orderNotFound)
+        XCTAssertEqual(try terminal.query(real.orderNo).unwrap().status, .created)
+        assertServiceIntact(service, credentials)
+    }
 }
