@@ -102,7 +102,7 @@ struct BenchPlan {
         }
         if let during = disk.wait() {
             row("end to end\(label): one fdatasync during the half load", during.single.summary,
-                "the quiet-disk probe (4 KiB overwrite + fdatasync, \(DiskLatencies.commitsInARow) in a row every 2 ms) run beside the open loop; a sale waits for 4 flushes in a row (nonce, create, nonce, claim)")
+                "the quiet-disk probe (4 KiB overwrite + fdatasync, \(DiskLatencies.commitsInARow) in a row every 2 ms) run beside the open loop; a sale waits for 3 flushes in a row (nonce, create, claim with its nonce)")
             row("end to end\(label): \(DiskLatencies.commitsInARow) durable commits in a row during the half load", during.row.summary,
                 "the probe's rows timed whole: the floor under a sale's latency from the create and claim commits it cannot do without")
         }
