@@ -76,7 +76,7 @@ public final class CashierService: @unchecked Sendable {
         /// Whether the handler records the request's nonce in the group of the order it names, rather than
         /// the authenticator in the base database. For pay the nonce then rides in the claim's transaction:
         /// one commit on every sale's path fewer. The same signed bytes name the same order, so a replay
-        /// always meets its nonce there (docs/SECURITY.md, "Replays").
+        /// always meets its nonce there (docs/SECURITY.md, "Replay").
         var keepsNonceInOrderGroup: Bool { self == .pay }
     }
 

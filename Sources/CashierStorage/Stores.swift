@@ -94,8 +94,8 @@ public protocol OrderGroupStore: AnyObject, Sendable {
 
 /// A signed request's nonce, kept until `expiresAt` so the same request is refused if it comes again.
 ///
-/// Most nonces are kept in the base database. A request that names an order keeps its nonce in that
-/// order's group instead, where the same signed bytes always lead again (docs/SECURITY.md, "Replays").
+/// Most nonces are kept in the base database. A pay keeps its nonce in the group of the order it names
+/// instead, where the same signed bytes always lead again (docs/SECURITY.md, "Replay").
 public struct NonceRecord: Sendable, Equatable {
     public var deviceID: String
     public var nonce: String
