@@ -1,6 +1,8 @@
 import CashierClient
 import CashierCore
 import CashierCrypto
+import CashierService
+import CashierStorage
 import Foundation
 import HTTPClient
 import TestSupport
@@ -150,5 +152,31 @@ final class AuthenticationTests: XCTestCase {
         var tampered = genuine
         tampered.body = Array(String(decoding: r.body, as: UTF8.self).replacingOccurrences(of: "cashierd", with: "cashierX").utf8)
         XCTAssertFalse(Signing.verify(tampered, signature: sig, key: c.key))
+    }
+
+    /// Expired nonces are deleted from the base database and from every order group (where pay keeps its
+    /// nonces); nonces still inside their window stay, so a replay is still refused. On the running
+    /// service's files, as its housekeeping thread does every minute.
+    func testExpiredNoncesArePrunedFromTheBaseAndEveryGroup() throws {
+        service.stop()
+        let runtime = try ServiceRuntime(dataDirectory: service.dataPath, logRequests: false)
+        let tags = runtime.hopping.groupTags
+        XCTAssertEqual(tags.count, 3)
+        let expired = NonceRecord(deviceID: "D1", nonce: "nonce-expired-0000", expiresAt: 1_000)
+        let live = NonceRecord(deviceID: "D1", nonce: "nonce-live-0000000", expiresAt: 5_000)
+        for nonce in [expired, live] {
+            XCTAssertTrue(try runtime.base.recordNonce(deviceID: nonce.deviceID, nonce: nonce.nonce, expiresAt: nonce.expiresAt))
+            for tag in tags { XCTAssertTrue(try runtime.hopping.withGroup(tag) { try $0.recordNonce(nonce) }) }
+        }
+
+        XCTAssertEqual(runtime.service.pruneExpiredNonces(now: 999), 0, "nothing has expired yet")
+        XCTAssertEqual(runtime.service.pruneExpiredNonces(now: 1_000), 1 + tags.count, "one from the base and one from each group")
+
+        XCTAssertTrue(try runtime.base.recordNonce(deviceID: expired.deviceID, nonce: expired.nonce, expiresAt: 9_000), "pruned")
+        XCTAssertFalse(try runtime.base.recordNonce(deviceID: live.deviceID, nonce: live.nonce, expiresAt: 9_000), "kept")
+        for tag in tags {
+            XCTAssertTrue(try runtime.hopping.withGroup(tag) { try $0.recordNonce(expired) }, "pruned from group \(tag)")
+            XCTAssertFalse(try runtime.hopping.withGroup(tag) { try $0.recordNonce(live) }, "kept in group \(tag)")
+        }
     }
 }
