@@ -140,30 +140,52 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
         }
     }
 
-    /// The nonce's insert and the compare-and-set in one transaction (one commit); a replay writes nothing.
+    /// One statement, so one round trip and one commit when the claim is made: the nonce's insert is a
+    /// data-modifying CTE and the update runs only if it inserted, so a replay writes nothing. When the
+    /// order did not change, a second statement reads it as it is now (one that raced and won has
+    /// committed by then; the first statement's snapshot may predate it).
     public func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64,
                            recording nonce: NonceRecord) throws -> NoncedTransition {
-        try inTransaction { c in
-            guard try Self.insertNonce(nonce, on: c) else { return .replayed }
-            guard let (after, changed) = try Self.applyTransition(orderNo, from: from, change: change, now: now, on: c) else {
-                return .orderNotFound
+        try run { c in
+            let result = try c.execute("""
+                WITH fresh AS (
+                    INSERT INTO nonces (device_id, nonce, expires_at) VALUES ($10, $11, $12) ON CONFLICT DO NOTHING RETURNING 1),
+                updated AS (
+                    \(Self.transitionUpdateSQL) AND EXISTS (SELECT 1 FROM fresh)
+                    RETURNING \(Self.orderColumns))
+                SELECT (SELECT count(*) FROM fresh), updated.* FROM (SELECT 1) AS one LEFT JOIN updated ON true
+                """,
+                Self.transitionParameters(orderNo, from: from, change: change, now: now)
+                    + [nonce.deviceID, nonce.nonce, String(nonce.expiresAt)])
+            guard let row = result.rows.first, let freshCount = row.first ?? nil else {
+                throw StorageError.failed("a claim with its nonce gave no answer")
             }
-            return .done(after, changed: changed)
+            guard freshCount == "1" else { return .replayed }
+            if row.count > 1, row[1] != nil { return .done(try Self.order(Array(row.dropFirst())), changed: true) }
+            guard let current = try Self.fetchOrder(orderNo, on: c) else { return .orderNotFound }
+            return .done(current, changed: false)
         }
+    }
+
+    /// The compare-and-set: $1 the order, $2–$8 the change and time, $9 the statuses it may move from.
+    private static let transitionUpdateSQL = """
+        UPDATE orders SET status = $2, payment_code = coalesce($3, payment_code),
+            channel_txn = coalesce($4, channel_txn), failure_reason = coalesce($5, failure_reason),
+            failure_message = coalesce($6, failure_message), paid_at = coalesce($7::bigint, paid_at), updated_at = $8
+        WHERE order_no = $1 AND status = ANY($9::text[])
+        """
+
+    private static func transitionParameters(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange,
+                                             now: Int64) -> [String?] {
+        let fromArray = "{" + from.map(\.rawValue).sorted().joined(separator: ",") + "}"
+        return [orderNo.digits, change.status.rawValue, change.paymentCode, change.channelTxn, change.failureReason,
+                change.failureMessage, change.paidAt.map(String.init), String(now), fromArray]
     }
 
     private static func applyTransition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64,
                                         on c: Connection) throws -> (OrderRecord, changed: Bool)? {
-        let fromArray = "{" + from.map(\.rawValue).sorted().joined(separator: ",") + "}"
-        let updated = try c.execute("""
-            UPDATE orders SET status = $2, payment_code = coalesce($3, payment_code),
-                channel_txn = coalesce($4, channel_txn), failure_reason = coalesce($5, failure_reason),
-                failure_message = coalesce($6, failure_message), paid_at = coalesce($7::bigint, paid_at), updated_at = $8
-            WHERE order_no = $1 AND status = ANY($9::text[])
-            RETURNING \(orderColumns)
-            """,
-            [orderNo.digits, change.status.rawValue, change.paymentCode, change.channelTxn, change.failureReason,
-             change.failureMessage, change.paidAt.map(String.init), String(now), fromArray])
+        let updated = try c.execute("\(transitionUpdateSQL) RETURNING \(orderColumns)",
+                                    transitionParameters(orderNo, from: from, change: change, now: now))
         if let row = updated.rows.first { return (try order(row), changed: true) }
         guard let current = try fetchOrder(orderNo, on: c) else { return nil }
         return (current, changed: false)
