@@ -207,9 +207,7 @@ public final class PostgresBaseStore: BaseStore {
     // MARK: Nonces and attempts
 
     public func recordNonce(deviceID: String, nonce: String, expiresAt: Int64) throws -> Bool {
-        try run {
-            try $0.execute(NonceSQL.postgresInsert, [deviceID, nonce, String(expiresAt)])
-        }.affectedRows == 1
+        try run { try NonceRecord(deviceID: deviceID, nonce: nonce, expiresAt: expiresAt).insert(on: $0) }
     }
 
     @discardableResult
@@ -261,6 +259,14 @@ func postgresStorage<T>(_ body: () throws -> T) throws(StorageError) -> T {
 }
 
 /// Typed reads of one text-format row; a missing or malformed value is corrupt data.
+extension NonceRecord {
+    /// Inserts the nonce on `c`; false if it was there already (a replay). The base database and every
+    /// PostgreSQL order group record nonces through this.
+    func insert(on c: Connection) throws -> Bool {
+        try c.execute(NonceSQL.postgresInsert, [deviceID, nonce, String(expiresAt)]).affectedRows == 1
+    }
+}
+
 struct PostgresRow {
     let values: [String?]
     init(_ values: [String?]) { self.values = values }

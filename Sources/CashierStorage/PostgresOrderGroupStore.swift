@@ -194,17 +194,12 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
     // MARK: Nonces
 
     public func recordNonce(_ nonce: NonceRecord) throws -> Bool {
-        try run { try Self.insertNonce(nonce, on: $0) }
+        try run { try nonce.insert(on: $0) }
     }
 
     @discardableResult
     public func pruneNonces(now: Int64) throws -> Int {
         try run { try $0.execute(NonceSQL.postgresPrune, [String(now)]) }.affectedRows
-    }
-
-    /// False if the nonce was there already.
-    private static func insertNonce(_ nonce: NonceRecord, on c: Connection) throws -> Bool {
-        try c.execute(NonceSQL.postgresInsert, [nonce.deviceID, nonce.nonce, String(nonce.expiresAt)]).affectedRows == 1
     }
 
     // MARK: Refunds

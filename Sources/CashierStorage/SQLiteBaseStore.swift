@@ -205,7 +205,7 @@ public final class SQLiteBaseStore: BaseStore {
         try storage {
             // Group commit: concurrent requests' nonces share one fsync.
             try db.write {
-                try db.run(NonceSQL.sqliteInsert, [.text(deviceID), .text(nonce), .integer(expiresAt)]) == 1
+                try NonceRecord(deviceID: deviceID, nonce: nonce, expiresAt: expiresAt).insert(into: db)
             }
         }
     }

@@ -169,7 +169,7 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
                            recording nonce: NonceRecord) throws -> NoncedTransition {
         try with { db in
             try db.write { () throws -> NoncedTransition in
-                guard try insertNonce(db, nonce) else { return .replayed }
+                guard try nonce.insert(into: db) else { return .replayed }
                 guard let (after, changed) = try applyTransition(db, orderNo, from: from, change: change, now: now) else {
                     return .orderNotFound
                 }
@@ -199,17 +199,12 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
     // MARK: Nonces
 
     public func recordNonce(_ nonce: NonceRecord) throws -> Bool {
-        try with { db in try db.write { try insertNonce(db, nonce) } }
+        try with { db in try db.write { try nonce.insert(into: db) } }
     }
 
     @discardableResult
     public func pruneNonces(now: Int64) throws -> Int {
         try with { db in try db.run(NonceSQL.sqlitePrune, [.integer(now)]) }
-    }
-
-    /// False if the nonce was there already.
-    private func insertNonce(_ db: Database, _ nonce: NonceRecord) throws -> Bool {
-        try db.run(NonceSQL.sqliteInsert, [.text(nonce.deviceID), .text(nonce.nonce), .integer(nonce.expiresAt)]) == 1
     }
 
     // MARK: Refunds

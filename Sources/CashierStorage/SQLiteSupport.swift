@@ -49,3 +49,11 @@ func applySchema(_ db: Database, version: Int64, statements: [String]) throws {
         if current != version { try db.run("INSERT INTO schema_version (version) VALUES (?)", [.integer(version)]) }
     }
 }
+
+extension NonceRecord {
+    /// Inserts the nonce on `db`, inside the caller's write; false if it was there already (a replay).
+    /// The base database and every SQLite order group record nonces through this.
+    func insert(into db: Database) throws -> Bool {
+        try db.run(NonceSQL.sqliteInsert, [.text(deviceID), .text(nonce), .integer(expiresAt)]) == 1
+    }
+}
