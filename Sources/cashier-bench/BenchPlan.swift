@@ -77,18 +77,20 @@ struct BenchPlan {
         let serverCPU0 = svc.pid.map(processCPUSeconds) ?? 0, selfCPU0 = ownCPUSeconds()
         let closed = closedLoop(terminals, seconds: seconds)
         let serverCPU = (svc.pid.map(processCPUSeconds) ?? 0) - serverCPU0, selfCPU = ownCPUSeconds() - selfCPU0
-        let ratio = storageLimit.map { " = \(fmt(closed.perSecond / $0 * 100))% of the SQLite limit" } ?? ""
+        // " = N% of the SQLite limit" when the storage step measured it.
+        func shareOfLimit(_ perSecond: Double) -> String {
+            storageLimit.map { " = \(fmt(perSecond / $0 * 100))% of the SQLite limit" } ?? ""
+        }
         row("end to end\(label): signed sales/s (max)", "\(fmt(closed.perSecond))/s",
-            "create+pay over HTTPS keep-alive, \(closedClients) closed-loop clients (own thread+connection), \(Int(seconds)) s, \(closed.failureText)\(ratio)")
+            "create+pay over HTTPS keep-alive, \(closedClients) closed-loop clients (own thread+connection), \(Int(seconds)) s, \(closed.failureText)\(shareOfLimit(closed.perSecond))")
         row("end to end\(label): latency at max", closed.latencies.summary, "per sale (2 requests), same closed-loop run")
         row("end to end\(label): CPU per sale", "server \(fmt(serverCPU / Double(max(closed.sales, 1)) * 1000)) ms, clients \(fmt(selfCPU / Double(max(closed.sales, 1)) * 1000)) ms",
             "user+system CPU of cashierd (/proc/PID/stat) and of the load generator (getrusage) during the closed-loop run; 2 cores = 2000 ms/s")
         if label.isEmpty {
             let many = try makeTerminals(saturatingClients, url: svc.urls[0], http: http, credentials: creds)
             let saturated = closedLoop(many, seconds: seconds)
-            let ratio = storageLimit.map { " = \(fmt(saturated.perSecond / $0 * 100))% of the SQLite limit" } ?? ""
             row("end to end: signed sales/s, saturated", "\(fmt(saturated.perSecond))/s, \(saturated.latencies.summary)",
-                "the same with \(saturatingClients) closed-loop clients, \(Int(seconds)) s, \(saturated.failureText)\(ratio): what queueing adds to the maximum above, and at what latency")
+                "the same with \(saturatingClients) closed-loop clients, \(Int(seconds)) s, \(saturated.failureText)\(shareOfLimit(saturated.perSecond)): what queueing adds to the maximum above, and at what latency")
         }
         let single = closedLoop(Array(terminals.prefix(1)), seconds: min(seconds, 2))
         row("end to end\(label): one client alone", "\(fmt(single.perSecond))/s, \(single.latencies.summary)",
