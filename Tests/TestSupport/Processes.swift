@@ -1,6 +1,9 @@
 import Foundation
 
-/// A temporary directory removed when the value is released.
+/// A temporary directory removed when the value is released, or at the latest when the test process exits.
+///
+/// XCTest keeps every test case object until the whole run ends and then exits without releasing them, so
+/// a directory held by a test case's property would outlive the run; the exit hook removes those.
 public final class TemporaryDirectory: @unchecked Sendable {
     // @unchecked: immutable after init.
     public let path: String
@@ -9,11 +12,35 @@ public final class TemporaryDirectory: @unchecked Sendable {
         let base = (NSTemporaryDirectory() as NSString).appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         path = base
+        LiveTemporaryDirectories.shared.insert(base)
     }
 
     public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
 
-    deinit { try? FileManager.default.removeItem(atPath: path) }
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+        LiveTemporaryDirectories.shared.remove(path)
+    }
+}
+
+/// The temporary directories not yet released; whatever is left is removed when the process exits.
+private final class LiveTemporaryDirectories: @unchecked Sendable {
+    // @unchecked: `paths` is guarded by `lock`.
+    static let shared = LiveTemporaryDirectories()
+    private let lock = NSLock()
+    private var paths: Set<String> = []
+
+    private init() {
+        atexit { LiveTemporaryDirectories.shared.removeAll() }
+    }
+
+    func insert(_ path: String) { lock.withLock { _ = paths.insert(path) } }
+    func remove(_ path: String) { lock.withLock { _ = paths.remove(path) } }
+
+    private func removeAll() {
+        let left = lock.withLock { paths }
+        for path in left { try? FileManager.default.removeItem(atPath: path) }
+    }
 }
 
 /// Where SwiftPM put the built executables (`cashier`, `cashierd`).
