@@ -16,9 +16,11 @@ struct AuthenticatedDevice {
     }
 }
 
-/// Checks a signed request: headers present, device known and not revoked, timestamp fresh,
-/// signature valid, nonce never seen. The order matters: the nonce is recorded only after the
-/// signature is good, so a forger cannot burn a terminal's nonces.
+/// Checks a signed request: headers present, device known and not revoked, signature valid, timestamp
+/// fresh, nonce never seen. The order matters: the nonce is recorded only after the signature is good,
+/// so a forger cannot burn a terminal's nonces; and a stale timestamp is only told once the signature
+/// is good, so that refusal can be signed: the terminal learns the service's time from it and corrects
+/// its clock (`ClockCorrection`).
 struct Authenticator {
     var base: BaseStore
     var skewSeconds: Int64
@@ -46,9 +48,8 @@ struct Authenticator {
             throw Refusal(.internalError, "base data unavailable")
         }
         if device.revokedAt != nil { throw Refusal(.deviceRevoked) }
-        guard let timestamp = Int64(timestampText),
-              Signing.isFresh(timestamp: timestamp, now: nowMs / 1000, skew: skewSeconds) else {
-            throw Refusal(.timestampSkewed, "service time is \(nowMs / 1000)")
+        guard let timestamp = Int64(timestampText) else {
+            throw Refusal(.timestampSkewed, "the timestamp must be Unix seconds; service time is \(nowMs / 1000)")
         }
         guard Signing.isValidNonce(nonce) else {
             throw Refusal(.signatureInvalid, "the nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -")
@@ -60,6 +61,10 @@ struct Authenticator {
         }
         // Kept for twice the skew window: a request older than that is refused for its timestamp.
         let authenticated = AuthenticatedDevice(device: device, store: store, nonce: nonce, nonceExpiresAt: nowMs + 2 * skewSeconds * 1000)
+        guard Signing.isFresh(timestamp: timestamp, now: nowMs / 1000, skew: skewSeconds) else {
+            // The device signed this request: answer it signed, stamped with the service's time.
+            throw Refusal(.timestampSkewed, "service time is \(nowMs / 1000)", signedFor: authenticated)
+        }
         guard recordNonce else { return authenticated }
         do {
             let fresh = try base.recordNonce(deviceID: deviceID, nonce: nonce, expiresAt: authenticated.nonceExpiresAt)

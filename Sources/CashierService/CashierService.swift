@@ -149,6 +149,7 @@ public final class CashierService: @unchecked Sendable {
                     }
                 } catch let refusal as Refusal {
                     reply = .error(refusal.error)
+                    if signer == nil { signer = refusal.signedFor }
                 } catch let error as HoppingError {
                     reply = .error(Self.apiError(for: error))
                 } catch let error as StorageError {

@@ -38,5 +38,10 @@ struct Reply {
 /// Thrown inside handlers to end with an error reply.
 struct Refusal: Error {
     var error: APIError
-    init(_ code: ErrorCode, _ detail: String? = nil) { error = APIError(code, detail: detail) }
+    /// The device whose key signs this refusal, when the request's own signature was good.
+    var signedFor: AuthenticatedDevice?
+    init(_ code: ErrorCode, _ detail: String? = nil, signedFor: AuthenticatedDevice? = nil) {
+        error = APIError(code, detail: detail)
+        self.signedFor = signedFor
+    }
 }

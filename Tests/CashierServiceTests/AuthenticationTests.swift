@@ -110,6 +110,35 @@ final class AuthenticationTests: XCTestCase {
         XCTAssertEqual(try raw("POST", API.Path.orders, body: body, headers: signedHeaders(c, method: "POST", path: API.Path.orders, body: body, timestamp: future)).1, .timestampSkewed)
     }
 
+    func testAStaleButGenuineRequestGetsASignedRefusalStampedWithTheServicesTime() throws {
+        let c = try service.activateTerminal()
+        let now = Int64(Date().timeIntervalSince1970)
+        let nonce = Signing.makeNonce()
+        let stale = now - 3_600
+        let conn = try CurlConnection(configuration: service.httpConfiguration())
+        let r = try conn.perform(method: "GET", url: service.urls[0] + API.Path.ping,
+                                 headers: signedHeaders(c, method: "GET", path: API.Path.ping, timestamp: stale, nonce: nonce), body: nil).get()
+        XCTAssertEqual(r.status, 401)
+        XCTAssertEqual((try? API.decode(ErrorEnvelope.self, from: r.body))?.error.code, .timestampSkewed)
+        let stamp = try XCTUnwrap(r.headers[SignatureHeader.timestamp.lowercased()].flatMap { Int64($0) })
+        XCTAssertLessThanOrEqual(abs(stamp - now), 5, "stamped with the service's time, not the request's")
+        let signature = try XCTUnwrap(r.headers[SignatureHeader.signature.lowercased()])
+        let answer = ResponseToSign(status: 401, requestMethod: "GET", requestPath: API.Path.ping, requestNonce: nonce,
+                                    timestamp: stamp, deviceID: c.deviceId, body: r.body)
+        XCTAssertTrue(Signing.verify(answer, signature: signature, key: c.key), "signed under the device's key, for this request")
+
+        // The refusal recorded nothing: the same nonce, signed at the right time, is accepted.
+        XCTAssertEqual(try raw("GET", API.Path.ping, headers: signedHeaders(c, method: "GET", path: API.Path.ping, nonce: nonce)).0, 200)
+
+        // A stale request with a wrong signature is refused for its signature, unsigned: no oracle of the key.
+        var forged = signedHeaders(c, method: "GET", path: API.Path.ping, timestamp: stale)
+        forged[SignatureHeader.signature] = String(repeating: "0", count: 64)
+        let (status, code, headers) = try raw("GET", API.Path.ping, headers: forged)
+        XCTAssertEqual(status, 401)
+        XCTAssertEqual(code, .signatureInvalid)
+        XCTAssertNil(headers[SignatureHeader.signature.lowercased()])
+    }
+
     func testReplayIsRefusedAlsoByASecondDomain() throws {
         let c = try service.activateTerminal()
         let body = API.encode(CreateOrderRequest(amount: 100))
