@@ -16,6 +16,7 @@ packages=(
   tmux                   # tests drive the real terminal front end
   haproxy                # the local multi-instance deployment's front doors (drills)
   curl openssl           # tests use the command-line tools as independent peers
+  faketime               # tests run the terminal with its clock set wrong
 )
 
 missing=()

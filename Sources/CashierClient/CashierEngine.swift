@@ -15,6 +15,8 @@ public final class CashierEngine: @unchecked Sendable {
     public let prober: DomainProber
     public let journal: Journal
     private let transports: [SignedTransport]
+    /// The time every request of this terminal is signed with: its clock, corrected by the service if off.
+    public let serviceClock: ServiceClock
     private let keystore: Keystore
     private let log: ClientLog
     private let lock = NSLock()
@@ -37,10 +39,18 @@ public final class CashierEngine: @unchecked Sendable {
         } catch {
             throw APIError(.configInvalid, detail: "cannot open the journal \(configuration.journalPath): \(error)")
         }
+        let log = self.log
+        let clock = ServiceClock(onCorrection: { offsetMs in
+            log.write("this terminal's clock is \(ClockCorrection.describe(offsetMs: offsetMs)) the service's; "
+                      + "signing with the service's time (set the clock right)")
+        })
+        serviceClock = clock
         do {
-            transports = try configuration.domains.map { try SignedTransport(baseURL: $0, http: configuration.http) }
+            transports = try configuration.domains.map { try SignedTransport(baseURL: $0, http: configuration.http, clock: clock) }
             let box = WeakEngine()
-            prober = try DomainProber(urls: configuration.domains, configuration: configuration) { box.engine?.credentials }
+            prober = try DomainProber(urls: configuration.domains, configuration: configuration, clock: clock) {
+                box.engine?.credentials
+            }
             box.engine = self
         } catch {
             throw APIError(.configInvalid, detail: "cannot set up the connections: \(error)")
@@ -115,7 +125,8 @@ public final class CashierEngine: @unchecked Sendable {
         let creds = credentials
         let unfinished = (try? journal.unfinishedSales().count) ?? 0
         return EngineStatus(domains: domains, activeDomain: machine.active, unreachable: machine.unreachable,
-                            probeRounds: machine.round, deviceId: creds?.deviceId, store: creds?.store, unfinishedSales: unfinished)
+                            probeRounds: machine.round, deviceId: creds?.deviceId, store: creds?.store, unfinishedSales: unfinished,
+                            clockOffsetMs: serviceClock.offsetMs)
     }
 
     /// Waits (bounded) until the start-up round has a winner or ended, then returns the status.

@@ -33,16 +33,18 @@ public final class DomainProber: @unchecked Sendable {
     private var stopped = false
     private var timerThreadStarted = false
 
-    /// - Parameter credentials: the device's credentials when activated (probes then send a signed ping),
-    ///   nil before (probes ask `/healthz`).
-    public init(urls: [String], configuration: ClientConfiguration,
+    /// - Parameters:
+    ///   - credentials: the device's credentials when activated (probes then send a signed ping), nil
+    ///     before (probes ask `/healthz`).
+    ///   - clock: the terminal's corrected clock, shared with its other connections.
+    public init(urls: [String], configuration: ClientConfiguration, clock: ServiceClock = ServiceClock(),
                 credentials: @escaping @Sendable () -> DeviceCredentials?) throws {
         self.urls = urls
         // Probes get connections of their own so a slow request never delays a probe.
         var http = configuration.http
         http.totalTimeoutMs = Int(configuration.probe.probeTimeoutMs)
         http.connectTimeoutMs = min(http.connectTimeoutMs, Int(configuration.probe.probeTimeoutMs))
-        self.transports = try urls.map { try SignedTransport(baseURL: $0, http: http) }
+        self.transports = try urls.map { try SignedTransport(baseURL: $0, http: http, clock: clock) }
         self.credentials = credentials
         self.machine = ProbeStateMachine(domainNames: urls, configuration: configuration.probe)
     }

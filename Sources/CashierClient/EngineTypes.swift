@@ -41,6 +41,9 @@ public struct EngineStatus: Codable, Equatable, Sendable {
     public var deviceId: String?
     public var store: StoreInfo?
     public var unfinishedSales: Int
+    /// Milliseconds added to this terminal's clock to sign with the service's time (0: the clocks agree,
+    /// or the service has not said otherwise).
+    public var clockOffsetMs: Int64
 }
 
 extension CallFailure {

@@ -70,7 +70,8 @@ public final class SignedTransport: @unchecked Sendable {
     public let baseURL: String
     private let lock = NSLock()
     private let connection: CurlConnection
-    private let clock: @Sendable () -> Int64
+    /// The time requests are signed with and answers are checked against.
+    public let clock: ServiceClock
 
     /// Errors the service sends before it knows the device, so it cannot sign them. They can only stop the
     /// terminal, never make it believe money moved, so they are accepted unsigned.
@@ -81,9 +82,9 @@ public final class SignedTransport: @unchecked Sendable {
 
     /// - Parameters:
     ///   - baseURL: e.g. `https://127.0.0.1:8443` (no trailing slash).
-    ///   - clock: Unix time in milliseconds.
-    public init(baseURL: String, http: HTTPClientConfiguration,
-                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) throws {
+    ///   - clock: the terminal's clock as corrected by the service's answers; share one between the
+    ///     transports of one terminal.
+    public init(baseURL: String, http: HTTPClientConfiguration, clock: ServiceClock = ServiceClock()) throws {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.connection = try CurlConnection(configuration: http)
         self.clock = clock
@@ -98,12 +99,27 @@ public final class SignedTransport: @unchecked Sendable {
     }
 
     /// Sends a signed request for `credentials`' device and verifies the answer.
+    ///
+    /// If the service refuses the request for its timestamp in a signed answer, the refusal proves the
+    /// request was not acted on and its stamp gives the service's time: the clock is corrected and the
+    /// request is signed again and sent once more.
     /// - Parameter timeoutMs: this call's total timeout; the transport's configured one when nil.
     public func call(_ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8] = [],
                      credentials: DeviceCredentials, timeoutMs: Int? = nil) -> Result<Answer, CallFailure> {
+        let offsetBefore = clock.offsetMs
+        let first = signedCall(method, path, query: query, body: body, credentials: credentials, timeoutMs: timeoutMs)
+        // Signed again only if the clock changed meanwhile (this answer or another taught it), so never in a loop.
+        if case .failure(.service(let error)) = first, error.code == .timestampSkewed, clock.offsetMs != offsetBefore {
+            return signedCall(method, path, query: query, body: body, credentials: credentials, timeoutMs: timeoutMs)
+        }
+        return first
+    }
+
+    private func signedCall(_ method: String, _ path: String, query: [(String, String)], body: [UInt8],
+                            credentials: DeviceCredentials, timeoutMs: Int?) -> Result<Answer, CallFailure> {
         // Signed anew on every call (and so on every retry) with the current time and a fresh nonce.
         let nonce = Signing.makeNonce()
-        let timestamp = clock() / 1000
+        let timestamp = clock.nowMs() / 1000
         let toSign = RequestToSign(method: method, path: path, query: query, timestamp: timestamp, nonce: nonce,
                                    deviceID: credentials.deviceId, body: body)
         let headers = [
@@ -124,7 +140,10 @@ public final class SignedTransport: @unchecked Sendable {
         let body = API.encode(ActivateRequest(code: code, deviceName: deviceName))
         let result = exchange("POST", API.Path.activate, query: [], body: body,
                               headers: [SignatureHeader.nonce: nonce, "Content-Type": "application/json"]) { response in
-            self.verify(response, method: "POST", path: API.Path.activate, nonce: nonce, deviceID: "", key: Signing.activationKey(code: code))
+            // A new terminal has never heard the service's time; an answer signed for this request's nonce
+            // is this service's own, so its stamp corrects the clock instead of being refused as stale.
+            self.verify(response, method: "POST", path: API.Path.activate, nonce: nonce, deviceID: "",
+                        key: Signing.activationKey(code: code), staleAnswerCorrectsClock: true)
         }
         return result.flatMap { answer in
             guard let value = try? API.decode(ActivateResponse.self, from: answer.body) else {
@@ -159,8 +178,11 @@ public final class SignedTransport: @unchecked Sendable {
         }
     }
 
+    /// Checks an answer's signature (bound to this request's nonce) and its timestamp.
+    /// - Parameter staleAnswerCorrectsClock: a signed answer whose stamp is too far from the clock corrects
+    ///   the clock and is accepted (activation), instead of being refused as unverified.
     private func verify(_ response: HTTPClientResponse, method: String, path: String, nonce: String, deviceID: String,
-                        key: [UInt8]) -> Result<Answer, CallFailure> {
+                        key: [UInt8], staleAnswerCorrectsClock: Bool = false) -> Result<Answer, CallFailure> {
         let latency = Int64(response.totalTime * 1000)
         // Only a failed answer carries an error envelope; decoding every answer as one cost a fifth of a sale's client CPU.
         let isSuccess = (200..<300).contains(response.status)
@@ -177,8 +199,17 @@ public final class SignedTransport: @unchecked Sendable {
         guard Signing.verify(toVerify, signature: signature, key: key) else {
             return .failure(.unverified("the answer's signature does not match this request"))
         }
-        guard Signing.isFresh(timestamp: ts, now: clock() / 1000) else {
-            return .failure(.unverified("the answer's timestamp is too far from this terminal's clock"))
+        if let apiError, apiError.code == .timestampSkewed {
+            // Signed: the service really refused this request for its timestamp, and stamped the refusal
+            // with its own time.
+            _ = clock.learn(serviceSeconds: ts)
+            return .failure(.service(apiError))
+        }
+        if !Signing.isFresh(timestamp: ts, now: clock.nowMs() / 1000) {
+            guard staleAnswerCorrectsClock else {
+                return .failure(.unverified("the answer's timestamp is too far from this terminal's clock"))
+            }
+            _ = clock.learn(serviceSeconds: ts)
         }
         if isSuccess {
             return .success(Answer(status: response.status, body: response.body, latencyMs: latency))

@@ -95,6 +95,10 @@ struct Commands {
             if let id = s.deviceId, let store = s.store { print("device \(id), store \(store.storeName) (\(store.storeId))") }
             else { print("not activated") }
             if s.unfinishedSales > 0 { print("\(s.unfinishedSales) unfinished sale(s) in the journal") }
+            if s.clockOffsetMs != 0 {
+                print("this terminal's clock is \(ClockCorrection.describe(offsetMs: s.clockOffsetMs)) the service's; "
+                      + "requests are signed with the service's time (set the clock right)")
+            }
         }
         if s.activeDomain == nil { return ExitCode.unreachable.rawValue }
         return 0

@@ -32,14 +32,21 @@ final class ClientHarness: @unchecked Sendable {
 
     static var binary: String { productsDirectory() + "/cashier" }
 
+    /// Runs the binary to its end.
+    /// - Parameter clockShift: runs it under libfaketime with its clock shifted this much (e.g. `+2h`), as
+    ///   on a terminal whose clock is set wrong; the service's clock is not touched.
     @discardableResult
-    func run(_ arguments: [String], stdin: String? = nil, timeout: Double = 60) throws -> CommandResult {
-        try runCommand(Self.binary, arguments, environment: environment, stdin: stdin, timeoutSeconds: timeout)
+    func run(_ arguments: [String], stdin: String? = nil, timeout: Double = 60, clockShift: String? = nil) throws -> CommandResult {
+        if let clockShift {
+            return try runCommand("/usr/bin/faketime", ["-f", clockShift, Self.binary] + arguments, environment: environment,
+                                  stdin: stdin, timeoutSeconds: timeout)
+        }
+        return try runCommand(Self.binary, arguments, environment: environment, stdin: stdin, timeoutSeconds: timeout)
     }
 
     /// Runs with `--json` and decodes the last stdout line as a JSON object.
-    func runJSON(_ arguments: [String]) throws -> (status: Int32, json: [String: Any], raw: CommandResult) {
-        let r = try run(arguments + ["--json"])
+    func runJSON(_ arguments: [String], clockShift: String? = nil) throws -> (status: Int32, json: [String: Any], raw: CommandResult) {
+        let r = try run(arguments + ["--json"], clockShift: clockShift)
         let last = r.stdout.split(separator: "\n").last.map(String.init) ?? "{}"
         let object = (try? JSONSerialization.jsonObject(with: Data(last.utf8))) as? [String: Any] ?? [:]
         return (r.status, object, r)
