@@ -193,6 +193,11 @@ enum StatusBar {
         for d in status.domains where d.state != .active {
             parts.append(DisplayWidth.truncate(d.name, to: nameWidth) + " " + s["domain.\(d.state.rawValue)"])
         }
+        if status.clockOffsetMs != 0 {
+            // The terminal signs with the service's time, so it still sells; the clock still wants setting.
+            let seconds = String((status.clockOffsetMs.magnitude + 500) / 1000)
+            parts.append("⏱ " + s[status.clockOffsetMs < 0 ? "status.clockAhead" : "status.clockBehind", seconds])
+        }
         parts.append(s["status.device", status.deviceId ?? "—"])
         if let store = status.store { parts.append(DisplayWidth.truncate(store.storeName, to: 20)) }
         return parts.joined(separator: " │ ")

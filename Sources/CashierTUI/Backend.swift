@@ -92,8 +92,13 @@ public struct BackendStatus: Equatable, Sendable {
     /// True while a command has been sent and its answer not yet handed out by `pollEvents`
     /// (the headless script runner waits for this to clear before the next key).
     public var busy: Bool
-    public init(domains: [DomainStatus], deviceId: String? = nil, store: StoreInfo? = nil, busy: Bool = false) {
+    /// Milliseconds the terminal adds to its clock to sign with the service's time; not 0 only when the
+    /// service has refused the clock (more than 300 s off), so the bar asks for it to be set right.
+    public var clockOffsetMs: Int64
+    public init(domains: [DomainStatus], deviceId: String? = nil, store: StoreInfo? = nil, busy: Bool = false,
+                clockOffsetMs: Int64 = 0) {
         self.domains = domains; self.deviceId = deviceId; self.store = store; self.busy = busy
+        self.clockOffsetMs = clockOffsetMs
     }
 
     /// Whether some domain is in use.

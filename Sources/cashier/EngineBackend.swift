@@ -31,7 +31,8 @@ struct EngineBackend: CashierBackend {
             let host = URL(string: d.url)?.host ?? d.url
             return DomainStatus(name: host, state: state, latencyMilliseconds: d.latencyMs.map { Int($0) })
         }
-        return BackendStatus(domains: domains, deviceId: s.deviceId, store: s.store, busy: inbox.busy)
+        return BackendStatus(domains: domains, deviceId: s.deviceId, store: s.store, busy: inbox.busy,
+                             clockOffsetMs: s.clockOffsetMs)
     }
 
     /// Items from the configured catalogue (`catalog_path`), so checkout lines can be item codes.

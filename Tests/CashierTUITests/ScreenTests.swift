@@ -213,6 +213,20 @@ final class ScreenTests: XCTestCase {
         XCTAssertTrue(down.contains("⚠ SERVICE UNREACHABLE — probing"), down)
     }
 
+    func testStatusBarAsksForAClockTheServiceHadToCorrect() throws {
+        var status = CannedBackend.activeStatus
+        status.clockOffsetMs = -7_200_300
+        let ahead = try runKeyScript("", backend: CannedBackend(snapshot: status))
+        let last = ahead.split(separator: "\n").last.map(String.init) ?? ""
+        XCTAssertTrue(last.contains("⏱ clock 7200 s ahead") && last.contains("DEV-0001"), last)
+        XCTAssertLessThanOrEqual(DisplayWidth.of(last), 80)
+        status.clockOffsetMs = 3_600_000
+        let behind = try runKeyScript("", backend: CannedBackend(snapshot: status), language: .chinese)
+        let bar = behind.split(separator: "\n").last.map(String.init) ?? ""
+        XCTAssertTrue(bar.contains("⏱ 时钟慢 3600 秒"), bar)
+        XCTAssertFalse(try runKeyScript("", backend: CannedBackend()).contains("⏱"), "nothing when the clocks agree")
+    }
+
     func testSmallTerminalShowsAMessage() throws {
         let small = try runKeyScript("", backend: CannedBackend(), rows: 23, columns: 79)
         XCTAssertTrue(small.contains("The terminal is too small"), small)

@@ -35,8 +35,9 @@ final class TUIEndToEndTests: XCTestCase {
         return h
     }
 
-    private func startUI(_ home: TerminalHome, _ extra: [String] = [], columns: Int = 80, rows: Int = 24) throws -> TmuxPane {
-        let pane = try home.startUI(extra, columns: columns, rows: rows)
+    private func startUI(_ home: TerminalHome, _ extra: [String] = [], columns: Int = 80, rows: Int = 24,
+                         clockShift: String? = nil) throws -> TmuxPane {
+        let pane = try home.startUI(extra, columns: columns, rows: rows, clockShift: clockShift)
         panes.append(pane)
         return pane
     }
@@ -118,6 +119,17 @@ final class TUIEndToEndTests: XCTestCase {
         // Enter starts the next sale.
         pane.press("Enter")
         pane.waitFor("the next sale") { $0.contains("Amount or item code") && $0.contains("0.00 CNY") && !$0.contains("PAID") }
+    }
+
+    func testATillWhoseClockIsTwoHoursAheadSellsAndTheBarAsksForTheClock() throws {
+        let service = try Cashierd(groups: 1)
+        defer { service.stop() }
+        let home = try home(for: service)
+        let pane = try startUI(home, clockShift: "+2h")
+        waitForCheckout(pane)
+        sell(pane, amount: "7.20", code: paymentCode(.paid))
+        pane.waitFor("PAID  7.20 CNY", "Status: PAID")
+        pane.waitFor("the clock warning on the status bar") { self.statusBar($0).contains("⏱ clock 7200 s ahead") }
     }
 
     func testDeclinedSaleShowsTheReasonAndOffersAnotherCode() throws {

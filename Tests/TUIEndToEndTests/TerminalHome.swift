@@ -62,11 +62,13 @@ final class TerminalHome: @unchecked Sendable {
     /// Starts the front end (`cashier tui EXTRA`) in a fresh tmux pane. The wrapper shell saves the tty
     /// modes first, and after the program ends prints whether they were restored and its exit status, then
     /// keeps the pane alive (a dead pane's text is replaced by tmux's own notice) until the server is killed.
-    func startUI(_ extra: [String] = [], columns: Int = 80, rows: Int = 24) throws -> TmuxPane {
+    /// - Parameter clockShift: runs it under libfaketime with its clock shifted this much (e.g. `+2h`).
+    func startUI(_ extra: [String] = [], columns: Int = 80, rows: Int = 24, clockShift: String? = nil) throws -> TmuxPane {
         let env = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\(quoted($0.value))" }.joined(separator: " ")
         let args = (["--config", configPath, "tui"] + extra).map(quoted).joined(separator: " ")
+        let program = (clockShift.map { "/usr/bin/faketime -f \(quoted($0)) " } ?? "") + quoted(Self.binary)
         let script = """
-            saved=$(stty -g); env \(env) \(quoted(Self.binary)) \(args); status=$?; \
+            saved=$(stty -g); env \(env) \(program) \(args); status=$?; \
             if [ "$(stty -g)" = "$saved" ]; then tty=restored; else tty=changed; fi; \
             echo "$status $tty" > \(quoted(exitFile)); echo "cashier ended: status $status, tty $tty"; exec sleep 600
             """
