@@ -14,12 +14,10 @@ public final class RequestLog: @unchecked Sendable {
     public init(path: String?, enabled: Bool = true) {
         guard enabled else { handle = nil; return }
         if let path {
-            if !FileManager.default.fileExists(atPath: path) {
-                _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640])
-            }
-            let h = FileHandle(forWritingAtPath: path)
-            h?.seekToEndOfFile()
-            handle = h
+            // O_APPEND: every line lands at the end of the file even when several instances sharing a data
+            // directory write to it (seeking to the end once at start let them overwrite each other's lines).
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+            handle = fd >= 0 ? FileHandle(fileDescriptor: fd, closeOnDealloc: true) : nil
         } else {
             handle = FileHandle.standardError
         }

@@ -146,4 +146,29 @@ final class SharedDataDirectoryTests: XCTestCase {
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("--instance takes 0 to 999"), bad.stderr)
     }
+
+    func testInstancesSharingADataDirectoryKeepEveryLineOfTheRequestLog() throws {
+        let service = try Cashierd()
+        defer { service.stop() }
+        let (second, url) = try service.startAnotherInstance(listen: "127.0.0.1:0", extraArguments: ["--instance", "2"])
+        defer { second.stop() }
+        let creds = try service.activateTerminal()
+        let one = TestTerminal(transport: try service.transport(), credentials: creds)
+        let two = TestTerminal(transport: try SignedTransport(baseURL: url, http: service.httpConfiguration()), credentials: creds)
+        // Both append to the one request log at once; neither may overwrite the other's lines.
+        let group = DispatchGroup()
+        for terminal in [one, two] {
+            group.enter()
+            Thread.detachNewThread {
+                for _ in 0..<40 { _ = terminal.list(limit: 1) }
+                group.leave()
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 60), .success)
+        let log = try String(contentsOfFile: (service.dataPath as NSString).appendingPathComponent("requests.log"), encoding: .utf8)
+        let lists = log.split(separator: "\n").filter { $0.contains("\"path\":\"/v1/orders\"") && $0.contains("\"method\":\"GET\"") }
+        XCTAssertEqual(lists.filter { $0.contains("\"cashierd-1\"") }.count, 40)
+        XCTAssertEqual(lists.filter { $0.contains("\"cashierd-2\"") }.count, 40)
+        XCTAssertTrue(log.split(separator: "\n").allSatisfy { $0.hasPrefix("{") && $0.hasSuffix("}") }, "no line cut into another")
+    }
 }
