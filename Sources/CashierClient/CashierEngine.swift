@@ -195,6 +195,7 @@ public final class CashierEngine: @unchecked Sendable {
             log.write("\(method) \(path) was refused as a replay; signing it again")
             first = sendOn(transports[domain])
         }
+        if send == nil { (domain, first) = retryWhileBusy(method, path, domain: domain, first, sendOn) }
         guard case .failure(let failure) = first, failure.suggestsProbe else { return first }
         log.write("\(method) \(path) on \(configuration.domains[domain]) failed: \(failure)")
         let round = prober.requestFailed(domain: domain, reason: failure.description)
@@ -208,6 +209,35 @@ public final class CashierEngine: @unchecked Sendable {
     }
 
     typealias Answered = (domain: Int, result: Result<SignedTransport.Answer, CallFailure>)
+
+    /// Sends a request refused for now (`BusyRefusal`: it did nothing) again, up to `busyRetries` times:
+    /// to another domain whose latest probe was good if there is one not tried yet, else to the same
+    /// domain after a pause. Returns the last answer and the domain that gave it.
+    private func retryWhileBusy(_ method: String, _ path: String, domain: Int, _ first: Result<SignedTransport.Answer, CallFailure>,
+                                _ sendOn: @Sendable (SignedTransport) -> Result<SignedTransport.Answer, CallFailure>) -> Answered {
+        var (domain, result) = (domain, first)
+        var tried: Set<Int> = [domain]
+        var attempt = 0
+        while attempt < configuration.busyRetries, case .failure(.service(let refusal)) = result,
+              BusyRefusal.isBusy(refusal.code, method: method, path: path) {
+            attempt += 1
+            let machine = prober.snapshot
+            if let other = machine.domains.indices.first(where: { !tried.contains($0) && machine.domains[$0].error == nil
+                                                                    && machine.domains[$0].latencyMs != nil }) {
+                log.write("\(method) \(path) refused for now by \(configuration.domains[domain]) (\(refusal.code.rawValue)); "
+                          + "sending it to \(configuration.domains[other])")
+                domain = other
+                tried.insert(other)
+            } else {
+                let pause = BusyRefusal.delayMs(attempt: attempt, baseMs: configuration.busyRetryBaseMs, unitRandom: Double.random(in: 0..<1))
+                log.write("\(method) \(path) refused for now by \(configuration.domains[domain]) (\(refusal.code.rawValue)); "
+                          + "trying again in \(pause) ms")
+                Thread.sleep(forTimeInterval: Double(pause) / 1000)
+            }
+            result = sendOn(transports[domain])
+        }
+        return (domain, result)
+    }
 
     /// What becomes of a request still unanswered when another domain wins the slow-request probe round.
     enum WhenAnotherDomainWins {

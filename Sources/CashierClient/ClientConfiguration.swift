@@ -21,6 +21,11 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
     /// A safe request with no answer after this long starts a probe round while it waits; if another
     /// domain wins the round, the request is sent there too and the first answer is taken (0: never).
     public var slowRequestProbeMs: Int = 600
+    /// How many times a request refused for now (OVERLOADED, or NO_GROUP_AVAILABLE for a create) is sent
+    /// again: first to another domain found healthy, else to the same one after a pause (0: never).
+    public var busyRetries: Int = 3
+    /// The first such pause; it doubles each time, with ±20 % jitter.
+    public var busyRetryBaseMs: Int64 = 250
     public var connectTimeoutMs: Int
     public var probe: ProbeConfiguration
     /// Payment deadline, poll intervals and reverse backoff.
@@ -61,6 +66,8 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
         requestTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .requestTimeoutMs) ?? d.requestTimeoutMs
         safeRequestTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .safeRequestTimeoutMs) ?? d.safeRequestTimeoutMs
         slowRequestProbeMs = try c.decodeIfPresent(Int.self, forKey: .slowRequestProbeMs) ?? d.slowRequestProbeMs
+        busyRetries = try c.decodeIfPresent(Int.self, forKey: .busyRetries) ?? d.busyRetries
+        busyRetryBaseMs = try c.decodeIfPresent(Int64.self, forKey: .busyRetryBaseMs) ?? d.busyRetryBaseMs
         connectTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .connectTimeoutMs) ?? d.connectTimeoutMs
         probe = try c.decodeIfPresent(ProbeConfiguration.self, forKey: .probe) ?? d.probe
         sale = try c.decodeIfPresent(SaleConfiguration.self, forKey: .sale) ?? d.sale
@@ -83,6 +90,9 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
         }
         if requestTimeoutMs <= 0 || connectTimeoutMs <= 0 || safeRequestTimeoutMs <= 0 { out.append("timeouts must be positive") }
         if slowRequestProbeMs < 0 { out.append("slow_request_probe_ms must be 0 (off) or positive") }
+        if !(0...10).contains(busyRetries) || !(1...10_000).contains(busyRetryBaseMs) {
+            out.append("busy_retries must be 0 to 10 and busy_retry_base_ms 1 to 10000")
+        }
         if probe.probeTimeoutMs <= 0 || probe.backoffBaseMs <= 0 || probe.backoffCeilingMs < probe.backoffBaseMs {
             out.append("probe timeout and backoff must be positive, with the ceiling not below the base")
         }
