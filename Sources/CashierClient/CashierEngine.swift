@@ -148,9 +148,22 @@ public final class CashierEngine: @unchecked Sendable {
         case onlyIfNotSent
     }
 
-    /// Nil when some domain answers (waiting, bounded, for the round under way), else why none does.
+    /// Nil when some domain answers (waiting, bounded, for the round under way), even if only to refuse
+    /// for load, else why none does.
     public func reachability() -> APIError? {
-        prober.activeOrAwait(timeoutMs: probeWaitMs) == nil ? noDomainFailure().apiError : nil
+        (prober.activeOrAwait(timeoutMs: probeWaitMs) ?? busyDomain()) == nil ? noDomainFailure().apiError : nil
+    }
+
+    /// A domain to send to although none has won a probe round, when every domain refused its probe only
+    /// for load (`OVERLOADED`): the service is there, and the request's own refusals are tried again
+    /// after pauses (`retryWhileBusy`). Nil otherwise.
+    private func busyDomain() -> Int? {
+        let failures = prober.failures
+        guard failures.count == configuration.domains.count, failures.values.allSatisfy({
+            if case .service(let e) = $0 { return e.code == .overloaded } else { return false }
+        }) else { return nil }
+        log.write("every domain refused its probe for load; sending anyway")
+        return failures.keys.min()
     }
 
     /// The failure when no domain is active: TLS_UNTRUSTED when every domain refused our trust, else unreachable.
@@ -182,7 +195,7 @@ public final class CashierEngine: @unchecked Sendable {
             return t.call(method, path, query: query, body: body, credentials: creds, timeoutMs: timeout)
         }
         if send == nil && creds == nil { return .failure(.service(APIError(.notActivated))) }
-        guard let active = prober.activeOrAwait(timeoutMs: probeWaitMs) else { return .failure(noDomainFailure()) }
+        guard let active = prober.activeOrAwait(timeoutMs: probeWaitMs) ?? busyDomain() else { return .failure(noDomainFailure()) }
         var (domain, first) = if let send {
             (active, send(transports[active]))
         } else {

@@ -76,6 +76,21 @@ final class BusyRetryTests: XCTestCase {
         XCTAssertTrue(try clientLog(harness).contains("(OVERLOADED); trying again in"))
     }
 
+    func testACommandStartedWhileEveryDomainRefusesItsProbeForLoadStillSells() throws {
+        let service = try Cashierd(groups: 2, tweak: { $0.limits.maxInFlight = 4; $0.channel.slowDelayMs = 1_500 })
+        defer { service.stop() }
+        let harness = try ClientHarness(domains: service.urls, caFile: service.caFile) { $0.busyRetries = 5 }
+        try harness.activate(service)
+        // The start-up probes (signed pings) are refused for load like new orders: no domain wins a round.
+        let slowPayments = try holdThreePlaces(service.urls[0], service: service)
+        let sale = try harness.runJSON(["pay", "--amount", "4.00", "--code", paymentCode(.paid)])
+        XCTAssertEqual(sale.status, 0, sale.raw.stdout + sale.raw.stderr)
+        XCTAssertEqual(sale.json["outcome"] as? String, "paid", sale.raw.stdout)
+        XCTAssertEqual(slowPayments(), [.paid, .paid, .paid])
+        let log = try clientLog(harness)
+        XCTAssertTrue(log.contains("every domain refused its probe for load; sending anyway"), log)
+    }
+
     func testARequestRefusedForNowGoesAtOnceToTheOtherDomainItsProbesFoundHealthy() throws {
         let first = try Cashierd(groups: 2, tweak: { $0.limits.maxInFlight = 4; $0.channel.slowDelayMs = 1_500 })
         let (second, secondURL) = try first.startAnotherInstance(listen: "127.0.0.2:0", extraArguments: ["--instance", "2"])
