@@ -31,17 +31,11 @@ final class BusyRetryTests: XCTestCase {
         }
     }
 
-    /// The service's request log (shared by every instance on one data directory), in the order written.
-    private func requestLog(_ service: Cashierd) throws -> [[String: Any]] {
-        let text = try String(contentsOfFile: (service.dataPath as NSString).appendingPathComponent("requests.log"), encoding: .utf8)
-        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-    }
-
     /// The creates of the terminal `device`: those it got in, and the ones refused before anyone read them
     /// (a refusal for load comes before authentication, so its log line names no device; no other
     /// terminal creates orders while the slow payments hold their places).
     private func terminalCreates(_ service: Cashierd, device: String) throws -> [[String: Any]] {
-        try requestLog(service).filter {
+        try service.requestLog().filter {
             $0["method"] as? String == "POST" && $0["path"] as? String == API.Path.orders
                 && ($0["device"] as? String == device || $0["code"] as? String == ErrorCode.overloaded.rawValue)
         }.sorted { ($0["ts"] as? String ?? "") < ($1["ts"] as? String ?? "") }  // two processes append to one file

@@ -21,12 +21,6 @@ final class ClockSkewTests: XCTestCase {
 
     private static func wallClockMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
-    /// The service's request log, one decoded line per request, oldest first.
-    private func requestLog() throws -> [[String: Any]] {
-        let text = try String(contentsOfFile: (service.dataPath as NSString).appendingPathComponent("requests.log"), encoding: .utf8)
-        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-    }
-
     func testATerminalAnHourBehindActivatesFromTheSignedAnswersStamp() throws {
         let behind = ServiceClock(localClock: { Self.wallClockMs() - 3_600_000 })
         let transport = try SignedTransport(baseURL: service.urls[0], http: service.httpConfiguration(), clock: behind)
@@ -35,7 +29,7 @@ final class ClockSkewTests: XCTestCase {
         let credentials = DeviceCredentials(deviceId: activation.deviceId, deviceSecret: activation.deviceSecret, store: activation.store)
         let ping = try transport.call("GET", API.Path.ping, credentials: credentials).decoded(PingResponse.self).get()
         XCTAssertEqual(ping.deviceId, activation.deviceId)
-        XCTAssertFalse(try requestLog().contains { $0["code"] as? String == ErrorCode.timestampSkewed.rawValue },
+        XCTAssertFalse(try service.requestLog().contains { $0["code"] as? String == ErrorCode.timestampSkewed.rawValue },
                        "once corrected, nothing is refused for its timestamp")
     }
 
@@ -52,7 +46,7 @@ final class ClockSkewTests: XCTestCase {
         XCTAssertEqual(paid.status, .paid)
 
         // One refusal (the first create, which created nothing), then the create and the pay, each once.
-        let signed = try requestLog().filter { $0["device"] as? String == credentials.deviceId }
+        let signed = try service.requestLog().filter { $0["device"] as? String == credentials.deviceId }
         XCTAssertEqual(signed.map { $0["status"] as? Int }, [401, 201, 200], "\(signed)")
         XCTAssertEqual(signed.first?["code"] as? String, ErrorCode.timestampSkewed.rawValue)
         let orders = try TestTerminal(transport: service.transport(), credentials: credentials).list().unwrap().orders
@@ -72,7 +66,7 @@ final class ClockSkewTests: XCTestCase {
         }
         XCTAssertEqual(error.code, .signatureInvalid)
         XCTAssertEqual(behind.offsetMs, 0)
-        XCTAssertEqual(try requestLog().filter { $0["path"] as? String == API.Path.ping }.count, 1, "sent once")
+        XCTAssertEqual(try service.requestLog().filter { $0["path"] as? String == API.Path.ping }.count, 1, "sent once")
     }
 
     func testTheCashierBinaryWithItsClockTwoHoursAheadActivatesSellsAndSaysSo() throws {

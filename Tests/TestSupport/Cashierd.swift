@@ -75,6 +75,13 @@ public final class Cashierd: @unchecked Sendable {
         return try runCommand(Self.binary, args)
     }
 
+    /// The request log's lines, decoded, in the order written (every instance on this data directory
+    /// appends to the one file).
+    public func requestLog() throws -> [[String: Any]] {
+        let text = try String(contentsOfFile: (dataPath as NSString).appendingPathComponent("requests.log"), encoding: .utf8)
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
     /// A fresh activation code for the demo store.
     public func newActivationCode() throws -> String {
         let r = try admin(["activation-code", "--store", storeID])
