@@ -1,6 +1,7 @@
 import CashierClient
 import CashierCore
 import Foundation
+import HTTPClient
 import TestSupport
 import XCTest
 
@@ -24,7 +25,14 @@ final class BusyRetryTests: XCTestCase {
                 group.leave()
             }
         }
-        Thread.sleep(forTimeInterval: 0.4)
+        // Go on only once all three are being handled (the gauge is read at once; /metrics is never refused).
+        let metrics = try CurlConnection(configuration: service.httpConfiguration())
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            let text = (try? metrics.perform(method: "GET", url: url + "/metrics").get()).map { String(decoding: $0.body, as: UTF8.self) } ?? ""
+            if text.contains("\ncashierd_in_flight 3\n") { break }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
         return {
             _ = group.wait(timeout: .now() + 20)
             return statuses.all
