@@ -114,9 +114,11 @@ public final class CashierEngine: @unchecked Sendable {
 
     public func status() -> EngineStatus {
         let machine = prober.snapshot
+        let failures = prober.failures
         let domains = machine.domains.enumerated().map { i, d -> DomainView in
             let state: String
             if machine.active == i && d.error == nil { state = "active" }
+            else if d.error != nil, case .service(let e) = failures[i], e.code == .overloaded { state = "busy" }
             else if d.error != nil { state = "down" }
             else if d.latencyMs != nil { state = "standby" }
             else { state = "unknown" }

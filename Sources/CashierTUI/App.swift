@@ -169,7 +169,10 @@ enum StatusBar {
     static func render(_ status: BackendStatus, strings s: Strings, into b: inout ScreenBuffer, row: Int) {
         var style = CellStyle.bar
         var warning = ""
-        if !status.isReachable {
+        if status.isBusy {
+            warning = "⚠ " + s["status.busy"] + " │ "
+            style = CellStyle([.reverse, .bold], color: .yellow)
+        } else if !status.isReachable {
             let probing = status.domains.contains { $0.state == .probing }
             warning = "⚠ " + s[probing ? "status.unreachableProbing" : "status.unreachable"] + " │ "
             style = CellStyle([.reverse, .bold], color: .red)

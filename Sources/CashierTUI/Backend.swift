@@ -69,6 +69,8 @@ public enum DomainState: String, Equatable, Sendable {
     case probing
     /// Did not answer its last probe.
     case down
+    /// Answered its last probe only to refuse it for load: there, but shedding work.
+    case busy
 }
 
 public struct DomainStatus: Equatable, Sendable {
@@ -103,6 +105,10 @@ public struct BackendStatus: Equatable, Sendable {
 
     /// Whether some domain is in use.
     public var isReachable: Bool { domains.contains { $0.state == .active } }
+
+    /// Whether no domain is in use but one refused its probe only for load (sales still go out and wait
+    /// for room).
+    public var isBusy: Bool { !isReachable && domains.contains { $0.state == .busy } }
 }
 
 /// The client engine as the screens see it. Implemented by CashierClient; tests use canned answers.

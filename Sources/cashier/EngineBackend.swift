@@ -26,6 +26,7 @@ struct EngineBackend: CashierBackend {
             case "active": state = .active
             case "standby": state = .standby
             case "down": state = .down
+            case "busy": state = .busy
             default: state = .probing
             }
             let host = URL(string: d.url)?.host ?? d.url

@@ -79,12 +79,15 @@ final class BusyRetryTests: XCTestCase {
     }
 
     func testACommandStartedWhileEveryDomainRefusesItsProbeForLoadStillSells() throws {
-        let service = try Cashierd(groups: 2, tweak: { $0.limits.maxInFlight = 4; $0.channel.slowDelayMs = 1_500 })
+        let service = try Cashierd(groups: 2, tweak: { $0.limits.maxInFlight = 4; $0.channel.slowDelayMs = 2_500 })
         defer { service.stop() }
         let harness = try ClientHarness(domains: service.urls, caFile: service.caFile) { $0.busyRetries = 5 }
         try harness.activate(service)
         // The start-up probes (signed pings) are refused for load like new orders: no domain wins a round.
         let slowPayments = try holdThreePlaces(service.urls[0], service: service)
+        let status = try harness.runJSON(["status"])
+        let states = (status.json["domains"] as? [[String: Any]] ?? []).map { $0["state"] as? String }
+        XCTAssertEqual(states, ["busy", "busy"], status.raw.stdout)
         let sale = try harness.runJSON(["pay", "--amount", "4.00", "--code", paymentCode(.paid)])
         XCTAssertEqual(sale.status, 0, sale.raw.stdout + sale.raw.stderr)
         XCTAssertEqual(sale.json["outcome"] as? String, "paid", sale.raw.stdout)

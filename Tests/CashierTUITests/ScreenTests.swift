@@ -213,6 +213,16 @@ final class ScreenTests: XCTestCase {
         XCTAssertTrue(down.contains("⚠ SERVICE UNREACHABLE — probing"), down)
     }
 
+    func testStatusBarTellsABusyServiceFromAnUnreachableOne() throws {
+        var status = CannedBackend.activeStatus
+        status.domains = [DomainStatus(name: "pay-a.example.com", state: .busy), DomainStatus(name: "pay-b.example.com", state: .down)]
+        let busy = try runKeyScript("", backend: CannedBackend(snapshot: status))
+        XCTAssertTrue(busy.contains("⚠ SERVICE BUSY — sales wait for room") && busy.contains("… busy │"), busy)
+        XCTAssertFalse(busy.contains("UNREACHABLE"), busy)
+        status.domains[0].state = .down
+        XCTAssertTrue(try runKeyScript("", backend: CannedBackend(snapshot: status)).contains("⚠ SERVICE UNREACHABLE"))
+    }
+
     func testStatusBarAsksForAClockTheServiceHadToCorrect() throws {
         var status = CannedBackend.activeStatus
         status.clockOffsetMs = -7_200_300
