@@ -16,12 +16,10 @@ public enum BusyRefusal {
     }
 
     /// The pause before try `attempt` (1 for the first try again): `baseMs` doubled each time, ±20 %
-    /// jitter from `unitRandom` in 0..<1, never negative.
+    /// jitter from `unitRandom` in 0..<1, never negative. No ceiling of its own (the tries are few); the
+    /// bound only keeps the arithmetic in range.
     public static func delayMs(attempt: Int, baseMs: Int64, unitRandom: Double) -> Int64 {
-        let exponent = Int64(min(max(attempt - 1, 0), 20))
-        let (product, overflow) = max(baseMs, 0).multipliedReportingOverflow(by: Int64(1) << exponent)
-        let base = Double(overflow ? Int64.max / 2 : product)
-        let r = min(max(unitRandom, 0), 1)
-        return max(Int64((base * (0.8 + 0.4 * r)).rounded()), 0)
+        Backoff.jitteredDelayMs(attempt: attempt, baseMs: baseMs, ceilingMs: Int64.max / 4, jitterFraction: 0.2,
+                                unitRandom: unitRandom)
     }
 }

@@ -45,17 +45,13 @@ public struct ProbeConfiguration: Codable, Equatable, Sendable {
 
     /// The retry delay after `failedRounds` (≥ 1) failed rounds in a row, before jitter and cap.
     public func baseBackoffMs(failedRounds: Int) -> Int64 {
-        let exponent = min(max(failedRounds - 1, 0), 40)
-        let (product, overflow) = backoffBaseMs.multipliedReportingOverflow(by: Int64(1) << Int64(exponent))
-        return overflow ? backoffCeilingMs : min(product, backoffCeilingMs)
+        Backoff.delayMs(attempt: failedRounds, baseMs: backoffBaseMs, ceilingMs: backoffCeilingMs)
     }
 
     /// The retry delay with jitter applied; `unitRandom` is in 0..<1. Never above the ceiling, never below 0.
     public func backoffMs(failedRounds: Int, unitRandom: Double) -> Int64 {
-        let base = Double(baseBackoffMs(failedRounds: failedRounds))
-        let r = min(max(unitRandom, 0), 1)
-        let jittered = base * (1 + jitterFraction * (2 * r - 1))
-        return min(max(Int64(jittered.rounded()), 0), backoffCeilingMs)
+        Backoff.jitteredDelayMs(attempt: failedRounds, baseMs: backoffBaseMs, ceilingMs: backoffCeilingMs,
+                                jitterFraction: jitterFraction, unitRandom: unitRandom)
     }
 }
 

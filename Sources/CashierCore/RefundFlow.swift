@@ -86,9 +86,7 @@ public struct RefundStateMachine: Codable, Equatable, Sendable {
         if attempts >= maxAttempts {
             return finish(.needsAttention("refund \(refundRef) not confirmed after \(attempts) tries"))
         }
-        let exponent = Int64(min(max(attempts - 1, 0), 40))
-        let (d, overflow) = retryBaseMs.multipliedReportingOverflow(by: Int64(1) << exponent)
-        let at = nowMs + (overflow ? retryCeilingMs : min(d, retryCeilingMs))
+        let at = nowMs + Backoff.delayMs(attempt: attempts, baseMs: retryBaseMs, ceilingMs: retryCeilingMs)
         phase = .waiting(attempts: attempts)
         wakeAtMs = at
         return [.persist(self), .report(phase), .scheduleTimer(atMs: at)]

@@ -46,9 +46,7 @@ public struct SaleConfiguration: Codable, Equatable, Sendable {
 
     /// Delay before reverse attempt `attempt + 1`, given `attempt` (≥ 1) attempts already failed.
     public func reverseDelayMs(afterAttempts attempt: Int) -> Int64 {
-        let exponent = Int64(min(max(attempt - 1, 0), 40))
-        let (product, overflow) = reverseBackoffBaseMs.multipliedReportingOverflow(by: Int64(1) << exponent)
-        return overflow ? reverseBackoffCeilingMs : min(product, reverseBackoffCeilingMs)
+        Backoff.delayMs(attempt: attempt, baseMs: reverseBackoffBaseMs, ceilingMs: reverseBackoffCeilingMs)
     }
 }
 
