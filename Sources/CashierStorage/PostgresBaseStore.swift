@@ -258,15 +258,18 @@ func postgresStorage<T>(_ body: () throws -> T) throws(StorageError) -> T {
     do { return try body() } catch { throw StorageError.fromPostgres(error) }
 }
 
-/// Typed reads of one text-format row; a missing or malformed value is corrupt data.
 extension NonceRecord {
     /// Inserts the nonce on `c`; false if it was there already (a replay). The base database and every
     /// PostgreSQL order group record nonces through this.
     func insert(on c: Connection) throws -> Bool {
-        try c.execute(NonceSQL.postgresInsert, [deviceID, nonce, String(expiresAt)]).affectedRows == 1
+        try c.execute(NonceSQL.postgresInsert(), parameters).affectedRows == 1
     }
+
+    /// The values of `NonceSQL.postgresInsert`, in its order.
+    var parameters: [String?] { [deviceID, nonce, String(expiresAt)] }
 }
 
+/// Typed reads of one text-format row; a missing or malformed value is corrupt data.
 struct PostgresRow {
     let values: [String?]
     init(_ values: [String?]) { self.values = values }

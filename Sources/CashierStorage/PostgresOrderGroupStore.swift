@@ -149,14 +149,13 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
         try run { c in
             let result = try c.execute("""
                 WITH fresh AS (
-                    INSERT INTO nonces (device_id, nonce, expires_at) VALUES ($10, $11, $12) ON CONFLICT DO NOTHING RETURNING 1),
+                    \(NonceSQL.postgresInsert(first: 10)) RETURNING 1),
                 updated AS (
                     \(Self.transitionUpdateSQL) AND EXISTS (SELECT 1 FROM fresh)
                     RETURNING \(Self.orderColumns))
                 SELECT (SELECT count(*) FROM fresh), updated.* FROM (SELECT 1) AS one LEFT JOIN updated ON true
                 """,
-                Self.transitionParameters(orderNo, from: from, change: change, now: now)
-                    + [nonce.deviceID, nonce.nonce, String(nonce.expiresAt)])
+                Self.transitionParameters(orderNo, from: from, change: change, now: now) + nonce.parameters)
             guard let row = result.rows.first, let freshCount = row.first ?? nil else {
                 throw StorageError.failed("a claim with its nonce gave no answer")
             }

@@ -184,7 +184,10 @@ enum NonceSQL {
     ]
     /// Inserts one nonce; changes no row if it is there already (a replay).
     static let sqliteInsert = "INSERT INTO nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-    static let postgresInsert = "INSERT INTO nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+    /// The same for PostgreSQL, its three values numbered from `$first` (so it can sit in a larger statement).
+    static func postgresInsert(first: Int = 1) -> String {
+        "INSERT INTO nonces (device_id, nonce, expires_at) VALUES ($\(first), $\(first + 1), $\(first + 2)) ON CONFLICT DO NOTHING"
+    }
     static let sqlitePrune = "DELETE FROM nonces WHERE expires_at <= ?"
     static let postgresPrune = "DELETE FROM nonces WHERE expires_at <= $1"
 }
