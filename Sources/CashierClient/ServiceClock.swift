@@ -29,14 +29,13 @@ public final class ServiceClock: @unchecked Sendable {
     /// Milliseconds added to the terminal's clock (0 until the service has said otherwise).
     public var offsetMs: Int64 { lock.withLock { correction.offsetMs } }
 
-    /// Learns from a signed answer stamped `serviceSeconds`; true if the offset changed.
-    func learn(serviceSeconds: Int64) -> Bool {
+    /// Learns from a signed answer stamped `serviceSeconds`, telling `onCorrection` if the offset changed.
+    /// (Whoever wants to know whether to sign again compares `offsetMs` before and after.)
+    func learn(serviceSeconds: Int64) {
         let local = localClock()
         let changed: Int64? = lock.withLock {
             correction.learn(serviceSeconds: serviceSeconds, receivedAtLocalMs: local) ? correction.offsetMs : nil
         }
-        guard let changed else { return false }
-        onCorrection?(changed)
-        return true
+        if let changed { onCorrection?(changed) }
     }
 }

@@ -202,14 +202,14 @@ public final class SignedTransport: @unchecked Sendable {
         if let apiError, apiError.code == .timestampSkewed {
             // Signed: the service really refused this request for its timestamp, and stamped the refusal
             // with its own time.
-            _ = clock.learn(serviceSeconds: ts)
+            clock.learn(serviceSeconds: ts)
             return .failure(.service(apiError))
         }
         if !Signing.isFresh(timestamp: ts, now: clock.nowMs() / 1000) {
             guard staleAnswerCorrectsClock else {
                 return .failure(.unverified("the answer's timestamp is too far from this terminal's clock"))
             }
-            _ = clock.learn(serviceSeconds: ts)
+            clock.learn(serviceSeconds: ts)
         }
         if isSuccess {
             return .success(Answer(status: response.status, body: response.body, latencyMs: latency))

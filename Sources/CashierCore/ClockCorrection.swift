@@ -19,10 +19,12 @@ public struct ClockCorrection: Sendable, Equatable {
         return overflow ? localMs : sum
     }
 
-    /// The offset in words for people, e.g. "about 3,600 s behind".
+    /// The offset's size in whole seconds, rounded, as people are shown it.
+    public static func wholeSeconds(offsetMs: Int64) -> UInt64 { (offsetMs.magnitude + 500) / 1000 }
+
+    /// The offset in words for people, e.g. "about 3600 s behind".
     public static func describe(offsetMs: Int64) -> String {
-        let seconds = (offsetMs.magnitude + 500) / 1000
-        return "about \(seconds) s \(offsetMs >= 0 ? "behind" : "ahead of")"
+        "about \(wholeSeconds(offsetMs: offsetMs)) s \(offsetMs >= 0 ? "behind" : "ahead of")"
     }
 
     /// Learns from an answer the service signed and stamped `serviceSeconds`, received when the terminal's

@@ -198,7 +198,7 @@ enum StatusBar {
         }
         if status.clockOffsetMs != 0 {
             // The terminal signs with the service's time, so it still sells; the clock still wants setting.
-            let seconds = String((status.clockOffsetMs.magnitude + 500) / 1000)
+            let seconds = String(ClockCorrection.wholeSeconds(offsetMs: status.clockOffsetMs))
             parts.append("⏱ " + s[status.clockOffsetMs < 0 ? "status.clockAhead" : "status.clockBehind", seconds])
         }
         parts.append(s["status.device", status.deviceId ?? "—"])
