@@ -36,8 +36,10 @@ let package = Package(
         .target(name: "CashierCore", dependencies: ["CashierCrypto"]),
         // Storage: base data and order groups (SQLite, PostgreSQL) and order hopping.
         .target(name: "CashierStorage", dependencies: ["CashierCore", "SQLite", "Postgres"]),
-        // The service: handlers, authentication, overload protection, sandbox channel.
-        .target(name: "CashierService", dependencies: ["CashierCore", "CashierStorage", "HTTPServer", "SQLite", "Postgres"]),
+        // Payment channels: one interface, one adapter per provider (sandbox, WeChat Pay, Alipay).
+        .target(name: "CashierChannels", dependencies: ["CashierCore", "CashierCrypto", "HTTPClient", "SQLite"]),
+        // The service: handlers, authentication, overload protection.
+        .target(name: "CashierService", dependencies: ["CashierCore", "CashierStorage", "CashierChannels", "HTTPServer", "SQLite", "Postgres"]),
         // The client engine: transport, probing, payment flow, journal, headless mode.
         .target(name: "CashierClient", dependencies: ["CashierCore", "HTTPClient", "SQLite"]),
         // The terminal front end: screens rendered into text buffers, drawn with ncursesw.
