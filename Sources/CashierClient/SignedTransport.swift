@@ -77,7 +77,7 @@ public final class SignedTransport: @unchecked Sendable {
     /// terminal, never make it believe money moved, so they are accepted unsigned.
     static let unsignedErrorCodes: Set<ErrorCode> = [
         .signatureMissing, .deviceUnknown, .deviceRevoked, .signatureInvalid, .timestampSkewed, .nonceReplayed,
-        .notFound, .methodNotAllowed, .bodyTooLarge, .overloaded, .rateLimited,
+        .notFound, .methodNotAllowed, .bodyTooLarge, .overloaded, .rateLimited, .baseUnavailable,
     ]
 
     /// - Parameters:

@@ -296,7 +296,9 @@ public struct HealthResponse: Codable, Equatable, Sendable {
     public var instance: String
     public var time: Int64
     public var groups: [GroupHealth]
-    public init(status: String, instance: String, time: Int64, groups: [GroupHealth]) {
-        self.status = status; self.instance = instance; self.time = time; self.groups = groups
+    /// "ok" when the base data takes writes, "unavailable" when it does not (then `status` is "down").
+    public var base: String?
+    public init(status: String, instance: String, time: Int64, groups: [GroupHealth], base: String? = nil) {
+        self.status = status; self.instance = instance; self.time = time; self.groups = groups; self.base = base
     }
 }

@@ -25,6 +25,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case orderNotFound = "ORDER_NOT_FOUND"
     case orderOtherStore = "ORDER_OTHER_STORE"
     case orderNotPayable = "ORDER_NOT_PAYABLE"
+    case paymentUnderWay = "PAYMENT_UNDER_WAY"
     case orderNotPaid = "ORDER_NOT_PAID"
     case orderNotReversible = "ORDER_NOT_REVERSIBLE"
     case paymentCodeInvalid = "PAYMENT_CODE_INVALID"
@@ -40,6 +41,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case noGroupAvailable = "NO_GROUP_AVAILABLE"
     case overloaded = "OVERLOADED"
     case channelUnavailable = "CHANNEL_UNAVAILABLE"
+    case baseUnavailable = "BASE_UNAVAILABLE"
     case internalError = "INTERNAL"
     // Raised by the client.
     case serviceUnreachable = "SERVICE_UNREACHABLE"
@@ -58,14 +60,14 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .deviceRevoked, .orderOtherStore, .pinInvalid, .pinNotSupervisor: return 403
         case .notFound, .activationCodeInvalid, .orderNotFound: return 404
         case .methodNotAllowed: return 405
-        case .activationCodeUsed, .orderNotPayable, .orderNotPaid, .orderNotReversible, .refundExceedsPaid,
+        case .activationCodeUsed, .orderNotPayable, .paymentUnderWay, .orderNotPaid, .orderNotReversible, .refundExceedsPaid,
              .refundLimitReached, .idempotencyConflict: return 409
         case .activationCodeExpired: return 410
         case .bodyTooLarge: return 413
         case .rateLimited, .pinLocked: return 429
         case .internalError: return 500
         case .channelUnavailable: return 502
-        case .groupUnavailable, .noGroupAvailable, .overloaded, .serviceUnreachable: return 503
+        case .groupUnavailable, .noGroupAvailable, .overloaded, .baseUnavailable, .serviceUnreachable: return 503
         case .responseUnverified, .tlsUntrusted, .keystoreInsecure, .notActivated, .configInvalid: return 500
         }
     }
@@ -74,7 +76,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     public var isRetryable: Bool {
         switch self {
         case .groupUnavailable, .noGroupAvailable, .overloaded, .channelUnavailable, .serviceUnreachable,
-             .rateLimited, .pinLocked, .internalError:
+             .rateLimited, .pinLocked, .internalError, .paymentUnderWay, .baseUnavailable:
             return true
         default:
             return false
@@ -102,6 +104,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .orderNotFound: return "No order has that number."
         case .orderOtherStore: return "That order belongs to another store."
         case .orderNotPayable: return "That order can no longer be paid."
+        case .paymentUnderWay: return "A payment is under way for this order; wait for it, or cancel it first."
         case .orderNotPaid: return "That order has not been paid, so nothing can be refunded."
         case .orderNotReversible: return "That order is already final and cannot be cancelled."
         case .paymentCodeInvalid: return "That is not a valid payment code; scan the customer's code again."
@@ -116,6 +119,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .noGroupAvailable: return "No order database can take new orders right now; try again shortly."
         case .overloaded: return "The service is busy; try again in a moment."
         case .channelUnavailable: return "The payment channel did not answer; try again shortly."
+        case .baseUnavailable: return "The service's base data is temporarily unavailable; try again shortly."
         case .internalError: return "The service hit an unexpected error."
         case .serviceUnreachable: return "The cashier service cannot be reached."
         case .responseUnverified: return "An answer from the service failed its signature check and was ignored."

@@ -25,7 +25,9 @@ extension CashierService {
             return Refusal(code)
         }
         guard ActivationCode.isWellFormed(body.code) else { throw try failed(.activationCodeInvalid) }
-        if let name = body.deviceName, name.count > 64 { throw Refusal(.invalidField, "device_name is at most 64 characters") }
+        if let name = body.deviceName, let problem = TextField.problem(name, field: "device_name", minCodePoints: 0, maxCodePoints: 64) {
+            throw Refusal(.invalidField, problem)
+        }
 
         let secret = Crypto.randomBytes(32)
         let deviceID = "D" + Hex.encode(Crypto.randomBytes(6)).uppercased()

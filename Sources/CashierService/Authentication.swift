@@ -45,7 +45,8 @@ struct Authenticator {
         } catch let refusal as Refusal {
             throw refusal
         } catch {
-            throw Refusal(.internalError, "base data unavailable")
+            // Without the device's key the refusal cannot be signed; it did nothing, so it is safe to retry.
+            throw Refusal(.baseUnavailable, "the device could not be read")
         }
         if device.revokedAt != nil { throw Refusal(.deviceRevoked) }
         guard let timestamp = Int64(timestampText) else {
@@ -72,7 +73,9 @@ struct Authenticator {
         } catch let refusal as Refusal {
             throw refusal
         } catch {
-            throw Refusal(.internalError, "base data unavailable")
+            // The signature was good, so the refusal is signed: the terminal must not read a storage failure
+            // as a forged answer. Nothing was recorded; the request may be sent again.
+            throw Refusal(.baseUnavailable, "the request's nonce could not be recorded", signedFor: authenticated)
         }
         return authenticated
     }

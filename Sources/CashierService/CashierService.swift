@@ -20,6 +20,8 @@ public final class CashierService: @unchecked Sendable {
     /// "cashierd-<instance>", as in logs and health answers.
     public var instanceLabel: String { instanceName }
 
+    /// Whether the base data takes writes, for `/healthz`.
+    let baseHealth: BaseHealth
     private let admissionLock = NSLock()
     private var admission: AdmissionPolicy
     private let numberLock = NSLock()
@@ -36,6 +38,9 @@ public final class CashierService: @unchecked Sendable {
         self.metrics = metrics
         self.clock = clock
         self.instanceName = "cashierd-\(configuration.instance)"
+        self.baseHealth = BaseHealth(probe: { [base] now in
+            _ = try base.recordNonce(deviceID: BaseHealth.probeDeviceID, nonce: Hex.encode(Crypto.randomBytes(16)), expiresAt: now + 1_000)
+        })
         self.admission = AdmissionPolicy(capacity: configuration.limits.maxInFlight)
         // Start the sequence at a random point so a restarted instance does not reuse the numbers it made
         // in the same second before the restart.
@@ -102,9 +107,9 @@ public final class CashierService: @unchecked Sendable {
         guard parts.count >= 4, parts.count <= 5, parts[0] == "", parts[1] == "v1", parts[2] == "orders", !parts[3].isEmpty else {
             return .failure(APIError(.notFound, detail: path))
         }
-        guard let number = OrderNumber(parts[3]), parts[3].utf8.count == OrderNumber.length else {
-            return .failure(APIError(.orderNotFound, detail: "not a valid order number"))
-        }
+        // A malformed number is refused only after authentication (by `dispatch`), so an unsigned request
+        // or an unknown device is told so first, and the refusal is signed.
+        let number = parts[3].utf8.count == OrderNumber.length ? OrderNumber(parts[3]) : nil
         if parts.count == 4 { return only("GET", .getOrder, number) }
         switch parts[4] {
         case "pay": return only("POST", .pay, number)
@@ -150,10 +155,14 @@ public final class CashierService: @unchecked Sendable {
                 } catch let refusal as Refusal {
                     reply = .error(refusal.error)
                     if signer == nil { signer = refusal.signedFor }
+                    if refusal.error.code == .baseUnavailable { baseHealth.noteFailure(now: now) }
                 } catch let error as HoppingError {
                     reply = .error(Self.apiError(for: error))
                 } catch let error as StorageError {
-                    reply = .error(.internalError, Self.describe(error))
+                    // Order groups fail as HoppingError; a storage error here is the base data's (disk full,
+                    // locked, down): a retryable refusal, signed when the device is known.
+                    baseHealth.noteFailure(now: now)
+                    reply = .error(.baseUnavailable, Self.describe(error))
                 } catch {
                     reply = .error(.internalError)
                 }
@@ -193,7 +202,9 @@ public final class CashierService: @unchecked Sendable {
     private func dispatch(_ route: Route, number: OrderNumber?, request: HTTPRequest, auth: AuthenticatedDevice?, now: Int64,
                           activationCode: inout String?) throws -> Reply {
         switch route {
-        case .health: return .json(health(now: now))
+        case .health:
+            let health = health(now: now)
+            return .json(health, status: health.status == "down" ? 503 : 200)
         case .metrics: return .text(metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         case .openAPI: return Reply(status: 200, body: Array(OpenAPIDocument.json.utf8), headers: [("Content-Type", "application/json")])
         case .activate: return try activate(request, now: now, code: &activationCode)
@@ -201,11 +212,17 @@ public final class CashierService: @unchecked Sendable {
             return .json(PingResponse(instance: instanceName, time: now, deviceId: auth!.device.id, store: storeInfo(auth!.store)))
         case .createOrder: return try createOrder(request, auth: auth!, now: now)
         case .listOrders: return try listOrders(request, auth: auth!)
-        case .getOrder: return try queryOrder(number!, auth: auth!, now: now)
-        case .pay: return try pay(number!, request: request, auth: auth!, now: now)
-        case .reverse: return try reverse(number!, auth: auth!, now: now)
-        case .refund: return try refund(number!, request: request, auth: auth!, now: now)
+        case .getOrder: return try queryOrder(try valid(number), auth: auth!, now: now)
+        case .pay: return try pay(try valid(number), request: request, auth: auth!, now: now)
+        case .reverse: return try reverse(try valid(number), auth: auth!, now: now)
+        case .refund: return try refund(try valid(number), request: request, auth: auth!, now: now)
         }
+    }
+
+    /// The order number of an order route, or ORDER_NOT_FOUND for a path whose number is malformed.
+    private func valid(_ number: OrderNumber?) throws(Refusal) -> OrderNumber {
+        guard let number else { throw Refusal(.orderNotFound, "not a valid order number") }
+        return number
     }
 
     // MARK: - Admission
@@ -278,10 +295,15 @@ public final class CashierService: @unchecked Sendable {
         }
     }
 
+    /// `/healthz`: "down" (answered 503, so a load balancer stops sending) when no group takes orders or
+    /// the base data cannot be written, since then no signed request can succeed; "degraded" when some
+    /// groups are skipped.
     func health(now: Int64) -> HealthResponse {
         let groups = hopping.health()
         let accepting = groups.filter(\.accepting).count
-        let status = accepting == 0 ? "down" : (accepting < groups.count ? "degraded" : "ok")
-        return HealthResponse(status: status, instance: instanceName, time: now, groups: groups)
+        let baseWritable = baseHealth.isWritable(now: now)
+        let status = accepting == 0 || !baseWritable ? "down" : (accepting < groups.count ? "degraded" : "ok")
+        return HealthResponse(status: status, instance: instanceName, time: now, groups: groups,
+                              base: baseWritable ? "ok" : "unavailable")
     }
 }

@@ -23,6 +23,16 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "description": "Down: no order group takes orders, or the base data cannot be written",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/HealthResponse"
+        }
+       }
+      }
      }
     }
    }
@@ -587,7 +597,8 @@ enum OpenAPIDocument {
      },
      "device_name": {
       "type": "string",
-      "maxLength": 64
+      "maxLength": 64,
+      "description": "Lengths count Unicode code points; control characters (U+0000-U+001F, U+007F-U+009F) are refused."
      }
     }
    },
@@ -653,10 +664,12 @@ enum OpenAPIDocument {
     ],
     "properties": {
      "sku": {
-      "type": "string"
+      "type": "string",
+      "description": "Lengths count Unicode code points; control characters (U+0000-U+001F, U+007F-U+009F) are refused."
      },
      "name": {
-      "type": "string"
+      "type": "string",
+      "description": "Lengths count Unicode code points; control characters (U+0000-U+001F, U+007F-U+009F) are refused."
      },
      "quantity": {
       "type": "integer",
@@ -693,7 +706,8 @@ enum OpenAPIDocument {
      },
      "client_ref": {
       "type": "string",
-      "maxLength": 64
+      "maxLength": 64,
+      "description": "Lengths count Unicode code points; control characters (U+0000-U+001F, U+007F-U+009F) are refused."
      }
     }
    },
@@ -720,7 +734,8 @@ enum OpenAPIDocument {
      "amount": {
       "type": "integer",
       "format": "int64",
-      "minimum": 1
+      "minimum": 1,
+      "maximum": 9999999999
      },
      "refund_ref": {
       "type": "string",
@@ -732,7 +747,8 @@ enum OpenAPIDocument {
      },
      "reason": {
       "type": "string",
-      "maxLength": 200
+      "maxLength": 200,
+      "description": "Lengths count Unicode code points; control characters (U+0000-U+001F, U+007F-U+009F) are refused."
      }
     }
    },
@@ -946,6 +962,14 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "base": {
+      "type": "string",
+      "enum": [
+       "ok",
+       "unavailable"
+      ],
+      "description": "whether the base data takes writes; \"unavailable\" makes status \"down\" (answered 503)"
      }
     }
    }

@@ -22,8 +22,10 @@ extension CashierService {
             for (i, item) in items.enumerated() {
                 guard (1...9_999).contains(item.quantity) else { throw Refusal(.invalidField, "items[\(i)].quantity must be 1 to 9999") }
                 guard (0...Money.maximumMinorUnits).contains(item.unitPrice) else { throw Refusal(.invalidField, "items[\(i)].unit_price out of range") }
-                guard (1...100).contains(item.name.count) else { throw Refusal(.invalidField, "items[\(i)].name must be 1 to 100 characters") }
-                if let sku = item.sku, sku.count > 64 { throw Refusal(.invalidField, "items[\(i)].sku is at most 64 characters") }
+                if let problem = TextField.problem(item.name, field: "items[\(i)].name", maxCodePoints: 100) { throw Refusal(.invalidField, problem) }
+                if let sku = item.sku, let problem = TextField.problem(sku, field: "items[\(i)].sku", minCodePoints: 0, maxCodePoints: 64) {
+                    throw Refusal(.invalidField, problem)
+                }
                 let (line, o1) = item.unitPrice.multipliedReportingOverflow(by: Int64(item.quantity))
                 let (total, o2) = sum.addingReportingOverflow(line)
                 guard !o1, !o2 else { throw Refusal(.amountInvalid, "items add up to too much") }
@@ -33,8 +35,8 @@ extension CashierService {
                 throw Refusal(.amountInvalid, "items add up to \(Money(minorUnits: sum, currency: currency).decimalString), not \(Money(minorUnits: body.amount, currency: currency).decimalString)")
             }
         }
-        if let ref = body.clientRef, ref.count > 64 || ref.isEmpty {
-            throw Refusal(.invalidField, "client_ref must be 1 to 64 characters")
+        if let ref = body.clientRef, let problem = TextField.problem(ref, field: "client_ref", maxCodePoints: 64) {
+            throw Refusal(.invalidField, problem)
         }
 
         let (order, hops) = try hopping.createOrder { tag in
@@ -80,8 +82,13 @@ extension CashierService {
         guard SandboxScenario.isWellFormed(body.paymentCode) else {
             throw Refusal(.paymentCodeInvalid, "a payment code is 18 digits starting with 10 to 15")
         }
-        var order = try loadOrder(number, auth: auth)
-        if order.status != .created { try recordNonce(auth, inGroupOf: number) }
+        var order: OrderRecord
+        do {
+            order = try loadOrder(number, auth: auth)
+        } catch let error as HoppingError {
+            throw payRefusalWhenUnreadable(number, error, now: now)
+        }
+        if order.status != .created { try recordNonceIfWritable(auth, inGroupOf: number) }
         switch order.status {
         case .paid:
             return try reply(order, pending: nil)
@@ -90,11 +97,13 @@ extension CashierService {
             throw Refusal(.orderNotPayable, "the order is \(order.status.rawValue); start a new sale")
         case .paying:
             guard order.paymentCode == body.paymentCode else {
-                throw Refusal(.orderNotPayable, "a payment with another code is under way")
+                throw Refusal(.paymentUnderWay, "a payment with another code is under way; wait for it, or reverse the order first")
             }
             let (refreshed, pending) = try refreshWithChannel(order, now: now)
             return try reply(refreshed, pending: pending)
         case .created:
+            // The one place pay answers GROUP_UNAVAILABLE: the order is `created` and its claim could not be
+            // written, so the channel is surely not called for it (the HoppingError propagates).
             let claim = try hopping.withGroup(number.group) {
                 try $0.transition(number, from: [.created], change: OrderChange(status: .paying, paymentCode: body.paymentCode),
                                   now: now, recording: auth.nonceRecord)
@@ -109,6 +118,7 @@ extension CashierService {
                 // Another pay call won the race; answer with what it is doing.
                 guard claimed.status == .paying, claimed.paymentCode == body.paymentCode else {
                     if claimed.status == .paid { return try reply(claimed, pending: nil) }
+                    if claimed.status == .paying { throw Refusal(.paymentUnderWay, "a payment with another code is under way") }
                     throw Refusal(.orderNotPayable, "the order is \(claimed.status.rawValue)")
                 }
                 let (refreshed, pending) = try refreshWithChannel(claimed, now: now)
@@ -126,35 +136,22 @@ extension CashierService {
             metrics.increment("cashierd_payments_total", [("outcome", "channel_error")])
             return try reply(order, pending: .unknown)
         }
-        do {
-            let (final, pending) = try apply(answer, to: order, now: clock())
-            return try reply(final, pending: pending)
-        } catch is HoppingError {
-            // The channel has answered but the group cannot record it now. Never answer GROUP_UNAVAILABLE
-            // here: that answer promises nothing was charged. Say what the channel said; the order's own
-            // record catches up at its next query (which asks the channel again).
-            return Reply.json(inMemoryView(order, after: answer, now: clock()))
-        }
+        // If the group cannot record the answer now, `apply` answers with what the channel said: never
+        // GROUP_UNAVAILABLE here, which would promise that nothing was charged.
+        let (final, pending) = try apply(answer, to: order, now: clock())
+        return try reply(final, pending: pending)
     }
 
-    /// The order as the channel's answer leaves it, when its group cannot be written.
-    private func inMemoryView(_ order: OrderRecord, after answer: SandboxChannel.PayAnswer, now: Int64) -> OrderView {
-        var view = self.view(order, refunds: [])
-        view.updatedAt = now
-        switch answer {
-        case .paid(let txn):
-            view.status = .paid
-            view.channelTxn = txn
-            view.paidAt = now
-        case .declined(let reason, let message):
-            view.status = .declined
-            view.failure = PaymentFailure(reason: reason, message: message)
-        case .userPaying:
-            view.pending = .userConfirming
-        case .systemError:
-            view.pending = .unknown
+    /// What a pay answers when the order's group cannot be read. `GROUP_UNAVAILABLE` tells the terminal
+    /// that nothing was charged for this order, so it may sell on a new one; that is only said when the
+    /// channel has no payment for the order. Otherwise (the channel has one, or cannot be asked) the
+    /// answer is `PAYMENT_UNDER_WAY`: query the order, never start the sale again.
+    private func payRefusalWhenUnreadable(_ number: OrderNumber, _ error: HoppingError, now: Int64) -> Error {
+        if case .unknownGroup = error { return Refusal(.orderNotFound) }
+        if let answer = try? channel.query(outTradeNo: number.digits, now: now), answer == .notFound {
+            return error
         }
-        return view
+        return Refusal(.paymentUnderWay, "the order's data cannot be read now and the channel may have a payment for it; query the order")
     }
 
     // MARK: Reverse
@@ -174,6 +171,12 @@ extension CashierService {
             if !changed && (after.status == .paying || after.status == .paid) { return try reverse(number, auth: auth, now: now) }
             return try reply(after, pending: nil)
         case .paying, .paid:
+            if order.status == .paying {
+                // The channel may have decided meanwhile (the customer confirmed late, or the group could not
+                // record it): a payment it has made final is answered as such, never reversed unseen.
+                let (settled, _) = try refreshWithChannel(order, now: now)
+                if settled.status != .paying { return try reply(settled, pending: nil) }
+            }
             guard order.refundedAmount == 0 else {
                 throw Refusal(.orderNotReversible, "the order has refunds; refund the rest instead")
             }
@@ -203,7 +206,9 @@ extension CashierService {
         guard Signing.isValidDeviceID(body.refundRef) else {
             throw Refusal(.invalidField, "refund_ref must be 1 to 64 characters of A-Z a-z 0-9 _ -")
         }
-        if let reason = body.reason, reason.count > 200 { throw Refusal(.invalidField, "reason is at most 200 characters") }
+        if let reason = body.reason, let problem = TextField.problem(reason, field: "reason", minCodePoints: 0, maxCodePoints: 200) {
+            throw Refusal(.invalidField, problem)
+        }
         let order = try loadOrder(number, auth: auth)
         let supervisor = try checkSupervisorPIN(body.pin, store: auth.store, device: auth.device, now: now)
 
@@ -295,6 +300,18 @@ extension CashierService {
         guard fresh else { throw Refusal(.nonceReplayed) }
     }
 
+    /// Records a pay's nonce for an order past `created`, when the group can be written. Such a pay can
+    /// only answer how the order stands (it can never claim or charge: an order never returns to
+    /// `created`), so when the group cannot take the nonce the pay goes on without it rather than
+    /// answering GROUP_UNAVAILABLE, which would tell the terminal that nothing was charged.
+    func recordNonceIfWritable(_ auth: AuthenticatedDevice, inGroupOf number: OrderNumber) throws {
+        do {
+            try recordNonce(auth, inGroupOf: number)
+        } catch is HoppingError {
+            metrics.increment("cashierd_unrecorded_total", [("what", "pay_nonce")])
+        }
+    }
+
     /// Reads an order from the group its number names and checks it belongs to the terminal's store.
     func loadOrder(_ number: OrderNumber, auth: AuthenticatedDevice) throws -> OrderRecord {
         guard let order = try hopping.withGroup(number.group, { try $0.order(number) }) else {
@@ -351,9 +368,20 @@ extension CashierService {
     /// flushed before the channel was called, and a `paying` order is always asked of the channel again (by
     /// the terminal's query, or by the sweep of stale payments), so a power cut that takes this record
     /// loses nothing. One flush fewer on every sale's path (docs/PERFORMANCE.md, fifth round).
+    ///
+    /// When the group cannot take the write (down, locked, disk full), the answer is still what the channel
+    /// said, computed in memory: the order stays `paying` in its group, and its next query or the sweep
+    /// asks the channel again and records it then. A group that cannot write must never turn a payment the
+    /// channel has made into "unavailable" (the terminal would reverse it at its deadline).
     private func recordChannelAnswer(_ order: OrderRecord, _ change: OrderChange, now: Int64) throws -> OrderRecord {
-        let result = try hopping.withGroup(order.orderNo.group) {
-            try $0.transition(order.orderNo, from: [.paying], change: change, now: now, durability: .deferred)
+        let result: (OrderRecord, changed: Bool)?
+        do {
+            result = try hopping.withGroup(order.orderNo.group) {
+                try $0.transition(order.orderNo, from: [.paying], change: change, now: now, durability: .deferred)
+            }
+        } catch is HoppingError {
+            metrics.increment("cashierd_unrecorded_total", [("what", "channel_answer")])
+            return order.applying(change, now: now)
         }
         guard let (after, _) = result else { throw Refusal(.orderNotFound) }
         return after

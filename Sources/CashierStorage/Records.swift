@@ -142,6 +142,23 @@ public struct OrderChange: Equatable, Sendable {
     }
 }
 
+extension OrderRecord {
+    /// The order as `change` leaves it, computed in memory the way the stores' compare-and-set writes it
+    /// (fields the change leaves nil keep their value). Used to answer with what the channel said when
+    /// the order's group cannot record it.
+    public func applying(_ change: OrderChange, now: Int64) -> OrderRecord {
+        var after = self
+        after.status = change.status
+        after.paymentCode = change.paymentCode ?? paymentCode
+        after.channelTxn = change.channelTxn ?? channelTxn
+        after.failureReason = change.failureReason ?? failureReason
+        after.failureMessage = change.failureMessage ?? failureMessage
+        after.paidAt = change.paidAt ?? paidAt
+        after.updatedAt = now
+        return after
+    }
+}
+
 public struct RefundRecord: Equatable, Sendable {
     public var refundNo: RefundNumber
     public var orderNo: OrderNumber

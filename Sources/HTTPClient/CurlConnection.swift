@@ -12,6 +12,14 @@ public final class CurlConnection {
     private let errorBuffer: UnsafeMutablePointer<CChar>
     /// Kept for the handle's lifetime: curl does not copy this list.
     private var resolveList: UnsafeMutablePointer<curl_slist>?
+    /// Whether the handle may hold a kept-alive connection that the next request would ride.
+    ///
+    /// libcurl silently sends a request again on a fresh connection when a reused one dies before any
+    /// answer byte, and that connection may have carried the request to the peer, which may have acted on
+    /// it. If the fresh connection then cannot be made, curl reports "could not connect", which alone would
+    /// read as "surely not sent". So while a connection may have been reused, a failure to connect is
+    /// reported as "may have arrived" instead (`TransportError.other`, `timedOut(afterConnect: true)`).
+    private var mayHoldConnection = false
 
     /// Fails with `.other` when libcurl cannot start or refuses the configuration.
     public init(configuration: HTTPClientConfiguration) throws(TransportError) {
@@ -76,6 +84,7 @@ public final class CurlConnection {
         if upper != natural { set(cashier_curl_setopt_pointer(handle, CURLOPT_CUSTOMREQUEST, upper)) }
         guard setup == CURLE_OK else { return .failure(Self.setupError(setup, "setting request options")) }
 
+        let mayReuse = mayHoldConnection
         let code = curl_easy_perform(handle)
         // The header list is freed on return; make sure the handle no longer points at it.
         _ = cashier_curl_setopt_pointer(handle, CURLOPT_HTTPHEADER, nil)
@@ -83,9 +92,12 @@ public final class CurlConnection {
         var pretransfer = 0.0
         _ = cashier_curl_getinfo_double(handle, CURLINFO_PRETRANSFER_TIME, &pretransfer)
         guard code == CURLE_OK else {
+            mayHoldConnection = false
             let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
-            return .failure(TransportError.classify(code, message: detail, connected: pretransfer > 0))
+            let failure = TransportError.classify(code, message: detail, connected: pretransfer > 0)
+            return .failure(mayReuse ? failure.afterPossibleReuse(code: Int(code.rawValue)) : failure)
         }
+        mayHoldConnection = sink.headers["connection"]?.lowercased().contains("close") != true
         var status = 0, connects = 0
         var total = 0.0
         _ = cashier_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)

@@ -20,6 +20,19 @@ public enum TransportError: Error, Equatable, Sendable, CustomStringConvertible 
         }
     }
 
+    /// This failure as it must be read when the request may first have ridden a kept-alive connection that
+    /// died (see `CurlConnection`): a failure to connect no longer proves that nothing was sent.
+    func afterPossibleReuse(code: Int) -> TransportError {
+        switch self {
+        case .couldNotConnect(let m):
+            return .other(code: code, "\(m) (after a kept-alive connection was lost: the request may have been sent)")
+        case .timedOut(afterConnect: false):
+            return .timedOut(afterConnect: true)
+        default:
+            return self
+        }
+    }
+
     /// Sorts a failed curl_easy_perform; `connected` tells whether the connection was established.
     static func classify(_ code: CURLcode, message: String, connected: Bool) -> TransportError {
         switch code {

@@ -31,7 +31,7 @@ public final class Statement {
     }
 
     public func bind(_ index: Int32, _ value: String) throws {
-        try database.withLock { try database.check(sqlite3_bind_text(handle, index, value, -1, Statement.transient)) }
+        try database.withLock { try database.check(sqlite3_bind_text(handle, index, value, Int32(value.utf8.count), Statement.transient)) }
     }
 
     public func bind(_ index: Int32, _ value: [UInt8]) throws {
@@ -94,7 +94,12 @@ public final class Statement {
 
     /// The column as text; "" for NULL.
     public func string(_ column: Int32) -> String {
-        database.withLock { sqlite3_column_text(handle, column).map { String(cString: $0) } ?? "" }
+        // By its byte count, not up to a NUL: text is stored and read back verbatim.
+        database.withLock {
+            guard let p = sqlite3_column_text(handle, column) else { return "" }
+            let count = Int(sqlite3_column_bytes(handle, column))
+            return String(decoding: UnsafeRawBufferPointer(start: p, count: count), as: UTF8.self)
+        }
     }
 
     public func blob(_ column: Int32) -> [UInt8] {

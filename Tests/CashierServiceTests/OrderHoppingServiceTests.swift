@@ -12,7 +12,7 @@ final class OrderHoppingServiceTests: XCTestCase {
     var terminal: TestTerminal!
 
     override func setUpWithError() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") else {
+        guard DatabaseLock.isAvailable else {
             throw XCTSkip("the sqlite3 tool (Debian package sqlite3) is needed to lock a group from another process")
         }
         service = try Cashierd(groups: 3, tweak: { $0.hopping.halfLifeSeconds = 3 })
@@ -24,27 +24,10 @@ final class OrderHoppingServiceTests: XCTestCase {
         service = nil
     }
 
-    /// Holds an exclusive write lock on a group's database from another process until stopped.
-    private func lockGroup(_ tag: Int) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        p.arguments = [(service.dataPath as NSString).appendingPathComponent("group-0\(tag).sqlite")]
-        let input = Pipe()
-        let output = Pipe()
-        p.standardInput = input
-        p.standardOutput = output
-        try p.run()
-        input.fileHandleForWriting.write(Data("BEGIN EXCLUSIVE;\nCREATE TABLE IF NOT EXISTS drill_lock (x);\nINSERT INTO drill_lock VALUES (1);\nSELECT 'locked';\n".utf8))
-        // Wait for the lock to be held (bounded).
-        let deadline = Date().addingTimeInterval(10)
-        var seen = Data()
-        while Date() < deadline, !String(decoding: seen, as: UTF8.self).contains("locked") {
-            seen.append(output.fileHandleForReading.availableData)
-        }
-        lockPipes[p.processIdentifier] = input
-        return p
+    /// Holds an exclusive write lock on a group's database from another process until released.
+    private func lockGroup(_ tag: Int) throws -> DatabaseLock {
+        try DatabaseLock(databasePath: (service.dataPath as NSString).appendingPathComponent("group-0\(tag).sqlite"))
     }
-    private var lockPipes: [Int32: Pipe] = [:]
 
     func testNewOrdersHopAroundAnUnwritableGroupAndComeBackWhenHealed() throws {
         // Some orders in every group first.
@@ -54,7 +37,7 @@ final class OrderHoppingServiceTests: XCTestCase {
         let inGroup1 = before.first { $0.orderNo.group.value == 1 }!
 
         let lock = try lockGroup(1)
-        defer { if lock.isRunning { lock.terminate() } }
+        defer { lock.release() }
 
         // Every new order succeeds, none in the locked group.
         var during: [OrderView] = []
@@ -81,8 +64,7 @@ final class OrderHoppingServiceTests: XCTestCase {
         XCTAssertEqual(health.groups.first { $0.group == 1 }?.accepting, false)
 
         // Heal: release the lock. Failure counts decay and the group takes orders again.
-        lock.terminate()
-        lock.waitUntilExit()
+        lock.release()
         let healDeadline = Date().addingTimeInterval(30)
         while Date() < healDeadline {
             let h = try API.decode(HealthResponse.self, from: CurlConnection(configuration: service.httpConfiguration())

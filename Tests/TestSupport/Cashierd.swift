@@ -20,9 +20,10 @@ public final class Cashierd: @unchecked Sendable {
     public static let cashierPIN = "1357"
 
     /// Initializes a data directory (`cashierd init --demo`), applies `tweak` to its configuration,
-    /// and starts `cashierd serve`.
+    /// runs `beforeStart` with the data directory's path (e.g. to move a database), and starts `cashierd serve`.
     public init(groups: Int = 3, listen: [String] = ["127.0.0.1:0", "127.0.0.2:0"], plain: [String] = [],
-                tweak: (inout ServiceConfiguration) -> Void = { _ in }) throws {
+                tweak: (inout ServiceConfiguration) -> Void = { _ in },
+                beforeStart: (String) throws -> Void = { _ in }) throws {
         directory = try TemporaryDirectory(prefix: "cashierd")
         var args = ["init", "--data", directory.file("data"), "--groups", String(groups), "--demo"]
         for l in listen { args += ["--listen", l] }
@@ -39,6 +40,7 @@ public final class Cashierd: @unchecked Sendable {
         config.channel.slowDelayMs = 1_000
         tweak(&config)
         try Administration.prettyEncoder().encode(config).write(to: URL(fileURLWithPath: configPath))
+        try beforeStart(dataPath)
         try start()
     }
 
