@@ -48,20 +48,20 @@ let package = Package(
 
         .executableTarget(name: "cashier", dependencies: ["CashierClient", "CashierTUI"]),
         .executableTarget(name: "cashierd", dependencies: ["CashierService"]),
-        .executableTarget(name: "cashier-drill", dependencies: ["CashierClient", "CashierService", "HTTPClient"]),
-        .executableTarget(name: "cashier-bench", dependencies: ["CashierClient", "CashierService", "CashierStorage", "SQLite"]),
+        .executableTarget(name: "cashier-drill", dependencies: ["CashierClient", "CashierChannels", "CashierService", "HTTPClient"]),
+        .executableTarget(name: "cashier-bench", dependencies: ["CashierClient", "CashierChannels", "CashierService", "CashierStorage", "SQLite"]),
 
         // Helpers shared by test targets: start real services, temporary directories.
-        .target(name: "TestSupport", dependencies: ["CashierCore", "CashierService", "CashierClient", "SQLite"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CashierCore", "CashierChannels", "CashierService", "CashierClient", "SQLite"], path: "Tests/TestSupport"),
         .testTarget(name: "CashierCoreTests", dependencies: ["CashierCore"]),
         .testTarget(name: "CashierStorageTests", dependencies: ["CashierStorage", "TestSupport"]),
-        .testTarget(name: "CashierServiceTests", dependencies: ["CashierService", "CashierClient", "TestSupport"]),
-        .testTarget(name: "CashierClientTests", dependencies: ["CashierClient", "CashierCore", "CashierCrypto", "HTTPServer", "TestSupport"]),
+        .testTarget(name: "CashierServiceTests", dependencies: ["CashierService", "CashierChannels", "CashierClient", "TestSupport"]),
+        .testTarget(name: "CashierClientTests", dependencies: ["CashierClient", "CashierCore", "CashierChannels", "CashierCrypto", "HTTPServer", "TestSupport"]),
         .testTarget(name: "CashierTUITests", dependencies: ["CashierTUI", "TestSupport"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CashierCrypto"]),
         .testTarget(name: "DrillTests", dependencies: ["CashierCore", "TestSupport"]),
-        .testTarget(name: "AdversarialTests", dependencies: ["CashierService", "CashierClient", "TestSupport", "HTTPClient", "HTTPServer", "CashierCrypto"]),
-        .testTarget(name: "TUIEndToEndTests", dependencies: ["CashierClient", "CashierService", "TestSupport"]),
+        .testTarget(name: "AdversarialTests", dependencies: ["CashierService", "CashierChannels", "CashierClient", "TestSupport", "HTTPClient", "HTTPServer", "CashierCrypto"]),
+        .testTarget(name: "TUIEndToEndTests", dependencies: ["CashierClient", "CashierChannels", "CashierService", "TestSupport"]),
     ]
 )

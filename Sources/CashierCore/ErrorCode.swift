@@ -29,6 +29,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case orderNotPaid = "ORDER_NOT_PAID"
     case orderNotReversible = "ORDER_NOT_REVERSIBLE"
     case paymentCodeInvalid = "PAYMENT_CODE_INVALID"
+    case channelNotConfigured = "CHANNEL_NOT_CONFIGURED"
     case amountInvalid = "AMOUNT_INVALID"
     case refundExceedsPaid = "REFUND_EXCEEDS_PAID"
     case refundLimitReached = "REFUND_LIMIT_REACHED"
@@ -36,6 +37,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case pinNotSupervisor = "PIN_NOT_SUPERVISOR"
     case pinLocked = "PIN_LOCKED"
     case idempotencyConflict = "IDEMPOTENCY_CONFLICT"
+    case refundRefused = "REFUND_REFUSED"
     // Availability.
     case groupUnavailable = "GROUP_UNAVAILABLE"
     case noGroupAvailable = "NO_GROUP_AVAILABLE"
@@ -55,13 +57,13 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     /// The HTTP status the service answers with.
     public var httpStatus: Int {
         switch self {
-        case .malformedRequest, .invalidField, .paymentCodeInvalid, .amountInvalid, .badInput: return 400
+        case .malformedRequest, .invalidField, .paymentCodeInvalid, .channelNotConfigured, .amountInvalid, .badInput: return 400
         case .signatureMissing, .deviceUnknown, .signatureInvalid, .timestampSkewed, .nonceReplayed: return 401
         case .deviceRevoked, .orderOtherStore, .pinInvalid, .pinNotSupervisor: return 403
         case .notFound, .activationCodeInvalid, .orderNotFound: return 404
         case .methodNotAllowed: return 405
         case .activationCodeUsed, .orderNotPayable, .paymentUnderWay, .orderNotPaid, .orderNotReversible, .refundExceedsPaid,
-             .refundLimitReached, .idempotencyConflict: return 409
+             .refundLimitReached, .idempotencyConflict, .refundRefused: return 409
         case .activationCodeExpired: return 410
         case .bodyTooLarge: return 413
         case .rateLimited, .pinLocked: return 429
@@ -108,6 +110,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .orderNotPaid: return "That order has not been paid, so nothing can be refunded."
         case .orderNotReversible: return "That order is already final and cannot be cancelled."
         case .paymentCodeInvalid: return "That is not a valid payment code; scan the customer's code again."
+        case .channelNotConfigured: return "This store does not take that kind of payment code; ask the customer to pay another way."
         case .amountInvalid: return "The amount is not valid."
         case .refundExceedsPaid: return "The refund would be more than what remains paid on the order."
         case .refundLimitReached: return "This order has had as many refunds as are allowed."
@@ -115,6 +118,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .pinNotSupervisor: return "Refunds need a supervisor's PIN."
         case .pinLocked: return "Too many wrong PINs; refunds from this terminal are locked for a while."
         case .idempotencyConflict: return "That refund reference was already used for a different refund."
+        case .refundRefused: return "The payment channel refused the refund."
         case .groupUnavailable: return "The order's data is temporarily unavailable; try again shortly."
         case .noGroupAvailable: return "No order database can take new orders right now; try again shortly."
         case .overloaded: return "The service is busy; try again in a moment."

@@ -289,7 +289,7 @@ public struct SaleStateMachine: Codable, Equatable, Sendable {
     /// Service refusals that prove the pay did not start a payment (checked before any channel call).
     static func payRefusedOutright(_ code: ErrorCode) -> Bool {
         switch code {
-        case .paymentCodeInvalid, .amountInvalid, .malformedRequest, .invalidField, .bodyTooLarge,
+        case .paymentCodeInvalid, .channelNotConfigured, .amountInvalid, .malformedRequest, .invalidField, .bodyTooLarge,
              .signatureMissing, .signatureInvalid, .timestampSkewed, .deviceUnknown, .deviceRevoked,
              .orderNotFound, .orderOtherStore:
             return true

@@ -1,3 +1,4 @@
+import CashierChannels
 import CashierCore
 import CashierCrypto
 import CashierStorage
@@ -59,6 +60,8 @@ public enum Administration {
         let store = try addStore(base: base, merchantID: merchant.id, name: "Demo Store", currency: "CNY", now: now)
         _ = try addStaff(base: base, storeID: store.id, name: "Sam Supervisor", role: .supervisor, pin: "2468", now: now)
         _ = try addStaff(base: base, storeID: store.id, name: "Casey Cashier", role: .cashier, pin: "1357", now: now)
+        // The demo store takes sandbox codes only: no credentials, and no real money can move.
+        try setStoreChannel(base: base, storeID: store.id, channel: .sandbox, settings: "{}", now: now)
         return DemoData(store: store, supervisorPIN: "2468", cashierPIN: "1357")
     }
 
@@ -76,6 +79,23 @@ public enum Administration {
         let s = StoreRecord(id: newID("S"), merchantID: merchantID, name: name, currency: currency, createdAt: now)
         try base.insertStore(s)
         return s
+    }
+
+    /// Lets a store take a channel's codes, with the merchant settings its adapter reads (a JSON object
+    /// naming credential files; docs/CHANNELS.md). The settings are checked by building the adapter, so a
+    /// store is never left with settings that fail at the first sale. Replaces earlier settings.
+    public static func setStoreChannel(base: BaseStore, storeID: String, channel: ChannelKind, settings: String,
+                                       now: Int64) throws {
+        guard try base.store(id: storeID) != nil else { throw RuntimeError("no store \(storeID)") }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(settings.utf8)), object is [String: Any] else {
+            throw RuntimeError("the \(channel.rawValue) settings must be one JSON object")
+        }
+        do {
+            try ServiceRuntime.checkChannelSettings(channel, settings)
+        } catch {
+            throw RuntimeError("the \(channel.rawValue) settings cannot be used: \(error)")
+        }
+        try base.setStoreChannel(StoreChannelRecord(storeID: storeID, channel: channel.rawValue, settings: settings, updatedAt: now))
     }
 
     public static func addStaff(base: BaseStore, storeID: String, name: String, role: StaffRole, pin: String, now: Int64) throws -> StaffRecord {

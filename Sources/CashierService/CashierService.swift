@@ -12,7 +12,8 @@ public final class CashierService: @unchecked Sendable {
     let configuration: ServiceConfiguration
     let base: BaseStore
     let hopping: OrderHopping
-    let channel: SandboxChannel
+    /// The payment channels of each store (`ChannelRegistry`).
+    let channels: ChannelRegistry
     public let metrics: Metrics
     let log: RequestLog
     let clock: @Sendable () -> Int64
@@ -28,12 +29,12 @@ public final class CashierService: @unchecked Sendable {
     private var numbers: OrderNumberGenerator
 
     /// - Parameter clock: Unix time in milliseconds.
-    public init(configuration: ServiceConfiguration, base: BaseStore, hopping: OrderHopping, channel: SandboxChannel,
+    init(configuration: ServiceConfiguration, base: BaseStore, hopping: OrderHopping, channels: ChannelRegistry,
                 log: RequestLog, metrics: Metrics = Metrics(), clock: @escaping @Sendable () -> Int64 = CashierService.systemClock) {
         self.configuration = configuration
         self.base = base
         self.hopping = hopping
-        self.channel = channel
+        self.channels = channels
         self.log = log
         self.metrics = metrics
         self.clock = clock

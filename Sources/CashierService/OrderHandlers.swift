@@ -1,3 +1,4 @@
+import CashierChannels
 import CashierCore
 import CashierStorage
 import HTTPServer
@@ -79,14 +80,13 @@ extension CashierService {
     /// refused the same way.
     func pay(_ number: OrderNumber, request: HTTPRequest, auth: AuthenticatedDevice, now: Int64) throws -> Reply {
         let body = try decode(PayRequest.self, request)
-        guard SandboxScenario.isWellFormed(body.paymentCode) else {
-            throw Refusal(.paymentCodeInvalid, "a payment code is 18 digits starting with 10 to 15")
-        }
+        // The code names its channel; one the store does not take is refused before anything is sent anywhere.
+        let channel = try channel(forCode: body.paymentCode, store: auth.store, now: now)
         var order: OrderRecord
         do {
             order = try loadOrder(number, auth: auth)
         } catch let error as HoppingError {
-            throw payRefusalWhenUnreadable(number, error, now: now)
+            throw payRefusalWhenUnreadable(number, error, channel: channel, now: now)
         }
         if order.status != .created { try recordNonceIfWritable(auth, inGroupOf: number) }
         switch order.status {
@@ -127,10 +127,13 @@ extension CashierService {
             order = claimed
         }
 
-        let answer: SandboxChannel.PayAnswer
+        let answer: ChannelPaymentState
         do {
-            answer = try channel.pay(outTradeNo: number.digits, amount: order.amount, currency: order.currency,
-                                     code: body.paymentCode, now: now)
+            answer = try channel.pay(ChannelPayRequest(outTradeNo: number.digits, amount: order.amount, currency: order.currency,
+                                                       paymentCode: body.paymentCode, description: auth.store.name,
+                                                       storeID: auth.store.id, deviceID: auth.device.id,
+                                                       clientAddress: request.remoteAddress.isEmpty ? "127.0.0.1" : request.remoteAddress,
+                                                       now: now))
         } catch {
             // The charge may or may not have happened: the order stays `paying` and the terminal queries.
             metrics.increment("cashierd_payments_total", [("outcome", "channel_error")])
@@ -146,7 +149,7 @@ extension CashierService {
     /// that nothing was charged for this order, so it may sell on a new one; that is only said when the
     /// channel has no payment for the order. Otherwise (the channel has one, or cannot be asked) the
     /// answer is `PAYMENT_UNDER_WAY`: query the order, never start the sale again.
-    private func payRefusalWhenUnreadable(_ number: OrderNumber, _ error: HoppingError, now: Int64) -> Error {
+    private func payRefusalWhenUnreadable(_ number: OrderNumber, _ error: HoppingError, channel: PaymentChannel, now: Int64) -> Error {
         if case .unknownGroup = error { return Refusal(.orderNotFound) }
         if let answer = try? channel.query(outTradeNo: number.digits, now: now), answer == .notFound {
             return error
@@ -181,7 +184,11 @@ extension CashierService {
                 throw Refusal(.orderNotReversible, "the order has refunds; refund the rest instead")
             }
             do {
-                try channel.reverse(outTradeNo: number.digits, now: now)
+                try channel(of: order, now: now).reverse(outTradeNo: number.digits, payStartedAt: order.updatedAt, now: now)
+            } catch let error as ChannelError where error.kind == .notYet {
+                throw Refusal(.channelUnavailable, "the channel does not take the reversal yet (\(error.detail)); send it again shortly")
+            } catch let refusal as Refusal {
+                throw refusal
             } catch {
                 throw Refusal(.channelUnavailable, "the reversal did not reach the channel; send it again")
             }
@@ -229,11 +236,23 @@ extension CashierService {
         case .orderNotFound: throw Refusal(.orderNotFound)
         }
         if accepted.status == .pending {
+            let state: ChannelRefundState
             do {
-                try channel.refund(refundNo: accepted.refundNo.text, outTradeNo: number.digits, amount: accepted.amount, now: now)
+                state = try channel(of: order, now: now).refund(ChannelRefundRequest(
+                    refundNo: accepted.refundNo.text, outTradeNo: number.digits, orderAmount: order.amount,
+                    amount: accepted.amount, currency: order.currency, reason: body.reason, now: now))
+            } catch let refusal as Refusal {
+                throw refusal
             } catch {
                 // Reserved but not confirmed: a retry with the same reference completes it.
                 throw Refusal(.channelUnavailable, "the refund is recorded as pending; send it again with the same refund_ref")
+            }
+            switch state {
+            case .succeeded: break
+            case .processing, .notFound:
+                throw Refusal(.channelUnavailable, "the channel has the refund but has not confirmed it; send it again with the same refund_ref")
+            case .refused(let reason, let message):
+                throw Refusal(.refundRefused, "\(reason): \(message)")
             }
             try hopping.withGroup(number.group) { try $0.completeRefund(accepted.refundNo, now: now) }
             accepted.status = .succeeded
@@ -323,41 +342,37 @@ extension CashierService {
 
     /// Asks the channel where a `paying` order stands and records a final answer.
     func refreshWithChannel(_ order: OrderRecord, now: Int64) throws -> (OrderRecord, PaymentPending?) {
-        let answer: SandboxChannel.QueryAnswer
+        let answer: ChannelPaymentState
         do {
-            answer = try channel.query(outTradeNo: order.orderNo.digits, now: now)
+            answer = try channel(of: order, now: now).query(outTradeNo: order.orderNo.digits, now: now)
         } catch {
             return (order, .unknown)
         }
-        switch answer {
-        case .paid(let txn): return try apply(.paid(txn: txn), to: order, now: now)
-        case .userPaying: return (order, .userConfirming)
-        case .closed(let reason, let message): return try apply(.declined(reason: reason, message: message), to: order, now: now)
-        case .reversed:
-            let after = try recordChannelAnswer(order, OrderChange(status: .reversed), now: now)
-            return (after, nil)
-        case .notFound:
-            // The pay call has not reached the channel (yet); only a reversal may end this.
-            return (order, .unknown)
-        }
+        return try apply(answer, to: order, now: now)
     }
 
-    /// Records the channel's answer to a pay call.
-    func apply(_ answer: SandboxChannel.PayAnswer, to order: OrderRecord, now: Int64) throws -> (OrderRecord, PaymentPending?) {
+    /// Records what the channel says about a `paying` order (the answer to its pay call, or to a query).
+    func apply(_ answer: ChannelPaymentState, to order: OrderRecord, now: Int64) throws -> (OrderRecord, PaymentPending?) {
         switch answer {
         case .paid(let txn):
             metrics.increment("cashierd_payments_total", [("outcome", "paid")])
             let after = try recordChannelAnswer(order, OrderChange(status: .paid, channelTxn: txn, paidAt: now), now: now)
             return (after, nil)
-        case .userPaying:
+        case .userConfirming:
             metrics.increment("cashierd_payments_total", [("outcome", "user_paying")])
             return (order, .userConfirming)
         case .declined(let reason, let message):
             metrics.increment("cashierd_payments_total", [("outcome", "declined")])
             let after = try recordChannelAnswer(order, OrderChange(status: .declined, failureReason: reason, failureMessage: message), now: now)
             return (after, nil)
-        case .systemError:
+        case .reversed:
+            let after = try recordChannelAnswer(order, OrderChange(status: .reversed), now: now)
+            return (after, nil)
+        case .unknown:
             metrics.increment("cashierd_payments_total", [("outcome", "unknown")])
+            return (order, .unknown)
+        case .notFound:
+            // The pay call has not reached the channel (yet); only a reversal may end this.
             return (order, .unknown)
         }
     }

@@ -1,3 +1,4 @@
+import CashierChannels
 import CashierCore
 import CashierStorage
 
@@ -35,7 +36,7 @@ public struct Reconciliation: Sendable {
 
     public static func run(runtime: ServiceRuntime, now: Int64) throws -> Reconciliation {
         var report = Reconciliation()
-        let books = try runtime.channel.books(now: now)
+        let books = try runtime.sandbox.books(now: now)
         report.paidAtChannel = books.paid.count
         report.refundsAtChannel = books.refunds.count
         report.doubleCharges = books.doubleCharges

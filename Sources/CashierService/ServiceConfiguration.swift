@@ -1,3 +1,4 @@
+import CashierChannels
 import CashierCore
 
 /// The settings of one `cashierd` instance, read from `cashierd.json` in its data directory.
@@ -73,6 +74,11 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
         /// After this long an unconfirmed payment is closed by the channel.
         public var autoCloseMs: Int64 = 180_000
         public init() {}
+
+        /// The simulated customers' behaviour, as the sandbox takes it.
+        public var sandboxSettings: SandboxChannel.Settings {
+            SandboxChannel.Settings(confirmDelayMs: confirmDelayMs, slowDelayMs: slowDelayMs, autoCloseMs: autoCloseMs)
+        }
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)

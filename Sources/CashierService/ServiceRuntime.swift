@@ -1,3 +1,4 @@
+import CashierChannels
 import CashierCore
 import CashierCrypto
 import CashierStorage
@@ -12,7 +13,8 @@ public final class ServiceRuntime: @unchecked Sendable {
     public let configuration: ServiceConfiguration
     public let base: BaseStore
     public let hopping: OrderHopping
-    public let channel: SandboxChannel
+    /// The sandbox channel (its ledger in this data directory), shared by every store that takes sandbox codes.
+    public let sandbox: SandboxChannel
     public let service: CashierService
 
     public static let configurationFile = "cashierd.json"
@@ -65,13 +67,29 @@ public final class ServiceRuntime: @unchecked Sendable {
         hopping = OrderHopping(groups: groups, accepting: accepting, routes: routes, configuration: hoppingSettings,
                                clock: CashierService.systemClock)
         switch configuration.channel.ledger {
-        case .sqlite(let path): channel = try SandboxChannel(path: resolve(path), settings: configuration.channel)
+        case .sqlite(let path): sandbox = try SandboxChannel(path: resolve(path), settings: configuration.channel.sandboxSettings)
         case .postgres: throw RuntimeError("the sandbox channel ledger is SQLite only")
         }
         let log = RequestLog(path: configuration.requestLog.map(resolve), enabled: logRequests)
-        service = CashierService(configuration: configuration, base: base, hopping: hopping, channel: channel,
+        let channels = ChannelRegistry(base: base, factories: Self.channelFactories(sandbox: sandbox))
+        service = CashierService(configuration: configuration, base: base, hopping: hopping, channels: channels,
                                  log: log, metrics: metrics)
         for g in configuration.groups where g.frozen == true { try hopping.setFrozen(GroupTag(g.tag)!, true) }
+    }
+
+    /// How each kind of channel is built from a store's settings; the sandbox is this data directory's.
+    static func channelFactories(sandbox: SandboxChannel) -> [ChannelKind: ChannelRegistry.Factory] {
+        [
+            .sandbox: { _ in sandbox },
+        ]
+    }
+
+    /// Throws when a store's settings for `kind` cannot build its adapter (no network is used).
+    static func checkChannelSettings(_ kind: ChannelKind, _ settings: String) throws {
+        switch kind {
+        case .sandbox: return  // the sandbox takes no settings
+        default: throw RuntimeError("this build has no \(kind.rawValue) adapter")
+        }
     }
 
     /// Checks group tags and routes; returns the groups' locations and the route table.

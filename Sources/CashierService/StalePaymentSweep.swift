@@ -1,3 +1,4 @@
+import CashierChannels
 import CashierCore
 import CashierStorage
 
@@ -80,7 +81,7 @@ extension CashierService {
         if after.status != .paying { return .settled }
         guard order.updatedAt < reverseBefore else { return .leftPaying }
         do {
-            try channel.reverse(outTradeNo: order.orderNo.digits, now: now)
+            try channel(of: order, now: now).reverse(outTradeNo: order.orderNo.digits, payStartedAt: order.updatedAt, now: now)
         } catch {
             return .leftPaying
         }
@@ -96,7 +97,16 @@ extension CashierService {
     /// Sends a pending refund to the channel again and marks it succeeded; false if either step failed.
     private func complete(_ refund: RefundRecord, now: Int64) -> Bool {
         do {
-            try channel.refund(refundNo: refund.refundNo.text, outTradeNo: refund.orderNo.digits, amount: refund.amount, now: now)
+            guard let order = try hopping.withGroup(refund.orderNo.group, { try $0.order(refund.orderNo) }) else { return false }
+            let channel = try channel(of: order, now: now)
+            // Accepted is not refunded: a refund the channel already has is asked about, not sent again.
+            var state = try channel.queryRefund(refundNo: refund.refundNo.text, outTradeNo: order.orderNo.digits, now: now)
+            if state == .notFound {
+                state = try channel.refund(ChannelRefundRequest(refundNo: refund.refundNo.text, outTradeNo: order.orderNo.digits,
+                                                                orderAmount: order.amount, amount: refund.amount,
+                                                                currency: refund.currency, reason: refund.reason, now: now))
+            }
+            guard state == .succeeded else { return false }
             try hopping.withGroup(refund.orderNo.group) { try $0.completeRefund(refund.refundNo, now: now) }
             return true
         } catch {

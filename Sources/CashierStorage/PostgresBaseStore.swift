@@ -47,6 +47,11 @@ public final class PostgresBaseStore: BaseStore {
             code text PRIMARY KEY, store_id text NOT NULL REFERENCES stores(id), created_at bigint NOT NULL,
             expires_at bigint NOT NULL, used_at bigint, device_id text REFERENCES devices(id))
         """,
+        """
+        CREATE TABLE IF NOT EXISTS store_channels (
+            store_id text NOT NULL REFERENCES stores(id), channel text NOT NULL, settings text NOT NULL,
+            updated_at bigint NOT NULL, PRIMARY KEY (store_id, channel))
+        """,
         "CREATE TABLE IF NOT EXISTS attempts (key text NOT NULL, at bigint NOT NULL)",
         "CREATE INDEX IF NOT EXISTS attempts_key ON attempts(key, at)",
     ] + NonceSQL.postgresSchema
@@ -102,6 +107,31 @@ public final class PostgresBaseStore: BaseStore {
         let row = PostgresRow(r)
         return StoreRecord(id: try row.string(0), merchantID: try row.string(1), name: try row.string(2),
                            currency: try row.string(3), createdAt: try row.int64(4))
+    }
+
+    // MARK: Store channels
+
+    public func storeChannels(storeID: String) throws -> [StoreChannelRecord] {
+        try run {
+            try $0.execute("SELECT store_id, channel, settings, updated_at FROM store_channels WHERE store_id = $1 ORDER BY channel", [storeID])
+        }.rows.map { r in
+            let row = PostgresRow(r)
+            return StoreChannelRecord(storeID: try row.string(0), channel: try row.string(1), settings: try row.string(2),
+                                      updatedAt: try row.int64(3))
+        }
+    }
+
+    public func setStoreChannel(_ record: StoreChannelRecord) throws {
+        _ = try run {
+            try $0.execute("""
+                INSERT INTO store_channels (store_id, channel, settings, updated_at) VALUES ($1, $2, $3, $4)
+                ON CONFLICT (store_id, channel) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at
+                """, [record.storeID, record.channel, record.settings, String(record.updatedAt)])
+        }
+    }
+
+    public func removeStoreChannel(storeID: String, channel: String) throws -> Bool {
+        try run { try $0.execute("DELETE FROM store_channels WHERE store_id = $1 AND channel = $2", [storeID, channel]) }.affectedRows > 0
     }
 
     // MARK: Staff

@@ -39,6 +39,19 @@ public struct StoreRecord: Equatable, Sendable {
     }
 }
 
+/// One payment channel a store takes, with its merchant settings (JSON, as the channel's adapter reads
+/// it). Secrets are not kept here: the settings name owner-only files that hold them (docs/CHANNELS.md).
+public struct StoreChannelRecord: Equatable, Sendable {
+    public var storeID: String
+    /// `ChannelKind` raw value: `wechatpay`, `alipay`, `sandbox`.
+    public var channel: String
+    public var settings: String
+    public var updatedAt: Int64
+    public init(storeID: String, channel: String, settings: String, updatedAt: Int64) {
+        self.storeID = storeID; self.channel = channel; self.settings = settings; self.updatedAt = updatedAt
+    }
+}
+
 public enum StaffRole: String, Codable, Sendable, CaseIterable {
     case cashier
     case supervisor

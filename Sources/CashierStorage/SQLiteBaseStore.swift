@@ -49,6 +49,11 @@ public final class SQLiteBaseStore: BaseStore {
             code TEXT PRIMARY KEY, store_id TEXT NOT NULL REFERENCES stores(id), created_at INTEGER NOT NULL,
             expires_at INTEGER NOT NULL, used_at INTEGER, device_id TEXT REFERENCES devices(id))
         """,
+        """
+        CREATE TABLE IF NOT EXISTS store_channels (
+            store_id TEXT NOT NULL REFERENCES stores(id), channel TEXT NOT NULL, settings TEXT NOT NULL,
+            updated_at INTEGER NOT NULL, PRIMARY KEY (store_id, channel))
+        """,
         "CREATE TABLE IF NOT EXISTS attempts (key TEXT NOT NULL, at INTEGER NOT NULL)",
         "CREATE INDEX IF NOT EXISTS attempts_key ON attempts(key, at)",
     ] + NonceSQL.sqliteSchema
@@ -93,6 +98,30 @@ public final class SQLiteBaseStore: BaseStore {
 
     private static func store(_ s: Statement) -> StoreRecord {
         StoreRecord(id: s.string(0), merchantID: s.string(1), name: s.string(2), currency: s.string(3), createdAt: s.int64(4))
+    }
+
+    // MARK: Store channels
+
+    public func storeChannels(storeID: String) throws -> [StoreChannelRecord] {
+        try storage {
+            try lookups.query("SELECT store_id, channel, settings, updated_at FROM store_channels WHERE store_id = ? ORDER BY channel",
+                              [.text(storeID)]) {
+                StoreChannelRecord(storeID: $0.string(0), channel: $0.string(1), settings: $0.string(2), updatedAt: $0.int64(3))
+            }
+        }
+    }
+
+    public func setStoreChannel(_ record: StoreChannelRecord) throws {
+        try storage {
+            try db.run("""
+                INSERT INTO store_channels (store_id, channel, settings, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (store_id, channel) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at
+                """, [.text(record.storeID), .text(record.channel), .text(record.settings), .integer(record.updatedAt)])
+        }
+    }
+
+    public func removeStoreChannel(storeID: String, channel: String) throws -> Bool {
+        try storage { try db.run("DELETE FROM store_channels WHERE store_id = ? AND channel = ?", [.text(storeID), .text(channel)]) > 0 }
     }
 
     // MARK: Staff

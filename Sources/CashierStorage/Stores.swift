@@ -13,6 +13,13 @@ public protocol BaseStore: AnyObject, Sendable {
     func store(id: String) throws -> StoreRecord?
     func stores() throws -> [StoreRecord]
 
+    /// The payment channels the store takes (none configured: none).
+    func storeChannels(storeID: String) throws -> [StoreChannelRecord]
+    /// Adds the channel to its store, or replaces its settings.
+    func setStoreChannel(_ record: StoreChannelRecord) throws
+    /// Removes a channel from a store; false if the store did not have it.
+    func removeStoreChannel(storeID: String, channel: String) throws -> Bool
+
     func insertStaff(_ staff: StaffRecord) throws
     func staff(storeID: String) throws -> [StaffRecord]
 

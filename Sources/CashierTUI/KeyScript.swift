@@ -16,7 +16,7 @@ public struct KeyScriptError: Error, Equatable, CustomStringConvertible {
 ///
 /// Names (case-insensitive): Enter, Esc, Tab, BS (Backspace), Del, Up, Down, Left, Right, Home, End,
 /// PgUp, PgDn, Space, lt (a literal `<`), F1…F12, C-x (Control+x), and `Wait:N` (let N seconds pass).
-/// Example: `12.50<Enter><Enter>134567890123456789<Enter><Wait:5><F1><Esc>`.
+/// Example: `12.50<Enter><Enter>994567890123456789<Enter><Wait:5><F1><Esc>`.
 public enum KeyScript {
     public static func parse(_ script: String) throws(KeyScriptError) -> [ScriptStep] {
         var steps: [ScriptStep] = []

@@ -5,7 +5,7 @@ import HTTPClient
 
 /// A payment code the sandbox channel pays at once (last digit 0).
 func instantPaymentCode() -> String {
-    var digits = "13"
+    var digits = "99"
     for _ in 0..<15 { digits += String(Int.random(in: 0...9)) }
     return digits + "0"
 }

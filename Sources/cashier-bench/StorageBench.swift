@@ -40,7 +40,7 @@ func seedOrders(groupFiles: [(tag: Int, path: String)], store: StoreInfo, device
     let sql = """
         INSERT INTO orders (order_no, merchant_id, store_id, device_id, amount, currency, status, refunded_amount, items,
             client_ref, payment_code, channel_txn, failure_reason, failure_message, created_at, updated_at, paid_at)
-        VALUES (?, ?, ?, ?, ?, ?, 'paid', 0, '[]', NULL, '130000000000000000', ?, NULL, NULL, ?, ?, ?)
+        VALUES (?, ?, ?, ?, ?, ?, 'paid', 0, '[]', NULL, '990000000000000000', ?, NULL, NULL, ?, ?, ?)
         """
     let baseSecond = Int64(Date().timeIntervalSince1970) - 40 * 86_400
     for (slot, group) in groupFiles.enumerated() {

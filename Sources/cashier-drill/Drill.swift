@@ -191,9 +191,9 @@ private func sell(engine: CashierEngine, log: SaleLog, till: Int) {
     }
 }
 
-/// A sandbox payment code that pays at once: "13", 15 random digits, scenario digit 0.
+/// A sandbox payment code that pays at once: "99", 15 random digits, scenario digit 0.
 func paidPaymentCode() -> String {
-    var digits = "13"
+    var digits = "99"
     for _ in 0..<15 { digits += String(Int.random(in: 0...9)) }
     return digits + "0"
 }

@@ -17,6 +17,8 @@ usage: cashierd <command> [options]        (data directory: --data DIR, or $CASH
   merchant orders MERCHANT_ID [--limit N] [--cursor C]
                               a merchant's orders from every store and group, newest first (20 a page)
   store add --merchant ID --name NAME [--currency CNY] | store list
+  store channel set --store ID --channel sandbox|wechatpay|alipay [--settings FILE] | store channel list --store ID
+  store channel remove --store ID --channel NAME  which payment codes a store takes, with its merchant settings
   staff add --store ID --name NAME --role cashier|supervisor --pin PIN | staff list --store ID
   activation-code --store ID [--ttl SECONDS]      issue a one-time code for a terminal (default 600 s)
   device list | device revoke DEVICE_ID           list terminals; block a stolen one at once
@@ -132,7 +134,27 @@ func run(_ argv: [String]) throws -> Int32 {
             print(s.id)
         case "list":
             for s in try runtime.base.stores() { print("\(s.id)\t\(s.merchantID)\t\(s.currency)\t\(s.name)") }
-        default: throw UsageError("store add --merchant ID --name NAME | store list")
+        case "channel":
+            let storeID = try args.required("store")
+            switch args.positionals.dropFirst().first {
+            case "set":
+                guard let kind = ChannelKind(rawValue: try args.required("channel")) else {
+                    throw UsageError("--channel is one of \(ChannelKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                let settings = try args.value("settings").map { path -> String in
+                    guard let data = FileManager.default.contents(atPath: path) else { throw UsageError("cannot read \(path)") }
+                    return String(decoding: data, as: UTF8.self)
+                } ?? "{}"
+                try Administration.setStoreChannel(base: runtime.base, storeID: storeID, channel: kind, settings: settings, now: now())
+            case "list":
+                for c in try runtime.base.storeChannels(storeID: storeID) { print("\(c.channel)\t\(c.settings)") }
+            case "remove":
+                guard try runtime.base.removeStoreChannel(storeID: storeID, channel: try args.required("channel")) else {
+                    throw RuntimeError("store \(storeID) has no channel \(try args.required("channel"))")
+                }
+            default: throw UsageError("store channel set --store ID --channel NAME [--settings FILE] | store channel list --store ID | store channel remove --store ID --channel NAME")
+            }
+        default: throw UsageError("store add --merchant ID --name NAME | store list | store channel set|list|remove")
         }
         return 0
     case "staff":

@@ -21,7 +21,7 @@ final class CrossStoreTests: XCTestCase {
     private func otherStoreTerminal() throws -> TestTerminal {
         func out(_ r: CommandResult) -> String { r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) }
         let merchant = out(try service.admin(["merchant", "add", "Merchant B"]))
-        let store = out(try service.admin(["store", "add", "--merchant", merchant, "--name", "Store B"]))
+        let store = try service.addSandboxStore(merchant: merchant, name: "Store B")
         XCTAssertEqual(try service.admin(["staff", "add", "--store", store, "--name", "Bo", "--role", "supervisor",
                                           "--pin", Cashierd.supervisorPIN]).status, 0)
         let code = out(try service.admin(["activation-code", "--store", store]))

@@ -1,3 +1,4 @@
+import CashierChannels
 import CashierClient
 import CashierCore
 import CashierService

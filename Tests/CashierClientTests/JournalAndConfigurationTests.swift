@@ -8,7 +8,7 @@ import XCTest
 final class JournalAndConfigurationTests: XCTestCase {
     func testUnfinishedSalesSurviveReopeningAndFinishedOnesDropOut() throws {
         let dir = try TemporaryDirectory()
-        var sale = SaleStateMachine(request: CreateOrderRequest(amount: 100), paymentCode: "130000000000000001")
+        var sale = SaleStateMachine(request: CreateOrderRequest(amount: 100), paymentCode: "990000000000000001")
         _ = sale.start(nowMs: 1_000)
         do {
             let journal = try Journal(path: dir.file("j.sqlite"))

@@ -39,7 +39,7 @@ final class ReceiptAndCatalogTests: XCTestCase {
         }
         try harness.activate(service)
         // Two oolong teas and a bun, typed as item codes on the checkout screen, then paid.
-        let screen = try harness.run(["--script", "1001*2<Enter>1002<Enter><Enter>134567890123456780<Enter>", "--dump-screen"])
+        let screen = try harness.run(["--script", "1001*2<Enter>1002<Enter><Enter>994567890123456780<Enter>", "--dump-screen"])
         XCTAssertEqual(screen.status, 0, screen.stderr)
         XCTAssertTrue(screen.stdout.contains("PAID  10.00 CNY"), screen.stdout)
         XCTAssertTrue(screen.stdout.contains("乌龙茶 Oolong"), screen.stdout)

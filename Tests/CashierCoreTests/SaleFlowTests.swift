@@ -12,7 +12,7 @@ final class SaleFlowTests: XCTestCase {
 
     /// A sale whose order was created at t=1000 and whose pay went out then.
     func paying() -> (SaleStateMachine, [SaleAction]) {
-        var m = SaleStateMachine(request: request, paymentCode: "134567890123456789")
+        var m = SaleStateMachine(request: request, paymentCode: "994567890123456789")
         let start = m.start(nowMs: 0)
         XCTAssertTrue(start.contains(.createOrder(request)))
         let a = m.handle(.orderCreated(view(.created)), nowMs: 1_000)
@@ -32,12 +32,12 @@ final class SaleFlowTests: XCTestCase {
 
     func testPaidAtOnce() {
         var (m, a) = paying()
-        XCTAssertEqual(a.last, .sendPay(order, PayRequest(paymentCode: "134567890123456789")))
+        XCTAssertEqual(a.last, .sendPay(order, PayRequest(paymentCode: "994567890123456789")))
         // The journal entry is written before the pay goes out, and it no longer holds the code.
         let persistIndex = a.firstIndex { if case .persist = $0 { return true } else { return false } }!
         XCTAssertLessThan(persistIndex, a.firstIndex(where: isPay)!)
         let journalled = String(decoding: API.encode(snapshot(a)!), as: UTF8.self)
-        XCTAssertFalse(journalled.contains("134567890123456789"))
+        XCTAssertFalse(journalled.contains("994567890123456789"))
         let done = m.handle(.payAnswered(view(.paid)), nowMs: 1_300)
         XCTAssertEqual(m.phase, .finished(.paid(view(.paid))))
         XCTAssertTrue(done.contains(.report(m.phase)))

@@ -5,7 +5,7 @@ import XCTest
 /// to a new order, which the service puts in a live group; so does a pay that never landed, once its
 /// order has been closed.
 final class SaleHopTests: XCTestCase {
-    let code = "134567890123456780"
+    let code = "994567890123456780"
     let request = CreateOrderRequest(amount: 500, currency: "CNY", clientRef: "T1-0002")
 
     func view(_ n: OrderNumber, _ status: OrderStatus) -> OrderView {

@@ -1,4 +1,5 @@
 @testable import CashierService
+import CashierChannels
 import XCTest
 
 /// The pure parts of the service: admission layers and sandbox scenarios.
@@ -28,13 +29,14 @@ final class AdmissionTests: XCTestCase {
     }
 
     func testScenariosByLastDigit() {
-        XCTAssertEqual(SandboxScenario(paymentCode: "130000000000000000"), .paid)
-        XCTAssertEqual(SandboxScenario(paymentCode: "130000000000000003"), .paid)
-        XCTAssertEqual(SandboxScenario(paymentCode: "150000000000000004"), .userConfirms)
-        XCTAssertEqual(SandboxScenario(paymentCode: "100000000000000009"), .unknownNotPaid)
-        XCTAssertNil(SandboxScenario(paymentCode: "160000000000000000"), "first two digits are 10 to 15")
-        XCTAssertNil(SandboxScenario(paymentCode: "13000000000000000"), "18 digits")
-        XCTAssertNil(SandboxScenario(paymentCode: "13000000000000000x"))
+        XCTAssertEqual(SandboxScenario(paymentCode: "990000000000000000"), .paid)
+        XCTAssertEqual(SandboxScenario(paymentCode: "990000000000000003"), .paid)
+        XCTAssertEqual(SandboxScenario(paymentCode: "990000000000000004"), .userConfirms)
+        XCTAssertEqual(SandboxScenario(paymentCode: "990000000000000009"), .unknownNotPaid)
+        XCTAssertNil(SandboxScenario(paymentCode: "980000000000000000"), "first two digits are 99")
+        XCTAssertNil(SandboxScenario(paymentCode: "130000000000000000"), "a WeChat Pay code is not a sandbox code")
+        XCTAssertNil(SandboxScenario(paymentCode: "99000000000000000"), "18 digits")
+        XCTAssertNil(SandboxScenario(paymentCode: "99000000000000000x"))
     }
 }
 

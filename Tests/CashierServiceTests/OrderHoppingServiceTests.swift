@@ -119,7 +119,7 @@ final class OrderHoppingServiceTests: XCTestCase {
         }
         /// A terminal of a new store of `merchant`.
         func terminalOfNewStore(merchant: String, name: String) throws -> TestTerminal {
-            let store = try admin(["store", "add", "--merchant", merchant, "--name", name])
+            let store = try service.addSandboxStore(merchant: merchant, name: name)
             let code = try admin(["activation-code", "--store", store])
             return TestTerminal(transport: try service.transport(), credentials: try service.activateTerminal(code: code))
         }

@@ -93,7 +93,7 @@ final class RefundTests: XCTestCase {
     func testAnotherStoresTerminalCannotSeeOrRefundTheOrder() throws {
         let order = try paidOrder(1000)
         let merchant = try service.admin(["merchant", "add", "Other Merchant"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let store = try service.admin(["store", "add", "--merchant", merchant, "--name", "Other Store"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let store = try service.addSandboxStore(merchant: merchant, name: "Other Store")
         XCTAssertEqual(try service.admin(["staff", "add", "--store", store, "--name", "Olga", "--role", "supervisor", "--pin", Cashierd.supervisorPIN]).status, 0)
         let code = try service.admin(["activation-code", "--store", store]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let other = TestTerminal(transport: try service.transport(), credentials: try service.activateTerminal(code: code))

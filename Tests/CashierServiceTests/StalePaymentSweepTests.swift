@@ -1,3 +1,4 @@
+import CashierChannels
 import CashierClient
 import CashierCore
 import CashierService
@@ -45,8 +46,7 @@ final class StalePaymentSweepTests: XCTestCase {
         let code = paymentCode(.paid)
         try claim(order, code: code, in: runtime, at: start)
         // The channel charged the customer; the record of its answer never reached the group (a power cut).
-        guard case .paid(let txn) = try runtime.channel.pay(outTradeNo: order.orderNo.digits, amount: order.amount,
-                                                             currency: order.currency, code: code, now: start) else {
+        guard case .paid(let txn) = try runtime.sandbox.pay(sandboxPay(order, code: code, now: start)) else {
             return XCTFail("the sandbox should pay this code at once")
         }
 
@@ -81,10 +81,9 @@ final class StalePaymentSweepTests: XCTestCase {
         let report = runtime.service.sweepStalePayments(now: start + 301_000)
         XCTAssertEqual(report.reversed, 1)
         XCTAssertEqual(try stored(order, in: runtime)?.status, .reversed)
-        XCTAssertEqual(try runtime.channel.query(outTradeNo: order.orderNo.digits, now: start + 302_000), .reversed)
+        XCTAssertEqual(try runtime.sandbox.query(outTradeNo: order.orderNo.digits, now: start + 302_000), ChannelPaymentState.reversed)
         // A pay call for this order that reaches the channel only now (a delayed retry) charges nothing.
-        let late = try runtime.channel.pay(outTradeNo: order.orderNo.digits, amount: order.amount, currency: order.currency,
-                                           code: code, now: start + 303_000)
+        let late = try runtime.sandbox.pay(sandboxPay(order, code: code, now: start + 303_000))
         if case .paid = late { XCTFail("a reversed order was charged") }
         let books = try Reconciliation.run(runtime: runtime, now: start + 304_000)
         XCTAssertTrue(books.isExact, books.summary)
@@ -113,7 +112,9 @@ final class StalePaymentSweepTests: XCTestCase {
         XCTAssertEqual(stored.map(\.status), [.succeeded])
         XCTAssertEqual(runtime.service.sweepStalePayments(now: start + 120_000).refundsCompleted, 0, "nothing is left pending")
         // The terminal's late retry under the same number changes nothing at the channel.
-        try runtime.channel.refund(refundNo: refund.refundNo.text, outTradeNo: order.orderNo.digits, amount: 1_200, now: start + 121_000)
+        XCTAssertEqual(try runtime.sandbox.refund(ChannelRefundRequest(refundNo: refund.refundNo.text, outTradeNo: order.orderNo.digits,
+                                                                       orderAmount: order.amount, amount: 1_200, currency: order.currency,
+                                                                       now: start + 121_000)), .succeeded)
         let books = try Reconciliation.run(runtime: runtime, now: start + 122_000)
         XCTAssertTrue(books.isExact, books.summary)
         XCTAssertEqual([books.refunds, books.refundsAtChannel], [1, 1])
@@ -163,4 +164,10 @@ final class StalePaymentSweepTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("reverse_after_seconds"), "\(error)")
         }
     }
+}
+
+/// A pay call for `order` as the service makes it.
+private func sandboxPay(_ order: OrderView, code: String, now: Int64) -> ChannelPayRequest {
+    ChannelPayRequest(outTradeNo: order.orderNo.digits, amount: order.amount, currency: order.currency, paymentCode: code,
+                      description: "test", storeID: order.storeId, deviceID: order.deviceId, now: now)
 }

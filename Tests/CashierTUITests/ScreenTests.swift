@@ -39,7 +39,7 @@ final class ScreenTests: XCTestCase {
 
     static let items = ["6901234567892": OrderItem(sku: "6901234567892", name: "可口可乐 500ml", quantity: 1, unitPrice: 350),
                         "111": OrderItem(sku: "111", name: "Bread", quantity: 1, unitPrice: 1200)]
-    static let code = "134567890123456789"
+    static let code = "994567890123456789"
 
     func testCheckoutRunningTotalAndChineseItemAlignsInColumns() throws {
         let b = CannedBackend(items: Self.items)

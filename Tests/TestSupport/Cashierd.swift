@@ -1,3 +1,4 @@
+import CashierChannels
 import CashierClient
 import CashierCore
 import CashierService
@@ -84,6 +85,16 @@ public final class Cashierd: @unchecked Sendable {
         return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
 
+    /// Adds a store of `merchant` that takes sandbox codes; returns its id.
+    public func addSandboxStore(merchant: String, name: String) throws -> String {
+        let r = try admin(["store", "add", "--merchant", merchant, "--name", name])
+        guard r.status == 0 else { throw RuntimeError("store add failed: \(r.stderr)") }
+        let store = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let c = try admin(["store", "channel", "set", "--store", store, "--channel", "sandbox"])
+        guard c.status == 0 else { throw RuntimeError("store channel set failed: \(c.stderr)") }
+        return store
+    }
+
     /// A fresh activation code for the demo store.
     public func newActivationCode() throws -> String {
         let r = try admin(["activation-code", "--store", storeID])
@@ -154,9 +165,9 @@ public struct TestTerminal: Sendable {
     }
 }
 
-/// Payment codes for each sandbox scenario: 18 digits, "13" + 15 random digits + the scenario digit.
+/// Payment codes for each sandbox scenario: 18 digits, "99" + 15 random digits + the scenario digit.
 public func paymentCode(_ scenario: SandboxScenario) -> String {
-    var digits = "13"
+    var digits = "99"
     for _ in 0..<15 { digits += String(Int.random(in: 0...9)) }
     return digits + String(scenario.rawValue)
 }

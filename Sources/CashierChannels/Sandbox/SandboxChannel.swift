@@ -1,5 +1,4 @@
 import CashierCore
-import CashierCrypto
 import Foundation
 import SQLite
 
@@ -10,30 +9,43 @@ import SQLite
 /// Like real channels it is idempotent by the merchant's order number (`outTradeNo`): a second pay
 /// for the same order never charges again, a payment code is single-use, a reversed order can never
 /// be charged afterwards, and a refund number is refunded at most once.
-public final class SandboxChannel: Sendable {
+public final class SandboxChannel: PaymentChannel {
     private let db: Database
-    private let settings: ServiceConfiguration.ChannelSettings
+    private let settings: Settings
 
-    public enum PayAnswer: Equatable, Sendable {
+    public let name = ChannelKind.sandbox.rawValue
+    /// The terminal's own schedule (poll about every 3 s, reverse at 45 s); the sandbox takes a reverse at once.
+    public let timing = ChannelTiming(pollIntervalMs: 3_000, payDeadlineMs: 45_000, earliestReverseMs: 0)
+
+    /// How the sandbox's simulated customers behave.
+    public struct Settings: Sendable, Equatable {
+        /// How long a customer takes to confirm a USERPAYING payment (scenario 4).
+        public var confirmDelayMs: Int64
+        /// How long the slow scenario (8) takes to answer.
+        public var slowDelayMs: Int64
+        /// After this long an unconfirmed payment is closed by the channel.
+        public var autoCloseMs: Int64
+
+        public init(confirmDelayMs: Int64 = 6_000, slowDelayMs: Int64 = 3_000, autoCloseMs: Int64 = 180_000) {
+            self.confirmDelayMs = confirmDelayMs
+            self.slowDelayMs = slowDelayMs
+            self.autoCloseMs = autoCloseMs
+        }
+    }
+
+    /// The ledger's own answer to a pay, before it is put in the interface's terms.
+    enum PayAnswer: Equatable, Sendable {
         case paid(txn: String)
         case userPaying
         case declined(reason: String, message: String)
         case systemError
     }
 
-    public enum QueryAnswer: Equatable, Sendable {
-        case paid(txn: String)
-        case userPaying
-        case closed(reason: String, message: String)
-        case reversed
-        case notFound
+    struct ChannelFailure: Error, CustomStringConvertible {
+        var description: String
     }
 
-    public struct ChannelFailure: Error, CustomStringConvertible {
-        public var description: String
-    }
-
-    public init(path: String, settings: ServiceConfiguration.ChannelSettings) throws {
+    public init(path: String, settings: Settings = Settings()) throws {
         // The sandbox stands in for the provider's own systems, so it does not spend this service's fsyncs:
         // its books survive a crash or kill of cashierd (WAL, synchronous=NORMAL), not a power cut.
         db = try Database(.path(path), options: Database.Options(synchronousFull: false, checkpoints: .inBackground(everyMilliseconds: 1_000)))
@@ -62,10 +74,24 @@ public final class SandboxChannel: Sendable {
             """)
     }
 
+    public func pay(_ request: ChannelPayRequest) throws -> ChannelPaymentState {
+        do {
+            switch try ledgerPay(outTradeNo: request.outTradeNo, amount: request.amount, currency: request.currency,
+                                 code: request.paymentCode, now: request.now) {
+            case .paid(let txn): return .paid(txn: txn)
+            case .userPaying: return .userConfirming
+            case .declined(let reason, let message): return .declined(reason: reason, message: message)
+            case .systemError: return .unknown
+            }
+        } catch {
+            throw ChannelError(.noAnswer, "sandbox ledger: \(error)")
+        }
+    }
+
     /// Charges `code` for `outTradeNo`, or answers with the state of the existing payment for it.
-    public func pay(outTradeNo: String, amount: Int64, currency: String, code: String, now: Int64) throws -> PayAnswer {
+    func ledgerPay(outTradeNo: String, amount: Int64, currency: String, code: String, now: Int64) throws -> PayAnswer {
         guard let scenario = SandboxScenario(paymentCode: code) else {
-            return .declined(reason: "CODE_INVALID", message: "The payment code is not valid.")
+            return .declined(reason: DeclineReason.codeInvalid.rawValue, message: DeclineReason.codeInvalid.message)
         }
         if scenario == .slow { Thread.sleep(forTimeInterval: Double(settings.slowDelayMs) / 1000) }
         let answer: PayAnswer = try ledger {
@@ -76,7 +102,7 @@ public final class SandboxChannel: Sendable {
             if try self.db.query("SELECT 1 FROM payments WHERE payment_code = ?", [.text(code)], row: { _ in 1 }).first != nil {
                 try self.insert(outTradeNo, code: nil, amount: amount, currency: currency, scenario: scenario,
                                 status: "CLOSED", reason: "CODE_USED", now: now)
-                return .declined(reason: "CODE_USED", message: "The payment code was already used; ask the customer to refresh it.")
+                return .declined(reason: DeclineReason.codeUsed.rawValue, message: DeclineReason.codeUsed.message)
             }
             switch scenario {
             case .paid, .slow, .unknownButPaid:
@@ -89,7 +115,7 @@ public final class SandboxChannel: Sendable {
             case .insufficientFunds:
                 try self.insert(outTradeNo, code: code, amount: amount, currency: currency, scenario: scenario,
                                 status: "CLOSED", reason: "INSUFFICIENT_FUNDS", now: now)
-                return .declined(reason: "INSUFFICIENT_FUNDS", message: "The customer's balance is not enough.")
+                return .declined(reason: DeclineReason.insufficientFunds.rawValue, message: DeclineReason.insufficientFunds.message)
             case .unknownNotPaid:
                 try self.insert(outTradeNo, code: code, amount: amount, currency: currency, scenario: scenario,
                                 status: "CLOSED", reason: "SYSTEM_ERROR", now: now)
@@ -100,24 +126,24 @@ public final class SandboxChannel: Sendable {
     }
 
     /// Where the payment for `outTradeNo` stands now.
-    public func query(outTradeNo: String, now: Int64) throws -> QueryAnswer {
+    public func query(outTradeNo: String, now: Int64) throws -> ChannelPaymentState {
         try ledger {
             guard let p = try self.payment(outTradeNo) else { return .notFound }
             let status = try self.settle(p, now: now)
             switch status {
             case "PAID": return .paid(txn: p.txn ?? Self.txn(outTradeNo))
-            case "USERPAYING": return .userPaying
+            case "USERPAYING": return .userConfirming
             case "REVERSED": return .reversed
             default:
-                let reason = p.reason ?? "CLOSED"
-                return .closed(reason: reason, message: Self.message(forReason: reason))
+                let reason = p.reason ?? DeclineReason.orderClosed.rawValue
+                return .declined(reason: reason, message: DeclineReason.message(forCode: reason))
             }
         }
     }
 
     /// Cancels the payment for `outTradeNo`, returning any money taken; marks an unknown order reversed so a
     /// late pay call can never charge it.
-    public func reverse(outTradeNo: String, now: Int64) throws {
+    public func reverse(outTradeNo: String, payStartedAt: Int64, now: Int64) throws {
         try ledger {
             if try self.payment(outTradeNo) == nil {
                 try self.insert(outTradeNo, code: nil, amount: 0, currency: "", scenario: .paid, status: "REVERSED", now: now)
@@ -129,19 +155,56 @@ public final class SandboxChannel: Sendable {
     }
 
     /// Refunds `amount` of a paid order under `refundNo`; a repeat of the same refund number is a no-op.
-    public func refund(refundNo: String, outTradeNo: String, amount: Int64, now: Int64) throws {
-        try ledger {
-            if try self.db.query("SELECT 1 FROM refunds WHERE refund_no = ?", [.text(refundNo)], row: { _ in 1 }).first != nil { return }
+    public func refund(_ request: ChannelRefundRequest) throws -> ChannelRefundState {
+        let (refundNo, outTradeNo, amount, now) = (request.refundNo, request.outTradeNo, request.amount, request.now)
+        return try ledger {
+            if try self.db.query("SELECT 1 FROM refunds WHERE refund_no = ?", [.text(refundNo)], row: { _ in 1 }).first != nil {
+                return .succeeded
+            }
             guard let p = try self.payment(outTradeNo), try self.settle(p, now: now) == "PAID" else {
-                throw ChannelFailure(description: "order \(outTradeNo) is not paid at the channel")
+                return .refused(reason: "ORDER_NOT_PAID", message: "order \(outTradeNo) is not paid at the channel")
             }
             let refunded = try self.db.query("SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE out_trade_no = ?",
                                              [.text(outTradeNo)]) { $0.int64(0) }.first ?? 0
             guard refunded + amount <= p.amount else {
-                throw ChannelFailure(description: "refund exceeds the paid amount at the channel")
+                return .refused(reason: "REFUND_EXCEEDS_PAID", message: "the refund exceeds the paid amount at the channel")
             }
             _ = try self.db.run("INSERT INTO refunds (refund_no, out_trade_no, amount, created_at) VALUES (?, ?, ?, ?)",
                                 [.text(refundNo), .text(outTradeNo), .integer(amount), .integer(now)])
+            return .succeeded
+        }
+    }
+
+    public func queryRefund(refundNo: String, outTradeNo: String, now: Int64) throws -> ChannelRefundState {
+        try ledger {
+            try self.db.query("SELECT 1 FROM refunds WHERE refund_no = ? AND out_trade_no = ?",
+                              [.text(refundNo), .text(outTradeNo)], row: { _ in 1 }).first != nil ? .succeeded : .notFound
+        }
+    }
+
+    /// The payments made and refunds made on `day` (`yyyy-MM-dd`, UTC): payments by the time they were
+    /// paid (the confirmation time for a customer who confirmed), refunds by the time they were made.
+    public func statement(day: String) throws -> ChannelStatement {
+        guard let start = StatementDay.startMs(day, utcOffsetSeconds: 0) else {
+            throw ChannelError(.refused, "the day must be yyyy-MM-dd")
+        }
+        let end = start + 86_400_000
+        return try ledger {
+            // Confirmations due by the end of the day (or by now, for today) count as paid.
+            _ = try self.books(now: min(end, Int64(Date().timeIntervalSince1970 * 1000)))
+            // A payment reversed afterwards gave its money back: it is on no statement.
+            let paid = try self.db.query("""
+                SELECT out_trade_no, amount, txn, updated_at FROM payments
+                WHERE status = 'PAID' AND updated_at >= ? AND updated_at < ?
+                """, [.integer(start), .integer(end)]) {
+                StatementLine(kind: .payment, outTradeNo: $0.string(0), amount: $0.int64(1), providerID: $0.string(2), time: $0.int64(3))
+            }
+            let refunds = try self.db.query("SELECT refund_no, out_trade_no, amount, created_at FROM refunds WHERE created_at >= ? AND created_at < ?",
+                                            [.integer(start), .integer(end)]) {
+                StatementLine(kind: .refund, outTradeNo: $0.string(1), refundNo: $0.string(0), amount: $0.int64(2),
+                              providerID: "SBXR" + $0.string(0), time: $0.int64(3))
+            }
+            return ChannelStatement(day: day, lines: paid + refunds)
         }
     }
 
@@ -180,14 +243,14 @@ public final class SandboxChannel: Sendable {
         var confirmAt: Int64?
     }
 
-    /// Runs `body` in one immediate transaction; any database failure becomes a `ChannelFailure`.
+    /// Runs `body` in one immediate transaction; any database failure becomes a `ChannelError` (no answer).
     private func ledger<T>(_ body: () throws -> T) throws -> T {
         do {
             return try db.write(body)
-        } catch let failure as ChannelFailure {
+        } catch let failure as ChannelError {
             throw failure
         } catch {
-            throw ChannelFailure(description: "channel ledger: \(error)")
+            throw ChannelError(.noAnswer, "sandbox ledger: \(error)")
         }
     }
 
@@ -231,23 +294,13 @@ public final class SandboxChannel: Sendable {
         switch status {
         case "PAID": return .paid(txn: p.txn ?? Self.txn(p.outTradeNo))
         case "USERPAYING": return .userPaying
-        case "REVERSED": return .declined(reason: "ORDER_REVERSED", message: "The order was cancelled.")
+        case "REVERSED": return .declined(reason: DeclineReason.orderReversed.rawValue, message: DeclineReason.orderReversed.message)
         default:
-            let reason = p.reason ?? "CLOSED"
-            return .declined(reason: reason, message: Self.message(forReason: reason))
+            let reason = p.reason ?? DeclineReason.orderClosed.rawValue
+            return .declined(reason: reason, message: DeclineReason.message(forCode: reason))
         }
     }
 
     static func txn(_ outTradeNo: String) -> String { "SBX" + outTradeNo }
 
-    static func message(forReason reason: String) -> String {
-        switch reason {
-        case "INSUFFICIENT_FUNDS": return "The customer's balance is not enough."
-        case "CODE_USED": return "The payment code was already used; ask the customer to refresh it."
-        case "CODE_INVALID": return "The payment code is not valid."
-        case "SYSTEM_ERROR": return "The channel had a system error and charged nothing."
-        case "USER_CANCELLED": return "The customer did not confirm the payment."
-        default: return "The payment was closed."
-        }
-    }
 }

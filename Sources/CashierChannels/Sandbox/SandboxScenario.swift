@@ -1,7 +1,9 @@
+import CashierCore
+
 /// What the sandbox channel does with a payment code, decided by the code alone (deterministic).
 ///
-/// A payment code is 18 digits starting with 10–15, as the big channels' codes are. Its last digit
-/// picks the scenario, so testers and cashiers can provoke every outcome on purpose; docs/SANDBOX.md
+/// A sandbox payment code is 18 digits starting with `99` (`ChannelKind.sandbox`: no real wallet's range,
+/// so a demo code never reaches a real provider). Its last digit picks the scenario, so testers and cashiers can provoke every outcome on purpose; docs/SANDBOX.md
 /// lists them.
 public enum SandboxScenario: Int, Sendable, CaseIterable {
     /// Last digit 0–3: paid at once.
@@ -26,10 +28,8 @@ public enum SandboxScenario: Int, Sendable, CaseIterable {
         self = digit <= 3 ? .paid : SandboxScenario(rawValue: digit)!
     }
 
-    /// 18 digits whose first two are 10 to 15.
+    /// A sandbox code: 18 digits whose first two are 99.
     public static func isWellFormed(_ code: String) -> Bool {
-        let u = Array(code.utf8)
-        guard u.count == 18, u.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return false }
-        return u[0] == UInt8(ascii: "1") && u[1] >= UInt8(ascii: "0") && u[1] <= UInt8(ascii: "5")
+        ChannelKind(paymentCode: code) == .sandbox
     }
 }
