@@ -167,7 +167,11 @@ final class CommandLineTests: XCTestCase {
     func testAProgramWithAFrontEndRunsItWithNoCommand() throws {
         let table = CommandTable(program: "till", summary: "a till", globalOptions: [.path("config", help: "the configuration")],
                                  options: [.flag("headless", help: "JSON lines"), .string("script", "KEYS", help: "keys to type")],
-                                 run: { _ in 0 }, commands: [Command("status", summary: "how it is", run: { _ in 0 })])
+                                 run: { _ in 0 }, commands: [
+                                    Command("status", summary: "how it is", run: { _ in 0 }),
+                                    Command("activate", summary: "activate", options: [.string("code", "CODE", help: "the code")],
+                                            arguments: [.init("CODE", or: "code", help: "the code")], run: { _ in 0 }),
+                                 ])
         guard case .run(let front) = try table.parse(["--config", "c.json", "--script", "12<Enter>"]) else { return XCTFail() }
         XCTAssertEqual(front.path, [])
         XCTAssertEqual(front.string("script"), "12<Enter>")
@@ -178,6 +182,18 @@ final class CommandLineTests: XCTestCase {
         XCTAssertThrowsError(try table.parse(["status", "--headless"])) {
             XCTAssertEqual(($0 as? CommandLineError)?.message, "unknown option --headless for till status")
         }
+        // An argument that may be given as an option instead.
+        for line in [["activate", "AB12"], ["activate", "--code", "AB12"], ["activate", "AB12", "--code", "AB12"]] {
+            guard case .run(let activate) = try table.parse(line) else { return XCTFail() }
+            XCTAssertEqual(activate.argument("CODE"), "AB12", "\(line)")
+        }
+        XCTAssertThrowsError(try table.parse(["activate"])) {
+            XCTAssertEqual(($0 as? CommandLineError)?.message, "till activate needs CODE (or --code CODE)")
+        }
+        XCTAssertThrowsError(try table.parse(["activate", "AB12", "--code", "CD34"])) {
+            XCTAssertEqual(($0 as? CommandLineError)?.message, "give CODE or --code CODE to till activate, not both")
+        }
+        XCTAssertEqual(table.synopsis(at: ["activate"]), "activate (CODE | --code CODE)")
         guard case .print(let usage) = try table.parse(["--help"]) else { return XCTFail() }
         XCTAssertTrue(usage.contains("       till [--headless] [--script KEYS]"), usage)
     }

@@ -12,8 +12,16 @@ extension CommandTable {
             parts.append(c.defaultSubcommand == nil ? "<command>" : "[<command>]")
             return parts.joined(separator: " ")
         }
-        parts += c.arguments.map(\.usageText)
-        for o in c.options {
+        var alternatives: Set<String> = []
+        for a in c.arguments {
+            if let name = a.option, let o = c.option(named: name) {
+                alternatives.insert(name)
+                parts.append(a.isRequired ? "(\(a.name) | \(o.usageText))" : "[\(a.name) | \(o.usageText)]")
+            } else {
+                parts.append(a.usageText)
+            }
+        }
+        for o in c.options where !alternatives.contains(o.name) {
             let text = o.usageText
             parts.append(o.isRequired ? text : "[\(text)]" + (o.isRepeatable ? "..." : ""))
         }
@@ -22,7 +30,13 @@ extension CommandTable {
 
     /// What errors show: the command's synopsis (for a group, its commands'), and where to read more.
     public func usage(at path: [String]) -> String {
-        guard !path.isEmpty, let c = command(at: path) else { return help(at: []) }
+        guard !path.isEmpty, let c = command(at: path) else {
+            var lines = ["usage: \(program) <command> [options]"]
+            if root.run != nil { lines.append("       \(program) \(synopsis(at: []))") }
+            lines.append("commands: " + root.subcommands.map(\.name).joined(separator: ", "))
+            lines.append("(`\(program) --help` says more)")
+            return lines.joined(separator: "\n")
+        }
         var lines: [String] = []
         if !c.subcommands.isEmpty && c.run == nil {
             let leaves = runnableCommands().filter { $0.path.starts(with: path) && $0.path.count > path.count }
@@ -90,6 +104,7 @@ extension CommandTable {
     static func describe(_ a: Argument) -> String {
         var notes: [String] = []
         if !a.isRequired { notes.append("optional") }
+        if let o = a.option { notes.append("or --\(o)") }
         if case .choice(let values) = a.kind { notes.append(values.joined(separator: " or ")) }
         return notes.isEmpty ? a.help : "\(a.help) (\(notes.joined(separator: "; ")))"
     }

@@ -103,6 +103,12 @@ public struct Invocation: Sendable {
         return v
     }
 
+    /// A positional argument the table says is required.
+    public func requiredArgument(_ name: String) throws(CommandLineError) -> String {
+        guard let v = argument(name) else { throw usageError("\(([program] + path).joined(separator: " ")) needs \(name)") }
+        return v
+    }
+
     /// A usage error the implementation found (`a listen address is HOST:PORT`): exit 2 with the usage.
     public func usageError(_ message: String) -> CommandLineError {
         CommandLineError(message, usage: usage, path: path)
@@ -224,11 +230,26 @@ extension CommandTable {
             } else if let w = rest.first {
                 positional[argument.name] = [try checked(w, argument, path)]
                 rest = rest.dropFirst()
-            } else if argument.isRequired {
+            } else if argument.isRequired && argument.option == nil {
                 throw fail("\(title(path)) needs \(argument.name)")
             }
         }
         if let extra = rest.first { throw fail("unexpected argument \(extra) for \(title(path))") }
+        // An argument that may be given as an option instead: one of the two, once.
+        for argument in node.arguments {
+            guard let name = argument.option, let option = node.option(named: name) else { continue }
+            let instead = given[name]?.last?.text
+            switch (positional[argument.name]?.first, instead) {
+            case let (a?, o?) where a != o:
+                throw fail("give \(argument.name) or \(option.usageText) to \(title(path)), not both")
+            case (nil, let o?):
+                positional[argument.name] = [try checked(o, argument, path)]
+            case (nil, nil) where argument.isRequired:
+                throw fail("\(title(path)) needs \(argument.name) (or \(option.usageText))")
+            default:
+                break
+            }
+        }
 
         let missing = node.options.filter { $0.isRequired && given[$0.name] == nil } + globalOptions.filter { $0.isRequired && given[$0.name] == nil }
         if !missing.isEmpty {

@@ -102,6 +102,13 @@ public struct CommandTable: Sendable {
             if let d = c.defaultSubcommand, c.subcommand(named: d) == nil { problems.append("\(place): no default subcommand \(d)") }
             if c.subcommands.isEmpty && c.run == nil && c.builtin == nil { problems.append("\(place): runs nothing") }
             var optionalSeen = false
+            for a in c.arguments {
+                guard let name = a.option else { continue }
+                guard let o = c.option(named: name), o.kind != .flag, !o.isRepeatable, !o.isRequired, o.defaultValue == nil, !a.isVariadic else {
+                    problems.append("\(place): \(a.name)'s alternative --\(name) is no single optional value of the command")
+                    continue
+                }
+            }
             for (i, a) in c.arguments.enumerated() {
                 if a.isVariadic && i != c.arguments.count - 1 { problems.append("\(place): \(a.name) is variadic but not last") }
                 if a.isRequired && optionalSeen { problems.append("\(place): required \(a.name) after an optional argument") }
@@ -234,10 +241,11 @@ public struct Option: Sendable {
         Option(name, .flag, placeholder: "", help: help)
     }
 
+    /// - Parameter defaultText: how the help shows a default the implementation works out itself.
     public static func string(_ name: String, _ placeholder: String = "TEXT", required: Bool = false, repeatable: Bool = false,
-                              default value: String? = nil, help: String) -> Option {
+                              default value: String? = nil, defaultText: String? = nil, help: String) -> Option {
         Option(name, .string, placeholder: placeholder, help: help, required: required, repeatable: repeatable,
-               default: value.map(Value.text))
+               default: value.map(Value.text), defaultText: defaultText)
     }
 
     public static func integer(_ name: String, _ placeholder: String = "N", in range: ClosedRange<Int>? = nil, required: Bool = false,
@@ -275,12 +283,17 @@ public struct Argument: Sendable {
     /// Takes every remaining argument (last only).
     public let isVariadic: Bool
     public let help: String
+    /// An option of the same command that may be given instead (`activate CODE` or `activate --code CODE`):
+    /// the implementation gets either as this argument, and a required argument needs one of the two.
+    public let option: String?
 
-    public init(_ name: String, _ kind: ValueKind = .string, required: Bool = true, variadic: Bool = false, help: String) {
+    public init(_ name: String, _ kind: ValueKind = .string, required: Bool = true, variadic: Bool = false, or option: String? = nil,
+                help: String) {
         self.name = name
         self.kind = kind
         self.isRequired = required
         self.isVariadic = variadic
+        self.option = option
         self.help = help
     }
 
