@@ -12,8 +12,8 @@ let commandTable = CommandTable(
     program: "cashier",
     summary: "the cashier terminal: with no command the front end, else one command and its exit code",
     globalOptions: [
-        .path("config", defaultText: "$CASHIER_CONFIG, else cashier/config.json in $XDG_CONFIG_HOME or ~/.config",
-              help: "the terminal's configuration file"),
+        .path("config", defaultText: "$CASHIER_CONFIG, else $XDG_CONFIG_HOME/cashier/config.json",
+              help: "the configuration"),
     ],
     options: [
         .flag("headless", help: "JSON commands on stdin, JSON events on stdout (docs/HEADLESS.md)"),
@@ -39,7 +39,7 @@ let commandTable = CommandTable(
                     jsonOption,
                 ],
                 run: withEngine { try $0.pay() }),
-        Command("refund", summary: "refund part or all of a paid order (a retry reuses the reference, so it refunds once)",
+        Command("refund", summary: "refund part or all of a paid order; a retry with the same --ref refunds once",
                 options: [
                     .string("order", "N", required: true, help: "the order number as printed on the receipt"),
                     .amount("amount", required: true, help: "the amount to refund, e.g. 2.00"),
@@ -75,7 +75,7 @@ let jsonOption = Option.flag("json", help: "print one JSON object instead of lin
 
 /// The front end's options (with no command, and `tui`).
 let frontEndOptions: [Option] = [
-    .string("script", "KEYS", help: "drive the screens from a key script on an 80x24 buffer, e.g. '12.34<Enter>'"),
+    .string("script", "KEYS", allowsEmpty: true, help: "drive the screens from a key script on an 80x24 buffer, e.g. '12.34<Enter>'"),
     .flag("dump-screen", help: "with --script: print the final screen"),
     .choice("lang", Language.allCases.map(\.rawValue), help: "the screens' language (default from CASHIER_LANG, LC_ALL, LANG)"),
 ]

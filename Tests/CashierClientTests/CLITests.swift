@@ -263,6 +263,8 @@ final class CommandLineCLITests: XCTestCase {
         // A command line that is right goes on, and meets the bad configuration.
         XCTAssertEqual(try cashier(["orders", "--limit", "5"]).status, 8)
         XCTAssertEqual(try cashier(["--config", home.file("config.json"), "status", "--json"]).status, 8)
+        XCTAssertEqual(try cashier(["--script", "", "--dump-screen"]).status, 8, "an empty key script is a key script (cashier-bench's first screen)")
+        XCTAssertEqual(try cashier(["--headless"]).status, 8)
     }
 
     func testTheBashCompletionCompletesCommandsOptionsAndValues() throws {

@@ -166,7 +166,7 @@ final class CommandLineTests: XCTestCase {
 
     func testAProgramWithAFrontEndRunsItWithNoCommand() throws {
         let table = CommandTable(program: "till", summary: "a till", globalOptions: [.path("config", help: "the configuration")],
-                                 options: [.flag("headless", help: "JSON lines"), .string("script", "KEYS", help: "keys to type")],
+                                 options: [.flag("headless", help: "JSON lines"), .string("script", "KEYS", allowsEmpty: true, help: "keys to type")],
                                  run: { _ in 0 }, commands: [
                                     Command("status", summary: "how it is", run: { _ in 0 }),
                                     Command("activate", summary: "activate", options: [.string("code", "CODE", help: "the code")],
@@ -176,6 +176,8 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(front.path, [])
         XCTAssertEqual(front.string("script"), "12<Enter>")
         XCTAssertEqual(front.string("config"), "c.json")
+        guard case .run(let empty) = try table.parse(["--script", ""]) else { return XCTFail() }
+        XCTAssertEqual(empty.string("script"), "", "an option that takes an empty value")
         guard case .run(let status) = try table.parse(["--config", "c.json", "status"]) else { return XCTFail() }
         XCTAssertEqual(status.path, ["status"])
         XCTAssertThrowsError(try table.parse(["statsu"])) { XCTAssertEqual(($0 as? CommandLineError)?.message, "unknown command statsu (did you mean status?)") }

@@ -180,7 +180,7 @@ extension CommandTable {
                     continue
                 }
                 do {
-                    let value = try Self.convert(text, option.kind, what: "--\(name)")
+                    let value = option.allowsEmpty && text.isEmpty ? Value.text("") : try Self.convert(text, option.kind, what: "--\(name)")
                     if given[name] != nil && !option.isRepeatable {
                         note(fail("--\(name) is given twice; it takes one value"))
                     }

@@ -223,9 +223,12 @@ public struct Option: Sendable {
     public let defaultValue: Value?
     /// The default as the help shows it (also for defaults the implementation works out, like `$CASHIERD_DATA`).
     public let defaultText: String?
+    /// Takes an empty value (`--script ''`); every other option refuses one.
+    public let allowsEmpty: Bool
 
     init(_ name: String, _ kind: ValueKind, placeholder: String, help: String, required: Bool = false, repeatable: Bool = false,
-         default defaultValue: Value? = nil, defaultText: String? = nil) {
+         default defaultValue: Value? = nil, defaultText: String? = nil, allowsEmpty: Bool = false) {
+        self.allowsEmpty = allowsEmpty
         self.name = name
         self.kind = kind
         self.placeholder = placeholder
@@ -241,11 +244,14 @@ public struct Option: Sendable {
         Option(name, .flag, placeholder: "", help: help)
     }
 
-    /// - Parameter defaultText: how the help shows a default the implementation works out itself.
+    /// - Parameters:
+    ///   - defaultText: how the help shows a default the implementation works out itself.
+    ///   - allowsEmpty: an empty value is a value (otherwise `--name ''` is refused).
     public static func string(_ name: String, _ placeholder: String = "TEXT", required: Bool = false, repeatable: Bool = false,
-                              default value: String? = nil, defaultText: String? = nil, help: String) -> Option {
+                              default value: String? = nil, defaultText: String? = nil, allowsEmpty: Bool = false,
+                              help: String) -> Option {
         Option(name, .string, placeholder: placeholder, help: help, required: required, repeatable: repeatable,
-               default: value.map(Value.text), defaultText: defaultText)
+               default: value.map(Value.text), defaultText: defaultText, allowsEmpty: allowsEmpty)
     }
 
     public static func integer(_ name: String, _ placeholder: String = "N", in range: ClosedRange<Int>? = nil, required: Bool = false,
