@@ -82,22 +82,25 @@ let commandTable = CommandTable(
             Command("list", summary: "every terminal: id, store, active or revoked, name", options: [
                 .flag("json", help: "print one JSON document instead of lines"),
             ], run: CashierdCommands.deviceList),
-            Command("revoke", summary: "block a terminal (a stolen one) from its next request on, on every instance",
+            Command("revoke", summary: "block a (stolen) terminal from its next request on, on every instance",
                     arguments: [.init("DEVICE_ID", help: "the terminal, as `device list` shows it")],
                     run: CashierdCommands.deviceRevoke),
         ]),
         .group("groups", summary: "order groups: list, scale out, scale in", default: "list", [
-            Command("list", summary: "order groups and whether each takes new orders, and the routes of retired tags",
+            Command("list", summary: "order groups, whether each takes new orders, routes of retired tags",
                     run: CashierdCommands.groupsList),
-            Command("add", summary: "scale out: a new group takes orders (running instances reload within a second)", options: [
+            Command("add", summary: "scale out: a new group takes orders; running instances reload within a second", options: [
                 .integer("tag", in: GroupTag.range, required: true, help: "the new group's tag"),
                 .string("postgres", "URL", help: "a PostgreSQL database instead of a SQLite file group-NN.sqlite"),
             ], run: CashierdCommands.groupsAdd),
-            Command("retire", summary: "scale in: map the tag to tag mod remaining, copy its data there, route the tag", options: [
+            Command("retire", summary: "scale in: map the tag to tag mod remaining, copy its data there, route it", options: [
                 .integer("tag", in: GroupTag.range, required: true, help: "the group to retire"),
             ], run: CashierdCommands.groupsRetire),
         ]),
-        Command("reconcile", summary: "compare the sandbox channel's books with the order data; exits 0 only when exact",
+        Command("reconcile", summary: "compare the sandbox channel's books with the order data; 0 only when exact",
                 run: CashierdCommands.reconcile),
     ],
-    footer: "exit codes: 0 ok, 1 failure (the message says why), 2 bad usage (an unknown command or option, a missing or bad value)")
+    footer: """
+    exit codes: 0 ok, 1 failure (the message says why),
+                2 bad usage (an unknown command or option, a missing or bad value; nothing was done)
+    """)
