@@ -147,6 +147,132 @@ public enum Administration {
         return code
     }
 
+    // MARK: - `--json` outputs: one document, snake_case keys, every key always present (null when empty)
+
+    /// `cashierd init --json`: what was made, and with `--demo` the demo store's details.
+    public struct InitReport: Encodable, Sendable {
+        public var dataDirectory: String
+        public var instance: Int
+        public var groups: [Int]
+        /// Base URLs of the listen addresses, e.g. `https://127.0.0.1:8443`.
+        public var listen: [String]
+        /// The CA certificate terminals trust.
+        public var caFile: String
+        public var demo: DemoReport?
+
+        public init(dataDirectory: String, configuration: ServiceConfiguration, demo: DemoReport?) {
+            self.dataDirectory = dataDirectory
+            instance = configuration.instance
+            groups = configuration.groups.map(\.tag)
+            listen = configuration.listen.map { ($0.tls ? "https://" : "http://") + ($0.host.contains(":") ? "[\($0.host)]" : $0.host) + ":\($0.port)" }
+            caFile = (dataDirectory as NSString).appendingPathComponent("ca.pem")
+            self.demo = demo
+        }
+
+        enum CodingKeys: String, CodingKey { case dataDirectory = "data_directory", instance, groups, listen, caFile = "ca_file", demo }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(dataDirectory, forKey: .dataDirectory)
+            try c.encode(instance, forKey: .instance)
+            try c.encode(groups, forKey: .groups)
+            try c.encode(listen, forKey: .listen)
+            try c.encode(caFile, forKey: .caFile)
+            try c.encode(demo, forKey: .demo)
+        }
+    }
+
+    /// The demo data `init --demo` seeds, and its first activation code.
+    public struct DemoReport: Encodable, Sendable {
+        public var merchantId: String
+        public var storeId: String
+        public var storeName: String
+        public var currency: String
+        public var supervisorPin: String
+        public var cashierPin: String
+        /// As a terminal shows it: `WDJB-MJHT`.
+        public var activationCode: String
+        /// Milliseconds since 1970 (UTC).
+        public var activationCodeExpiresAt: Int64
+
+        public init(demo: DemoData, code: ActivationCodeRecord) {
+            merchantId = demo.store.merchantID
+            storeId = demo.store.id
+            storeName = demo.store.name
+            currency = demo.store.currency
+            supervisorPin = demo.supervisorPIN
+            cashierPin = demo.cashierPIN
+            activationCode = ActivationCode.display(code.code)
+            activationCodeExpiresAt = code.expiresAt
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case merchantId = "merchant_id", storeId = "store_id", storeName = "store_name", currency
+            case supervisorPin = "supervisor_pin", cashierPin = "cashier_pin", activationCode = "activation_code"
+            case activationCodeExpiresAt = "activation_code_expires_at"
+        }
+    }
+
+    /// `cashierd store list --json`.
+    public struct StoreList: Encodable, Sendable {
+        public struct Store: Encodable, Sendable {
+            public var id: String
+            public var merchantId: String
+            public var name: String
+            public var currency: String
+            /// Milliseconds since 1970 (UTC).
+            public var createdAt: Int64
+            enum CodingKeys: String, CodingKey { case id, merchantId = "merchant_id", name, currency, createdAt = "created_at" }
+        }
+        public var stores: [Store]
+
+        public init(_ records: [StoreRecord]) {
+            stores = records.map { Store(id: $0.id, merchantId: $0.merchantID, name: $0.name, currency: $0.currency, createdAt: $0.createdAt) }
+        }
+    }
+
+    /// `cashierd device list --json`. A device's key is never part of it.
+    public struct DeviceList: Encodable, Sendable {
+        public struct Device: Encodable, Sendable {
+            public var id: String
+            public var storeId: String
+            public var name: String
+            /// `active` or `revoked`.
+            public var status: String
+            /// Milliseconds since 1970 (UTC).
+            public var activatedAt: Int64
+            /// Null while active.
+            public var revokedAt: Int64?
+
+            enum CodingKeys: String, CodingKey {
+                case id, storeId = "store_id", name, status, activatedAt = "activated_at", revokedAt = "revoked_at"
+            }
+
+            public func encode(to encoder: Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(id, forKey: .id)
+                try c.encode(storeId, forKey: .storeId)
+                try c.encode(name, forKey: .name)
+                try c.encode(status, forKey: .status)
+                try c.encode(activatedAt, forKey: .activatedAt)
+                try c.encode(revokedAt, forKey: .revokedAt)
+            }
+        }
+        public var devices: [Device]
+
+        public init(_ records: [DeviceRecord]) {
+            devices = records.map {
+                Device(id: $0.id, storeId: $0.storeID, name: $0.name, status: $0.revokedAt == nil ? "active" : "revoked",
+                       activatedAt: $0.activatedAt, revokedAt: $0.revokedAt)
+            }
+        }
+    }
+
+    /// One of the reports above as the JSON document a `--json` command prints: sorted keys, indented.
+    public static func jsonDocument<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try prettyEncoder().encode(value), as: UTF8.self)
+    }
+
     static func newID(_ prefix: String) -> String { prefix + Hex.encode(Crypto.randomBytes(5)).uppercased() }
 
     static func write(_ text: String, to directory: String, _ name: String, mode: Int) throws {

@@ -2,25 +2,26 @@ import CashierClient
 import CashierCore
 import Foundation
 
-/// The one-shot subcommands: each prints a human summary (or `--json`) and returns its exit code.
+/// A command that needs the terminal's engine (configuration, keystore, journal): opens it, runs `body`,
+/// stops it. A configuration that cannot be read is reported as the command's error (exit 8).
+func withEngine(_ body: @escaping @Sendable (Commands) throws -> Int32) -> @Sendable (Invocation) throws -> Int32 {
+    { invocation in
+        let engine: CashierEngine
+        do throws(APIError) { engine = try CashierEngine.open(configPath: invocation.string("config")) } catch {
+            return Commands.report(error, json: invocation.isGiven("json") || invocation.isGiven("headless"))
+        }
+        defer { engine.stop() }
+        return try body(Commands(engine: engine, invocation: invocation))
+    }
+}
+
+/// The one-shot commands: each prints a human summary (or `--json`) and returns its exit code. The
+/// command line they are given is checked and typed by the table (Table.swift).
 struct Commands {
     let engine: CashierEngine
-    let options: Options
+    let invocation: Invocation
 
-    func run() -> Int32 {
-        let command = options.command ?? ""
-        switch command {
-        case "activate": return activate()
-        case "status": return status()
-        case "pay": return pay()
-        case "refund": return refund()
-        case "orders": return orders()
-        case "order": return order()
-        case "resume": engine.start(); return resume(announce: true)
-        default:
-            return Self.report(APIError(.badInput, detail: "unknown command \(command); see cashier --help"), json: options.json)
-        }
-    }
+    var json: Bool { invocation.isGiven("json") }
 
     // MARK: - Output
 
@@ -39,20 +40,26 @@ struct Commands {
     private func money(_ minor: Int64, _ currency: String) -> String { Money(minorUnits: minor, currency: currency).description }
 
     private func requireActivation() -> Int32? {
-        engine.credentials == nil ? Self.report(APIError(.notActivated, detail: "run `cashier activate --code CODE` first"), json: options.json) : nil
+        engine.credentials == nil ? Self.report(APIError(.notActivated, detail: "run `cashier activate --code CODE` first"), json: json) : nil
+    }
+
+    /// `cashier resume`: finishes sales a crash left open and says how each ended.
+    func resumeCommand() -> Int32 {
+        engine.start()
+        return resume(announce: true)
     }
 
     /// Finishes sales a crash left open; returns a failing exit code only if one needs attention.
     private func resume(announce: Bool) -> Int32 {
         let results = engine.resumeUnfinishedSales()
-        if announce && options.json {
+        if announce && json {
             Self.printJSON(["resumed": results.map { Reporting.outcome($0.outcome).merging(["sale": $0.id]) { a, _ in a } }])
         }
-        for r in results where !options.json {
+        for r in results where !json {
             let line = "resumed sale \(r.id)\(r.orderNo.map { " (order \($0.digits))" } ?? ""): \(describe(r.outcome))"
             if announce { print(line) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         }
-        if announce && results.isEmpty && !options.json { print("no unfinished sales") }
+        if announce && results.isEmpty && !json { print("no unfinished sales") }
         return results.contains { if case .needsAttention = $0.outcome { return true } else { return false } }
             ? ExitCode.needsAttention.rawValue : 0
     }
@@ -68,24 +75,22 @@ struct Commands {
 
     // MARK: - Commands
 
-    private func activate() -> Int32 {
-        guard let code = options.value("code") ?? options.rest.first else {
-            return Self.report(APIError(.badInput, detail: "activate needs --code CODE"), json: options.json)
-        }
+    func activate() throws -> Int32 {
+        let code = try invocation.requiredArgument("CODE")
         engine.start()
-        switch engine.activate(code: code, deviceName: options.value("name")) {
-        case .failure(let e): return Self.report(e, json: options.json)
+        switch engine.activate(code: code, deviceName: invocation.string("name")) {
+        case .failure(let e): return Self.report(e, json: json)
         case .success(let c):
-            if options.json { Self.printJSON(["device_id": c.deviceId, "store": Reporting.object(c.store)]) }
+            if json { Self.printJSON(["device_id": c.deviceId, "store": Reporting.object(c.store)]) }
             else { print("activated: device \(c.deviceId) of \(c.store.storeName) (\(c.store.storeId)), \(c.store.merchantName)") }
             return 0
         }
     }
 
-    private func status() -> Int32 {
+    func status() -> Int32 {
         engine.start()
         let s = engine.statusAfterProbe()
-        if options.json {
+        if json {
             Self.printJSON(Reporting.status(s))
         } else {
             for (i, d) in s.domains.enumerated() {
@@ -104,20 +109,18 @@ struct Commands {
         return 0
     }
 
-    private func pay() -> Int32 {
+    func pay() throws -> Int32 {
         if let failed = requireActivation() { return failed }
         let request: CreateOrderRequest
         do {
-            request = try CommandInput.orderRequest(amount: options.value("amount"), amountMinor: nil, items: options.value("items"),
+            request = try CommandInput.orderRequest(amount: nil, amountMinor: invocation.amount("amount"), items: invocation.string("items"),
                                                     currency: currency())
-        } catch { return Self.report(error, json: options.json) }
-        guard let code = options.value("code"), !code.isEmpty else {
-            return Self.report(APIError(.badInput, detail: "pay needs --code with the customer's payment code"), json: options.json)
-        }
+        } catch { return Self.report(error, json: json) }
+        let code = try invocation.requiredString("code")
         engine.start()
-        if let unreachable = engine.reachability() { return Self.report(unreachable, json: options.json) }
+        if let unreachable = engine.reachability() { return Self.report(unreachable, json: json) }
         _ = resume(announce: false)
-        let json = options.json
+        let json = self.json
         let subscription = engine.subscribe { event in
             guard !json, case let .sale(_, phase, left) = event else { return }
             let suffix = left.map { " (\($0) s left)" } ?? ""
@@ -146,41 +149,36 @@ struct Commands {
         return ExitCode(outcome: result.outcome).rawValue
     }
 
-    private func refund() -> Int32 {
+    func refund() throws -> Int32 {
         if let failed = requireActivation() { return failed }
-        let order: OrderNumber, amount: Int64
-        do {
-            order = try CommandInput.orderNumber(options.value("order"))
-            amount = try CommandInput.amount(options.value("amount"), currency: currency())
-        } catch { return Self.report(error, json: options.json) }
-        guard let pin = options.value("pin") else {
-            return Self.report(APIError(.badInput, detail: "refund needs --pin with a supervisor's PIN"), json: options.json)
-        }
+        let order: OrderNumber
+        do { order = try CommandInput.orderNumber(invocation.string("order")) } catch { return Self.report(error, json: json) }
+        let amount = try invocation.requiredAmount("amount")
+        let pin = try invocation.requiredString("pin")
         engine.start()
         _ = resume(announce: false)
-        let (ref, result) = engine.refund(order: order, amount: amount, pin: pin, refundRef: options.value("ref"))
+        let (ref, result) = engine.refund(order: order, amount: amount, pin: pin, refundRef: invocation.string("ref"))
         switch result {
         case .success(let v):
-            if options.json { Self.printJSON(["ref": ref, "refund": Reporting.object(v)]) }
+            if json { Self.printJSON(["ref": ref, "refund": Reporting.object(v)]) }
             else { print("refunded \(money(v.amount, v.currency)) of order \(v.orderNo.digits): refund \(v.refundNo.text) (reference \(ref))") }
             return 0
         case .failure(let e):
-            if options.json { Self.printJSON(Reporting.error(e).merging(["ref": ref]) { a, _ in a }) }
+            if json { Self.printJSON(Reporting.error(e).merging(["ref": ref]) { a, _ in a }) }
             else { FileHandle.standardError.write(Data("cashier: \(e)\nretry with --ref \(ref) to make sure it is refunded only once\n".utf8)) }
             return ExitCode(error: e).rawValue
         }
     }
 
-    private func orders() -> Int32 {
+    func orders() throws -> Int32 {
         if let failed = requireActivation() { return failed }
-        let limit = Int(options.value("limit") ?? "20") ?? 0
-        guard (1...200).contains(limit) else { return Self.report(APIError(.badInput, detail: "--limit is 1 to 200"), json: options.json) }
+        let limit = try invocation.requiredInteger("limit")
         engine.start()
         _ = resume(announce: false)
-        switch engine.orders(limit: limit, cursor: options.value("cursor")) {
-        case .failure(let e): return Self.report(e, json: options.json)
+        switch engine.orders(limit: limit, cursor: invocation.string("cursor")) {
+        case .failure(let e): return Self.report(e, json: json)
         case .success(let page):
-            if options.json { Self.printJSON((Reporting.object(page) as? [String: Any]) ?? [:]) } else {
+            if json { Self.printJSON((Reporting.object(page) as? [String: Any]) ?? [:]) } else {
                 for o in page.orders {
                     let refunded = o.refundedAmount > 0 ? " refunded \(money(o.refundedAmount, o.currency))" : ""
                     print("\(o.orderNo.digits)  \(CivilTime(epochSeconds: o.createdAt / 1000).display)  \(money(o.amount, o.currency))  \(o.status.rawValue)\(refunded)")
@@ -193,17 +191,16 @@ struct Commands {
         }
     }
 
-    private func order() -> Int32 {
+    func order() throws -> Int32 {
+        let text = try invocation.requiredArgument("ORDER_NO")
         if let failed = requireActivation() { return failed }
         let number: OrderNumber
-        do { number = try CommandInput.orderNumber(options.value("order") ?? options.rest.first) } catch {
-            return Self.report(error, json: options.json)
-        }
+        do { number = try CommandInput.orderNumber(text) } catch { return Self.report(error, json: json) }
         engine.start()
         switch engine.order(number) {
-        case .failure(let e): return Self.report(e, json: options.json)
+        case .failure(let e): return Self.report(e, json: json)
         case .success(let v):
-            if options.json { Self.printJSON(["order": Reporting.object(v)]) } else {
+            if json { Self.printJSON(["order": Reporting.object(v)]) } else {
                 print("order \(v.orderNo.digits)  \(v.status.rawValue)  \(v.money)")
                 for item in v.items { print("  \(item.quantity) x \(item.name)  \(money(item.unitPrice, v.currency))") }
                 if v.refundedAmount > 0 { print("refunded \(money(v.refundedAmount, v.currency))") }

@@ -2,48 +2,31 @@ import CashierClient
 import CashierCore
 import Foundation
 
-let usage = """
-usage: cashier [--config PATH] COMMAND [--json]
-  activate --code CODE [--name NAME]     activate this terminal and store its key
-  status                                 domains, latencies, active domain, device
-  pay --amount 12.34 --code PAYCODE [--items JSON]
-                                         take a payment (creates the order, pays, waits, reverses at the deadline)
-  refund --order N --amount A --pin P [--ref R]
-                                         refund part or all of a paid order (a retry reuses the reference)
-  orders [--limit N] [--cursor C]        the store's orders, newest first, one page
-  order N                                one order
-  resume                                 finish sales left unfinished by a crash
-  --headless                             JSON commands on stdin, JSON events on stdout (docs/HEADLESS.md)
-  tui | (nothing) | --script KEYS --dump-screen
-                                         the terminal UI
-exit codes: 0 ok/paid, 2 bad input, 3 declined, 4 not paid, 5 service unreachable, 6 refused by the service,
-            7 needs attention, 8 not activated / configuration / keystore problem
-"""
-
-func main() -> Int32 {
-    let arguments = Array(CommandLine.arguments.dropFirst())
-    let options: Options
-    do { options = try Options(arguments) } catch {
-        FileHandle.standardError.write(Data("cashier: \(error.message)\n\(usage)\n".utf8))
+/// `cashier`: the terminal client. The command line is the table in Table.swift; the commands are in
+/// Commands.swift, the front end in TerminalUI.swift.
+func main(_ arguments: [String]) -> Int32 {
+    do {
+        switch try commandTable.parse(arguments) {
+        case .print(let text):
+            print(text)
+            return 0
+        case .run(let invocation):
+            guard let run = invocation.command.run else { return ExitCode.badInput.rawValue }
+            return try run(invocation)
+        }
+    } catch let error as CommandLineError {
+        // Bad input: the problem in one line and the command's usage on stderr; nothing was done. With
+        // --json the error is also the one JSON object on stdout, as for every other error.
+        if arguments.contains("--json") { Commands.printJSON(Reporting.error(APIError(.badInput, detail: error.message))) }
+        FileHandle.standardError.write(Data("cashier: \(error.message)\n\(error.usage)\n".utf8))
         return ExitCode.badInput.rawValue
+    } catch {
+        FileHandle.standardError.write(Data("cashier: \(error)\n".utf8))
+        return 1
     }
-    if options.flag("help") || options.command == "help" {
-        print(usage)
-        return 0
-    }
-    let engine: CashierEngine
-    do { engine = try CashierEngine.open(configPath: options.value("config")) } catch {
-        return Commands.report(error, json: options.json || options.flag("headless"))
-    }
-    defer { engine.stop() }
-    if options.flag("headless") { return Commands.headless(engine) }
-    if options.command == nil || options.command == "tui" || options.value("script") != nil {
-        return runTerminalUI(engine: engine, arguments: arguments)
-    }
-    return Commands(engine: engine, options: options).run()
 }
 
-let status = main()
+let status = main(Array(CommandLine.arguments.dropFirst()))
 // Probe threads may still be inside libcurl: leave without running exit handlers that tear libcurl down under them.
 fflush(nil)
 _exit(status)

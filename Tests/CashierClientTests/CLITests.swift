@@ -170,3 +170,124 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try harness.runJSON(["status"]).json["unfinished_sales"] as? Int, 0)
     }
 }
+
+/// `cashier`'s command line as its table defines it: help for every command, exit 2 for every mistake,
+/// the completion script and the docs. None of these needs a service: the configuration given is not even
+/// valid, so a command that went past its command line would stop with exit 8.
+final class CommandLineCLITests: XCTestCase {
+    var home: TemporaryDirectory!
+    var environment: [String: String] = [:]
+
+    override func setUpWithError() throws {
+        home = try TemporaryDirectory(prefix: "cashier-cli")
+        let config = home.file("config.json")
+        try Data("{ not a configuration".utf8).write(to: URL(fileURLWithPath: config))
+        environment = ["HOME": home.path, "XDG_CONFIG_HOME": home.file("xdg"), "CASHIER_CONFIG": config]
+    }
+
+    private func cashier(_ arguments: [String]) throws -> CommandResult {
+        try runCommand(ClientHarness.binary, arguments, environment: environment, timeoutSeconds: 20)
+    }
+
+    /// The commands `cashier --help` lists (their first words, up to the options and arguments).
+    private func listedCommands() throws -> [[String]] {
+        let usage = try cashier(["--help"])
+        XCTAssertEqual(usage.status, 0)
+        let section = usage.stdout.components(separatedBy: "\ncommands:\n")[1].components(separatedBy: "\n\n")[0]
+        return section.split(separator: "\n").filter { $0.hasPrefix("  ") && !$0.hasPrefix("   ") }.map { line in
+            // The synopsis, up to the two spaces before the summary.
+            let synopsis = line.dropFirst(2).components(separatedBy: "  ")[0]
+            return Array(synopsis.split(separator: " ").prefix { !$0.hasPrefix("[") && !$0.hasPrefix("-") && $0.uppercased() != $0 }.map(String.init))
+        }
+    }
+
+    func testEveryCommandsHelpIsPrintedAndNothingElseIsDone() throws {
+        let commands = try listedCommands()
+        XCTAssertEqual(commands.map { $0.joined(separator: " ") },
+                       ["activate", "status", "pay", "refund", "orders", "order", "resume", "tui", "help", "completion"])
+        // Both ways of giving an activation code (or an order number) are still taken: they meet the bad configuration.
+        XCTAssertEqual(try cashier(["activate", "AAAA-BBBB"]).status, 8)
+        XCTAssertEqual(try cashier(["activate", "--code", "AAAA-BBBB"]).status, 8)
+        for command in commands {
+            for flag in ["--help", "-h"] {
+                let r = try cashier(command + [flag])
+                XCTAssertEqual(r.status, 0, "\(command) \(flag): \(r.stderr)")
+                XCTAssertTrue(r.stdout.hasPrefix("usage: cashier \(command.joined(separator: " "))"), r.stdout)
+                XCTAssertEqual(r.stderr, "", "\(command) \(flag) went further than its help")
+            }
+        }
+        let pay = try cashier(["pay", "--help"]).stdout
+        XCTAssertEqual(try cashier(["help", "pay"]).stdout, pay)
+        for text in ["--amount AMOUNT", "--code PAYCODE", "the customer's payment code (required)", "--items JSON", "--json", "--config PATH"] {
+            XCTAssertTrue(pay.contains(text), "pay's help lacks \(text):\n\(pay)")
+        }
+        // --help wins over the rest of the line, which is neither checked nor acted on.
+        XCTAssertEqual(try cashier(["pay", "--amount", "abc", "--help"]).stdout, pay)
+        let top = try cashier(["--help"])
+        XCTAssertEqual(try cashier(["help"]).stdout, top.stdout)
+        XCTAssertTrue(top.stdout.contains("cashier [--headless] [--script KEYS] [--dump-screen] [--lang en|zh]"), top.stdout)
+    }
+
+    func testEveryMistakeIsExitCode2WithTheProblemAndTheUsageOnStandardError() throws {
+        let cases: [([String], String, String)] = [
+            (["pay", "--amont", "1.00", "--code", "1"], "unknown option --amont for cashier pay (did you mean --amount?)", "usage: cashier pay"),
+            (["statsu"], "unknown command statsu (did you mean status?)", "usage: cashier <command>"),
+            (["pay", "--amount", "1.00"], "cashier pay needs --code PAYCODE", "usage: cashier pay"),
+            (["pay", "--amount", "abc", "--code", "1"], "--amount takes an amount like 12.34, not abc", "usage: cashier pay"),
+            (["pay", "--amount", "1.00", "--code"], "--code needs a value (--code PAYCODE)", "usage: cashier pay"),
+            (["orders", "--limit", "abc"], "--limit takes a whole number, not abc", "usage: cashier orders"),
+            (["orders", "--limit", "500"], "--limit takes 1 to 200, not 500", "usage: cashier orders"),
+            (["refund", "--order", "1", "--amount", "1.00"], "cashier refund needs --pin PIN", "usage: cashier refund"),
+            (["tui", "--lang", "fr"], "--lang takes en or zh, not fr", "usage: cashier tui"),
+            (["status", "extra"], "unexpected argument extra for cashier status", "usage: cashier status"),
+            (["status", "--headless"], "unknown option --headless for cashier status", "usage: cashier status"),
+            (["activate"], "cashier activate needs CODE (or --code CODE)", "usage: cashier activate (CODE | --code CODE)"),
+            (["activate", "AAAA-BBBB", "--code", "CCCC-DDDD"], "give CODE or --code CODE to cashier activate, not both", "usage: cashier activate"),
+            (["order"], "cashier order needs ORDER_NO (or --order N)", "usage: cashier order (ORDER_NO | --order N)"),
+            (["completion", "zsh"], "SHELL takes bash, not zsh", "usage: cashier completion"),
+        ]
+        for (arguments, message, usage) in cases {
+            let r = try cashier(arguments)
+            XCTAssertEqual(r.status, 2, "\(arguments): \(r.stdout) \(r.stderr)")
+            let lines = r.stderr.split(separator: "\n").map(String.init)
+            XCTAssertEqual(lines.first, "cashier: " + message, "\(arguments)")
+            XCTAssertTrue(lines.dropFirst().first?.hasPrefix(usage) == true, "\(arguments): \(r.stderr)")
+            XCTAssertEqual(r.stdout, "", "\(arguments): nothing on stdout without --json")
+        }
+        // With --json the error is also the one JSON object on stdout, as every other error is.
+        let r = try cashier(["orders", "--limit", "abc", "--json"])
+        XCTAssertEqual(r.status, 2)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(object?["code"] as? String, "BAD_INPUT")
+        XCTAssertEqual(object?["exit_code"] as? Int, 2)
+        XCTAssertEqual(object?["detail"] as? String, "--limit takes a whole number, not abc")
+        // A command line that is right goes on, and meets the bad configuration.
+        XCTAssertEqual(try cashier(["orders", "--limit", "5"]).status, 8)
+        XCTAssertEqual(try cashier(["--config", home.file("config.json"), "status", "--json"]).status, 8)
+        XCTAssertEqual(try cashier(["--script", "", "--dump-screen"]).status, 8, "an empty key script is a key script (cashier-bench's first screen)")
+        XCTAssertEqual(try cashier(["--headless"]).status, 8)
+    }
+
+    func testTheBashCompletionCompletesCommandsOptionsAndValues() throws {
+        let r = try cashier(["completion", "bash"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let script = r.stdout
+        XCTAssertEqual(try bashCompletion(script: script, words: ["cashier", "pa"]), ["pay"])
+        XCTAssertEqual(Set(try bashCompletion(script: script, words: ["cashier", "re"])), ["refund", "resume"])
+        XCTAssertEqual(try bashCompletion(script: script, words: ["cashier", "pay", "--am"]), ["--amount"])
+        XCTAssertEqual(Set(try bashCompletion(script: script, words: ["cashier", "refund", "--order", "1", "--"])),
+                       ["--order", "--amount", "--pin", "--ref", "--json", "--config", "--help"])
+        XCTAssertEqual(Set(try bashCompletion(script: script, words: ["cashier", "tui", "--lang", ""])), ["en", "zh"])
+        XCTAssertEqual(try bashCompletion(script: script, words: ["cashier", "--conf"]), ["--config"])
+        XCTAssertEqual(try bashCompletion(script: script, words: ["cashier", "--config", "x.json", "sta"]), ["status"])
+    }
+
+    /// docs/CLIENT.md's command block is `cashier --help` word for word, so the docs name every command and
+    /// option the table has, and nothing else.
+    func testTheClientDocsShowTheCommandsAsTheTableDefinesThem() throws {
+        let usage = try cashier(["--help"]).stdout.trimmingCharacters(in: .newlines)
+        let documented = try XCTUnwrap(fencedBlock(after: "<!-- cashier --help -->", in: try repositoryFile("docs/CLIENT.md")),
+                                       "docs/CLIENT.md has no block after <!-- cashier --help -->")
+        XCTAssertEqual(documented, usage, "paste `cashier --help` into docs/CLIENT.md")
+    }
+}

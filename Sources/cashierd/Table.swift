@@ -1,0 +1,123 @@
+import CashierCore
+import CashierStorage
+
+/// `cashierd`'s whole command line. Parsing, every `--help`, the usage and `cashierd completion bash` are
+/// made from this one value; each command's implementation (Commands.swift) gets the typed values.
+///
+/// `help` and `completion` come with every table.
+///
+/// To add a command: one `Command(...)` here (in a `.group` for `cashierd NOUN VERB`), naming its options
+/// with their types, defaults and help, and `run:` a function `(Invocation) throws -> Int32` in
+/// Commands.swift. docs/OPERATIONS.md's command block is `cashierd --help`; `CashierdCommandLineTests`
+/// fails until it is pasted in.
+let commandTable = CommandTable(
+    program: "cashierd",
+    summary: "the cashier service and its administration",
+    globalOptions: [
+        .path("data", "DIR", defaultText: "$CASHIERD_DATA, else ./var/cashierd", help: "the data directory"),
+    ],
+    commands: [
+        Command("init", summary: "create the data directory: configuration, private CA, certificates, databases",
+                description: "Never overwrites: a directory that holds a configuration is refused and left as it is.",
+                options: [
+                    .integer("groups", in: 1...100, default: 4, help: "order groups, one SQLite file each"),
+                    .string("listen", "HOST:PORT", repeatable: true, defaultText: "127.0.0.1:8443 and 127.0.0.2:8444", help: "an HTTPS address"),
+                    .string("plain", "HOST:PORT", repeatable: true, help: "a plain HTTP address, only behind a load balancer"),
+                    .integer("instance", in: 0...999, default: 1, help: "this instance's number, part of every order number"),
+                    .string("name", "DNS", repeatable: true, help: "another name for the service certificate"),
+                    .flag("demo", help: "also a demo merchant, store, supervisor, cashier and an activation code for a day"),
+                    .flag("json", help: "print one JSON document (what was made, the demo store) instead of lines"),
+                ],
+                run: CashierdCommands.initialize),
+        Command("serve", summary: "serve HTTPS (and plain HTTP for a load balancer) until SIGTERM or SIGINT",
+                description: "Prints `cashierd-N listening on URL, URL` once it listens; SIGTERM or SIGINT lets requests "
+                    + "in flight finish and exits 0.",
+                options: [
+                    .string("listen", "HOST:PORT", repeatable: true, help: "serve HTTPS here instead of the configured addresses"),
+                    .string("plain", "HOST:PORT", repeatable: true, help: "serve plain HTTP here instead (behind a load balancer)"),
+                    .integer("instance", in: 0...999, help: "this instance's number instead of the configuration's"),
+                    .flag("quiet", help: "write no request log"),
+                ],
+                run: CashierdCommands.serve),
+        .group("merchant", summary: "merchants and their orders", [
+            Command("add", summary: "add a merchant; prints its id", arguments: [.init("NAME", help: "the merchant's name")],
+                    run: CashierdCommands.merchantAdd),
+            Command("list", summary: "every merchant: id, name", run: CashierdCommands.merchantList),
+            Command("orders", summary: "a merchant's orders from every store and group, newest first",
+                    description: "One line per order (number, created UTC, store, status, amount; tab-separated), then "
+                        + "`next: --cursor C` when there may be more. Exits 1 when a group did not answer.",
+                    options: [
+                        .integer("limit", in: 1...500, default: 20, help: "orders on the page"),
+                        .string("cursor", "C", help: "where the page starts, as the last page printed"),
+                    ],
+                    arguments: [.init("MERCHANT_ID", help: "the merchant")],
+                    run: CashierdCommands.merchantOrders),
+        ]),
+        .group("store", summary: "stores", [
+            Command("add", summary: "add a store to a merchant; prints its id", options: [
+                .string("merchant", "ID", required: true, help: "the merchant"),
+                .string("name", "NAME", required: true, help: "the store's name"),
+                .string("currency", "CODE", default: "CNY", help: "the store's currency (ISO 4217)"),
+            ], run: CashierdCommands.storeAdd),
+            Command("list", summary: "every store: id, merchant, currency, name", options: [
+                .flag("json", help: "print one JSON document instead of lines"),
+            ], run: CashierdCommands.storeList),
+            .group("channel", summary: "which payment codes a store takes, and its merchant settings", [
+                Command("set", summary: "let a store take a channel's codes (replaces its settings)",
+                        description: "The settings file is the channel's JSON object (docs/CHANNELS.md); it names the files that "
+                            + "hold credentials, which must be owner-only. The settings are checked before they are stored.",
+                        options: [
+                            .string("store", "ID", required: true, help: "the store"),
+                            .choice("channel", ChannelKind.allCases.map(\.rawValue), required: true, help: "the channel"),
+                            .path("settings", "FILE", help: "the channel's settings (JSON); none for the sandbox"),
+                        ], run: CashierdCommands.storeChannelSet),
+                Command("list", summary: "a store's channels and their settings", options: [
+                    .string("store", "ID", required: true, help: "the store"),
+                ], run: CashierdCommands.storeChannelList),
+                Command("remove", summary: "stop a store taking a channel's codes", options: [
+                    .string("store", "ID", required: true, help: "the store"),
+                    .choice("channel", ChannelKind.allCases.map(\.rawValue), required: true, help: "the channel"),
+                ], run: CashierdCommands.storeChannelRemove),
+            ]),
+        ]),
+        .group("staff", summary: "a store's staff and their PINs", [
+            Command("add", summary: "add a member of staff; prints their id", options: [
+                .string("store", "ID", required: true, help: "the store"),
+                .string("name", "NAME", required: true, help: "their name"),
+                .choice("role", StaffRole.allCases.map(\.rawValue), required: true, help: "a supervisor's PIN approves refunds"),
+                .string("pin", "PIN", required: true, help: "4 to 12 digits, different from the store's other PINs"),
+            ], run: CashierdCommands.staffAdd),
+            Command("list", summary: "a store's staff: id, role, name", options: [
+                .string("store", "ID", required: true, help: "the store"),
+            ], run: CashierdCommands.staffList),
+        ]),
+        Command("activation-code", summary: "issue a one-time code that activates a terminal for a store", options: [
+            .string("store", "ID", required: true, help: "the store the terminal will belong to"),
+            .integer("ttl", "SECONDS", in: 60...(7 * 86_400), default: 600, help: "how long the code is valid"),
+        ], run: CashierdCommands.activationCode),
+        .group("device", summary: "terminals", [
+            Command("list", summary: "every terminal: id, store, active or revoked, name", options: [
+                .flag("json", help: "print one JSON document instead of lines"),
+            ], run: CashierdCommands.deviceList),
+            Command("revoke", summary: "block a (stolen) terminal from its next request on, on every instance",
+                    arguments: [.init("DEVICE_ID", help: "the terminal, as `device list` shows it")],
+                    run: CashierdCommands.deviceRevoke),
+        ]),
+        .group("groups", summary: "order groups: list, scale out, scale in", default: "list", [
+            Command("list", summary: "order groups, whether each takes new orders, routes of retired tags",
+                    run: CashierdCommands.groupsList),
+            Command("add", summary: "scale out: a new group takes orders; running instances reload within a second", options: [
+                .integer("tag", in: GroupTag.range, required: true, help: "the new group's tag"),
+                .string("postgres", "URL", help: "a PostgreSQL database instead of a SQLite file group-NN.sqlite"),
+            ], run: CashierdCommands.groupsAdd),
+            Command("retire", summary: "scale in: map the tag to tag mod remaining, copy its data there, route it", options: [
+                .integer("tag", in: GroupTag.range, required: true, help: "the group to retire"),
+            ], run: CashierdCommands.groupsRetire),
+        ]),
+        Command("reconcile", summary: "compare the sandbox channel's books with the order data; 0 only when exact",
+                run: CashierdCommands.reconcile),
+    ],
+    footer: """
+    exit codes: 0 ok, 1 failure (the message says why),
+                2 bad usage (an unknown command or option, a missing or bad value; nothing was done)
+    """)
