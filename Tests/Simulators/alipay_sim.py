@@ -9,7 +9,7 @@ single-use, idempotent by out_trade_no and out_request_no, refunds never above t
 serves the day's statement as Alipay does (a download address, then a zip of GBK CSV files), and can
 be told to misbehave. It listens on 127.0.0.1 only. RSA and certificates come from the openssl CLI.
 
-  python3 alipay_sim.py --dir DIR [--app-id ID] [--confirm-after-ms MS] [--auto-close-ms MS]
+  python3 alipay_sim.py --dir DIR [--app-id ID] [--confirm-after-ms MS] [--auto-close-ms MS] [--max-seconds S]
 
 DIR receives (made once, reused when present): ca.pem (TLS CA), server.pem/server.key (TLS, SAN
 IP:127.0.0.1 and DNS:localhost), alipay_private.pem/alipay_public.pem ("Alipay's" keys),
@@ -572,7 +572,9 @@ def main():
     parser.add_argument("--app-id", default="2021000000000001")
     parser.add_argument("--confirm-after-ms", type=int, default=2000)
     parser.add_argument("--auto-close-ms", type=int, default=120_000)
+    parser.add_argument("--max-seconds", type=int, default=900, help="exit after this long whatever happens")
     args = parser.parse_args()
+    parent = os.getppid()
     try:
         os.setpgrp()  # so that the test can end this process and any openssl child together
     except OSError:
@@ -593,11 +595,14 @@ def main():
     for server in list(servers.values()) + [control]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     print(json.dumps(ports), flush=True)
+    # Bounded: gone when the test that started it is gone, and after --max-seconds in any case.
+    deadline = time.monotonic() + args.max_seconds
     try:
-        while True:
-            time.sleep(3600)
+        while time.monotonic() < deadline and os.getppid() == parent:
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -252,6 +252,19 @@ final class AlipayChannelSimulatorTests: XCTestCase {
         XCTAssertEqual(alipay.gatewayHealth.primaryFailures, 3, "the fourth pay went to the backup first")
     }
 
+    /// Without `ca_file` the system's CA store is trusted, and only it: the simulator's private CA is not,
+    /// so the pay never leaves (TLS refused before sending) and nothing is charged.
+    func testWithoutACAFileOnlyTheSystemStoreIsTrusted() throws {
+        var config = sim.configuration()
+        config.caFile = nil
+        let alipay = try AlipayChannel(configuration: config)
+        let request = payment(SimCode.paysAtOnce)
+        let error = try XCTUnwrap(channelError { try alipay.pay(request) })
+        XCTAssertEqual(error.kind, .noAnswer)
+        XCTAssertTrue(error.detail.contains("untrusted"), error.detail)
+        XCTAssertTrue(try sim.books().requests("alipay.trade.pay").isEmpty)
+    }
+
     func testWithNoGatewayReachableThePayIsNoAnswer() throws {
         let alipay = try channel()
         try sim.command(["primary_up": false])
