@@ -21,6 +21,7 @@ let package = Package(
         systemLibrary("CSQLite", pkgConfig: "sqlite3", apt: ["libsqlite3-dev"]),
         systemLibrary("CPostgres", pkgConfig: "libpq", apt: ["libpq-dev"]),
         systemLibrary("CNcursesw", pkgConfig: "ncursesw", apt: ["libncurses-dev"]),
+        systemLibrary("CZlib", pkgConfig: "zlib", apt: ["zlib1g-dev"]),
         // Typed wrappers for variadic C functions and awkward macros.
         .target(name: "CShims", dependencies: ["CCurl", "CMicroHTTPD", "COpenSSL", "CNcursesw"]),
 
@@ -37,7 +38,8 @@ let package = Package(
         // Storage: base data and order groups (SQLite, PostgreSQL) and order hopping.
         .target(name: "CashierStorage", dependencies: ["CashierCore", "SQLite", "Postgres"]),
         // Payment channels: one interface, one adapter per provider (sandbox, WeChat Pay, Alipay).
-        .target(name: "CashierChannels", dependencies: ["CashierCore", "CashierCrypto", "HTTPClient", "SQLite"]),
+        // Alipay's statement is a zip of deflated files: CZlib inflates them (Alipay/Inflate.swift, its one wrapper).
+        .target(name: "CashierChannels", dependencies: ["CashierCore", "CashierCrypto", "HTTPClient", "SQLite", "CZlib"]),
         // The service: handlers, authentication, overload protection.
         .target(name: "CashierService", dependencies: ["CashierCore", "CashierStorage", "CashierChannels", "HTTPServer", "SQLite", "Postgres"]),
         // The client engine: transport, probing, payment flow, journal, headless mode.
@@ -59,6 +61,7 @@ let package = Package(
         .testTarget(name: "CashierClientTests", dependencies: ["CashierClient", "CashierCore", "CashierChannels", "CashierCrypto", "HTTPServer", "TestSupport"]),
         .testTarget(name: "CashierTUITests", dependencies: ["CashierTUI", "TestSupport"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
+        .testTarget(name: "CashierChannelsTests", dependencies: ["CashierChannels", "CashierCore", "CashierCrypto", "HTTPClient"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CashierCrypto"]),
         .testTarget(name: "DrillTests", dependencies: ["CashierCore", "TestSupport"]),
         .testTarget(name: "AdversarialTests", dependencies: ["CashierService", "CashierChannels", "CashierClient", "TestSupport", "HTTPClient", "HTTPServer", "CashierCrypto"]),

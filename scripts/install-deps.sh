@@ -11,6 +11,8 @@ packages=(
   libsqlite3-dev         # CSQLite: embedded order groups, client journal
   libpq-dev              # CPostgres: PostgreSQL order groups
   libncurses-dev         # CNcursesw: the terminal front end
+  zlib1g-dev             # CZlib: inflating Alipay's zipped statements
+  python3                # tests run the Alipay simulator (Tests/Simulators/alipay_sim.py)
   sqlite3                # tests lock a group database from another process
   postgresql             # tests start throwaway PostgreSQL clusters
   tmux                   # tests drive the real terminal front end

@@ -5,7 +5,8 @@ import CShims
 ///
 /// Not thread-safe: one thread at a time may call `perform`, and `perform` blocks that thread, so
 /// run it on a thread of your own, not on the Swift concurrency pool. Trust is limited to the
-/// configured CA file (the system store is switched off) and, if given, a public-key pin.
+/// configured CA file (the system store is switched off) and, if given, a public-key pin — unless the
+/// configuration asks for the system store (`usesSystemTrustStore`), for public providers' endpoints.
 public final class CurlConnection {
     public let configuration: HTTPClientConfiguration
     private let handle: UnsafeMutableRawPointer
@@ -42,10 +43,16 @@ public final class CurlConnection {
 
     /// Sends one request and waits for the whole answer (bounded by the total timeout).
     /// - Parameter timeoutMs: this request's total timeout; the configured one when nil.
+    /// - Parameter freshConnection: open a new connection for this request instead of reusing a kept-alive
+    ///   one. libcurl sends a request again, silently, on a new connection when a reused one turns out to
+    ///   have died before any answer came; a request that must never reach the peer twice (a payment) asks
+    ///   for a fresh connection, which libcurl never retries.
     public func perform(method: String, url: String, headers: [String: String] = [:],
-                        body: [UInt8]? = nil, timeoutMs: Int? = nil) -> Result<HTTPClientResponse, TransportError> {
+                        body: [UInt8]? = nil, timeoutMs: Int? = nil,
+                        freshConnection: Bool = false) -> Result<HTTPClientResponse, TransportError> {
         errorBuffer[0] = 0
         _ = cashier_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, timeoutMs ?? configuration.totalTimeoutMs)
+        _ = cashier_curl_setopt_long(handle, CURLOPT_FRESH_CONNECT, freshConnection ? 1 : 0)
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(headerList) }
         // Never wait for "100 Continue": send the body straight away.
@@ -111,11 +118,15 @@ public final class CurlConnection {
 
     private func applyFixedOptions() throws(TransportError) {
         let c = configuration
+        // With the system store, CAINFO and CAPATH keep libcurl's built-in defaults (the system's CA bundle).
+        let trust: [(String, () -> CURLcode)] = c.usesSystemTrustStore ? [] : [
+            ("CAINFO", { cashier_curl_setopt_pointer(self.handle, CURLOPT_CAINFO, c.caFile) }),
+            ("CAPATH", { cashier_curl_setopt_pointer(self.handle, CURLOPT_CAPATH, nil) }),
+        ]
         let steps: [(String, () -> CURLcode)] = [
             ("NOSIGNAL", { cashier_curl_setopt_long(self.handle, CURLOPT_NOSIGNAL, 1) }),
             ("ERRORBUFFER", { cashier_curl_setopt_pointer(self.handle, CURLOPT_ERRORBUFFER, self.errorBuffer) }),
-            ("CAINFO", { cashier_curl_setopt_pointer(self.handle, CURLOPT_CAINFO, c.caFile) }),
-            ("CAPATH", { cashier_curl_setopt_pointer(self.handle, CURLOPT_CAPATH, nil) }),
+        ] + trust + [
             ("SSL_VERIFYPEER", { cashier_curl_setopt_long(self.handle, CURLOPT_SSL_VERIFYPEER, 1) }),
             ("SSL_VERIFYHOST", { cashier_curl_setopt_long(self.handle, CURLOPT_SSL_VERIFYHOST, 2) }),
             ("PINNEDPUBLICKEY", { cashier_curl_setopt_pointer(self.handle, CURLOPT_PINNEDPUBLICKEY, c.pinnedPublicKey) }),
