@@ -81,6 +81,7 @@ public final class ServiceRuntime: @unchecked Sendable {
     static func channelFactories(sandbox: SandboxChannel) -> [ChannelKind: ChannelRegistry.Factory] {
         [
             .sandbox: { _ in sandbox },
+            .alipay: alipay,
         ]
     }
 
@@ -88,8 +89,15 @@ public final class ServiceRuntime: @unchecked Sendable {
     static func checkChannelSettings(_ kind: ChannelKind, _ settings: String) throws {
         switch kind {
         case .sandbox: return  // the sandbox takes no settings
+        case .alipay: _ = try alipay(settings)
         default: throw RuntimeError("this build has no \(kind.rawValue) adapter")
         }
+    }
+
+    /// An Alipay adapter from a store's settings (`AlipayConfiguration`'s JSON; docs/CHANNELS.md).
+    @Sendable static func alipay(_ settings: String) throws -> PaymentChannel {
+        let configuration = try JSONDecoder().decode(AlipayConfiguration.self, from: Data(settings.utf8))
+        return try AlipayChannel(configuration: configuration)
     }
 
     /// Checks group tags and routes; returns the groups' locations and the route table.
