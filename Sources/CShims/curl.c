@@ -21,6 +21,13 @@ CURLcode cashier_curl_getinfo_double(CURL *handle, CURLINFO info, double *value)
     return curl_easy_getinfo(handle, info, value);
 }
 
+CURLcode cashier_curl_getinfo_string(CURL *handle, CURLINFO info, const char **value) {
+    char *result = NULL;
+    CURLcode code = curl_easy_getinfo(handle, info, &result);
+    *value = result;
+    return code;
+}
+
 #include <pthread.h>
 
 static pthread_once_t cashier_curl_once = PTHREAD_ONCE_INIT;

@@ -24,6 +24,7 @@ public final class CurlConnection {
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
         for entry in configuration.resolve { resolveList = curl_slist_append(resolveList, entry) }
         try applyFixedOptions()
+        try applyOptionalOptions()
     }
 
     deinit {
@@ -122,6 +123,53 @@ public final class CurlConnection {
     }
 
     private static func setupError(_ code: CURLcode, _ what: String) -> TransportError {
+        .other(code: Int(code.rawValue), "\(what): \(String(cString: curl_easy_strerror(code)))")
+    }
+}
+
+extension CurlConnection {
+    /// The options a configuration may ask for beyond the fixed ones: the system trust store, a client
+    /// certificate, and a fresh connection for every request.
+    private func applyOptionalOptions() throws(TransportError) {
+        let c = configuration
+        var steps: [(String, () -> CURLcode)] = []
+        if c.useSystemTrustStore {
+            // Back to libcurl's built-in CA bundle and directory (what the distribution ships), which the
+            // fixed options replaced with `caFile`.
+            var bundle: UnsafePointer<CChar>? = nil
+            var directory: UnsafePointer<CChar>? = nil
+            _ = cashier_curl_getinfo_string(handle, CURLINFO_CAINFO, &bundle)
+            _ = cashier_curl_getinfo_string(handle, CURLINFO_CAPATH, &directory)
+            let bundlePath = bundle.map { String(cString: $0) }
+            let directoryPath = directory.map { String(cString: $0) }
+            guard bundlePath != nil || directoryPath != nil else {
+                throw .other(code: -1, "this libcurl has no built-in CA store")
+            }
+            steps.append(("CAINFO", { cashier_curl_setopt_pointer(self.handle, CURLOPT_CAINFO, bundlePath) }))
+            steps.append(("CAPATH", { cashier_curl_setopt_pointer(self.handle, CURLOPT_CAPATH, directoryPath) }))
+        }
+        if c.clientCertificateFile != nil || c.clientKeyFile != nil {
+            guard let certificate = c.clientCertificateFile, let key = c.clientKeyFile else {
+                throw .other(code: -1, "a client certificate needs both its certificate and its key file")
+            }
+            steps.append(("SSLCERT", { cashier_curl_setopt_pointer(self.handle, CURLOPT_SSLCERT, certificate) }))
+            steps.append(("SSLCERTTYPE", { cashier_curl_setopt_pointer(self.handle, CURLOPT_SSLCERTTYPE, "PEM") }))
+            steps.append(("SSLKEY", { cashier_curl_setopt_pointer(self.handle, CURLOPT_SSLKEY, key) }))
+            steps.append(("SSLKEYTYPE", { cashier_curl_setopt_pointer(self.handle, CURLOPT_SSLKEYTYPE, "PEM") }))
+        }
+        if c.freshConnectionEachRequest {
+            // No pooled connection is ever taken, so libcurl's silent re-send on a dead reused connection
+            // (which applies only to reused ones) cannot happen; and none is left in the pool afterwards.
+            steps.append(("FRESH_CONNECT", { cashier_curl_setopt_long(self.handle, CURLOPT_FRESH_CONNECT, 1) }))
+            steps.append(("FORBID_REUSE", { cashier_curl_setopt_long(self.handle, CURLOPT_FORBID_REUSE, 1) }))
+        }
+        for (name, step) in steps {
+            let r = step()
+            guard r == CURLE_OK else { throw Self.optionError(r, name) }
+        }
+    }
+
+    private static func optionError(_ code: CURLcode, _ what: String) -> TransportError {
         .other(code: Int(code.rawValue), "\(what): \(String(cString: curl_easy_strerror(code)))")
     }
 }

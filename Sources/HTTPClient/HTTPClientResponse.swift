@@ -25,6 +25,18 @@ public struct HTTPClientConfiguration: Equatable, Sendable {
     public var totalTimeoutMs: Int
     /// CURLOPT_RESOLVE entries, `host:port:address`, e.g. to map test names to 127.0.0.1.
     public var resolve: [String]
+    /// Trust the system's CA store (libcurl's built-in bundle and path) instead of `caFile`, which is then
+    /// ignored: for public providers' endpoints, whose certificates come from public CAs.
+    public var useSystemTrustStore: Bool = false
+    /// A client certificate (PEM file) presented when the server asks for one (mutual TLS), with its
+    /// unencrypted private key (PEM file, mode 0600). Both or neither.
+    public var clientCertificateFile: String? = nil
+    public var clientKeyFile: String? = nil
+    /// Open a new connection for every request and close it afterwards (CURLOPT_FRESH_CONNECT and
+    /// CURLOPT_FORBID_REUSE). A request that must never be sent twice needs this: on a reused connection
+    /// that turns out dead before any answer byte arrives, libcurl silently sends the same request again on
+    /// a fresh connection — although the first copy may have reached the server.
+    public var freshConnectionEachRequest: Bool = false
 
     public init(caFile: String, pinnedPublicKey: String? = nil, connectTimeoutMs: Int = 3_000,
                 totalTimeoutMs: Int = 10_000, resolve: [String] = []) {

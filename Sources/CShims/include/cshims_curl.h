@@ -15,4 +15,6 @@ CURLcode cashier_curl_getinfo_long(CURL *handle, CURLINFO info, long *value);
 CURLcode cashier_curl_getinfo_double(CURL *handle, CURLINFO info, double *value);
 /// curl_global_init(CURL_GLOBAL_DEFAULT) exactly once per process, safe from any thread.
 CURLcode cashier_curl_global_init_once(void);
+/// curl_easy_getinfo for string results (the string belongs to libcurl; NULL when there is none).
+CURLcode cashier_curl_getinfo_string(CURL *handle, CURLINFO info, const char **value);
 #endif
