@@ -59,6 +59,7 @@ let package = Package(
         .testTarget(name: "CashierClientTests", dependencies: ["CashierClient", "CashierCore", "CashierCrypto", "HTTPServer", "TestSupport"]),
         .testTarget(name: "CashierTUITests", dependencies: ["CashierTUI", "TestSupport"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
+        .testTarget(name: "CashierChannelsTests", dependencies: ["CashierChannels", "CashierCore", "CashierCrypto", "HTTPClient"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CashierCrypto"]),
         .testTarget(name: "DrillTests", dependencies: ["CashierCore", "TestSupport"]),
         .testTarget(name: "AdversarialTests", dependencies: ["CashierService", "CashierClient", "TestSupport", "HTTPClient", "HTTPServer", "CashierCrypto"]),

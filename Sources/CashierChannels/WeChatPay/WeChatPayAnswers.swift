@@ -100,7 +100,7 @@ public enum WeChatPayAnswers {
         if payUnknown.contains(code) { return .state(.unknown) }
         if payAnsweredByQuery.contains(code) { return .askQuery(code: code) }
         if setUpProblems.contains(code) {
-            throw ChannelError(.refused, "WeChat Pay pay refused the call: \(code) \(providerText(f["err_code_des"]))")
+            throw ChannelError(.refused, "WeChat Pay pay refused the call: \(described(code, f["err_code_des"]))")
         }
         let reason = payDeclines[code] ?? .channelDeclined
         return .state(.declined(reason: reason.rawValue, message: declineMessage(reason, code: code, des: f["err_code_des"])))
@@ -118,7 +118,7 @@ public enum WeChatPayAnswers {
             case "ORDERNOTEXIST": return .notFound
             case "SYSTEMERROR", "BANKERROR": return .unknown
             default:
-                throw ChannelError(.refused, "WeChat Pay query refused the call: \(code) \(providerText(f["err_code_des"]))")
+                throw ChannelError(.refused, "WeChat Pay query refused the call: \(described(code, f["err_code_des"]))")
             }
         }
         guard f["result_code"] == "SUCCESS", let state = f["trade_state"] else {
@@ -168,7 +168,7 @@ public enum WeChatPayAnswers {
         case "REVERSE_EXPIRE":
             throw ChannelError(.refused, "WeChat Pay reverse: REVERSE_EXPIRE — older than reverse allows (7 days); refund instead")
         default:
-            throw ChannelError(.refused, "WeChat Pay reverse refused: \(code) \(providerText(f["err_code_des"]))")
+            throw ChannelError(.refused, "WeChat Pay reverse refused: \(described(code, f["err_code_des"]))")
         }
     }
 
@@ -215,10 +215,10 @@ public enum WeChatPayAnswers {
             throw ChannelError(.notYet, "WeChat Pay refund: \(code); send it again later under the same refund number")
         }
         if setUpProblems.contains(code) {
-            throw ChannelError(.refused, "WeChat Pay refund refused the call: \(code) \(providerText(f["err_code_des"]))")
+            throw ChannelError(.refused, "WeChat Pay refund refused the call: \(described(code, f["err_code_des"]))")
         }
         let reason = refundRefusals[code] ?? .channelRefused
-        return .state(.refused(reason: reason.rawValue, message: "WeChat Pay: \(code) \(providerText(f["err_code_des"]))"))
+        return .state(.refused(reason: reason.rawValue, message: "WeChat Pay: \(described(code, f["err_code_des"]))"))
     }
 
     /// `refund_status_$n` of our refund → our state. CHANGE (the bank refused the way back; the merchant
@@ -231,7 +231,7 @@ public enum WeChatPayAnswers {
             case "SYSTEMERROR", "BIZERR_NEED_RETRY", "FREQUENCY_LIMITED":
                 throw ChannelError(.notYet, "WeChat Pay refund query: \(code); ask again later")
             default:
-                throw ChannelError(.refused, "WeChat Pay refund query refused the call: \(code) \(providerText(f["err_code_des"]))")
+                throw ChannelError(.refused, "WeChat Pay refund query refused the call: \(described(code, f["err_code_des"]))")
             }
         }
         guard f["result_code"] == "SUCCESS" else {
@@ -260,6 +260,12 @@ public enum WeChatPayAnswers {
     static func declineMessage(_ reason: DeclineReason, code: String, des: String?) -> String {
         let detail = providerText(des)
         return "\(reason.message) (WeChat Pay \(code)\(detail.isEmpty ? "" : ": " + detail))"
+    }
+
+    /// `CODE description`, or the code alone.
+    static func described(_ code: String, _ des: String?) -> String {
+        let text = providerText(des)
+        return text.isEmpty ? code : "\(code) \(text)"
     }
 
     /// Provider text fit for a log line: no control characters, at most 120 characters.
