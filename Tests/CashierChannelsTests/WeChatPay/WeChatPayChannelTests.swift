@@ -21,6 +21,22 @@ final class WeChatPayChannelPaymentTests: WeChatPaySimulatorTestCase {
                        "both sign types' requests verified at the provider")
     }
 
+    /// The service calls one channel from many threads at once.
+    func testConcurrentCallsEachReachTheProviderOnce() throws {
+        let channel = try WeChatPayChannel(configuration: simulator.configuration())
+        let orders = (0..<8).map { _ in orderNumber() }
+        let requests = orders.map { payRequest($0, code: paymentCode(ending: "0")) }
+        let results = ResultsBox(count: orders.count)
+        DispatchQueue.concurrentPerform(iterations: orders.count) { i in
+            let paid = (try? channel.pay(requests[i])).map { if case .paid = $0 { return true } else { return false } } ?? false
+            let asked = (try? channel.query(outTradeNo: requests[i].outTradeNo, now: requests[i].now)).map { if case .paid = $0 { return true } else { return false } } ?? false
+            results.set(i, paid && asked)
+        }
+        XCTAssertEqual(results.all, Array(repeating: true, count: orders.count))
+        let pays = try simulator.calls("/pay/micropay").compactMap { $0["out_trade_no"] as? String }
+        XCTAssertEqual(pays.sorted(), orders.sorted())
+    }
+
     func testUserPayingThenPaidByQuery() throws {
         try simulator.control(["confirm_seconds": 1])
         let channel = try WeChatPayChannel(configuration: simulator.configuration())
@@ -388,6 +404,20 @@ final class WeChatPayChannelAfterSaleTests: WeChatPaySimulatorTestCase {
         XCTAssertFalse(String(describing: simulator.configuration()).contains(key))
     }
 
+    /// Without `ca_file` the system's CA store is trusted — and the simulator's private CA is not in it.
+    func testWithoutACAFileTheSystemStoreIsTrusted() throws {
+        var http = HTTPClientConfiguration(caFile: "")
+        http.useSystemTrustStore = true
+        XCTAssertNoThrow(try CurlConnection(configuration: http), "libcurl has a built-in store")
+        var configuration = simulator.configuration()
+        configuration.caFile = nil
+        let channel = try WeChatPayChannel(configuration: configuration)
+        let error = assertChannelError(.noAnswer, try channel.pay(payRequest(orderNumber(), code: paymentCode(ending: "0"))))
+        XCTAssertTrue(error?.detail.contains("untrusted") ?? false, "\(String(describing: error))")
+        XCTAssertEqual(try simulator.calls("/pay/micropay").count, 0, "nothing sent to an untrusted peer")
+        XCTAssertFalse(channel.domainHealth.isPrimaryBad, "an untrusted peer is not an unreachable domain")
+    }
+
     func beijingDay(_ ms: Int64) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
@@ -395,4 +425,14 @@ final class WeChatPayChannelAfterSaleTests: WeChatPaySimulatorTestCase {
         formatter.dateFormat = "yyyy-MM-dd"
         return formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
     }
+}
+
+/// Results written by concurrent threads.
+private final class ResultsBox: @unchecked Sendable {
+    // @unchecked: `values` is only touched under `lock`.
+    private let lock = NSLock()
+    private var values: [Bool]
+    init(count: Int) { values = Array(repeating: false, count: count) }
+    func set(_ i: Int, _ v: Bool) { lock.withLock { values[i] = v } }
+    var all: [Bool] { lock.withLock { values } }
 }
