@@ -149,16 +149,25 @@ public struct WeChatPayConfiguration: Codable, Sendable, Equatable, CustomString
         guard let data = FileManager.default.contents(atPath: path) else {
             throw WeChatPayConfigurationError("cannot read \(path)")
         }
-        let configuration: WeChatPayConfiguration
-        do {
-            configuration = try JSONDecoder().decode(WeChatPayConfiguration.self, from: data)
-        } catch let error as DecodingError {
-            throw WeChatPayConfigurationError("\(path) is not a WeChat Pay configuration: \(Self.describe(error))")
-        } catch {
-            throw WeChatPayConfigurationError("\(path) is not a WeChat Pay configuration")
-        }
+        let configuration = try decode(data, source: path)
         if configuration.apiKey != nil { try requireOwnerOnly(path, what: "a configuration file holding the API key") }
         return configuration
+    }
+
+    /// Reads JSON settings text (e.g. a store's channel settings in the base data). Settings kept where
+    /// others can read them should name `api_key_file` rather than hold `api_key`.
+    public static func parse(json: String) throws(WeChatPayConfigurationError) -> WeChatPayConfiguration {
+        try decode(Data(json.utf8), source: "the settings")
+    }
+
+    private static func decode(_ data: Data, source: String) throws(WeChatPayConfigurationError) -> WeChatPayConfiguration {
+        do {
+            return try JSONDecoder().decode(WeChatPayConfiguration.self, from: data)
+        } catch let error as DecodingError {
+            throw WeChatPayConfigurationError("\(source) is not a WeChat Pay configuration: \(Self.describe(error))")
+        } catch {
+            throw WeChatPayConfigurationError("\(source) is not a WeChat Pay configuration")
+        }
     }
 
     /// The API key, from the configuration or its file, after checking it.

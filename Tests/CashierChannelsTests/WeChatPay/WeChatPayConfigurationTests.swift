@@ -67,8 +67,12 @@ final class WeChatPayConfigurationTests: XCTestCase {
         XCTAssertEqual(c.reverseAttemptsMax, 3)
         XCTAssertEqual(c.domainFailuresTolerated, 1)
         XCTAssertEqual(c.primaryRetryAfterMs, 60_000)
-        // Round trip: what is written reads back the same.
+        // Round trip: what is written reads back the same, from a file or from settings text.
         XCTAssertEqual(try JSONDecoder().decode(WeChatPayConfiguration.self, from: JSONEncoder().encode(c)), c)
+        XCTAssertEqual(try WeChatPayConfiguration.parse(json: String(contentsOfFile: path, encoding: .utf8)), c)
+        XCTAssertThrowsError(try WeChatPayConfiguration.parse(json: "{\"appid\": 1}")) {
+            XCTAssertTrue("\($0)".contains("appid"), "\($0)")
+        }
     }
 
     func testTheChecks() throws {
