@@ -14,6 +14,8 @@ public enum DeclineReason: String, CaseIterable, Sendable {
     case orderClosed = "CLOSED"
     case buyerRestricted = "BUYER_RESTRICTED"
     case limitExceeded = "LIMIT_EXCEEDED"
+    /// The order was begun with another customer's code (WeChat BUYER_MISMATCH).
+    case buyerMismatch = "BUYER_MISMATCH"
     case channelDeclined = "CHANNEL_DECLINED"
 
     /// The sentence shown to the cashier.
@@ -29,6 +31,7 @@ public enum DeclineReason: String, CaseIterable, Sendable {
         case .orderClosed: return "The payment was closed."
         case .buyerRestricted: return "The customer's account cannot pay this way; ask for another method."
         case .limitExceeded: return "The payment is over the customer's limit; ask for another method."
+        case .buyerMismatch: return "This order was begun with another customer's code; start a new sale."
         case .channelDeclined: return "The payment channel declined the payment."
         }
     }

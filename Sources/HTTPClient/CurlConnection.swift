@@ -33,6 +33,7 @@ public final class CurlConnection {
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
         for entry in configuration.resolve { resolveList = curl_slist_append(resolveList, entry) }
         try applyFixedOptions()
+        try applyOptionalOptions()
     }
 
     deinit {
@@ -52,7 +53,8 @@ public final class CurlConnection {
                         freshConnection: Bool = false) -> Result<HTTPClientResponse, TransportError> {
         errorBuffer[0] = 0
         _ = cashier_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, timeoutMs ?? configuration.totalTimeoutMs)
-        _ = cashier_curl_setopt_long(handle, CURLOPT_FRESH_CONNECT, freshConnection ? 1 : 0)
+        let fresh = freshConnection || configuration.freshConnectionEachRequest
+        _ = cashier_curl_setopt_long(handle, CURLOPT_FRESH_CONNECT, fresh ? 1 : 0)
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(headerList) }
         // Never wait for "100 Continue": send the body straight away.
@@ -91,7 +93,7 @@ public final class CurlConnection {
         if upper != natural { set(cashier_curl_setopt_pointer(handle, CURLOPT_CUSTOMREQUEST, upper)) }
         guard setup == CURLE_OK else { return .failure(Self.setupError(setup, "setting request options")) }
 
-        let mayReuse = mayHoldConnection
+        let mayReuse = mayHoldConnection && !fresh
         let code = curl_easy_perform(handle)
         // The header list is freed on return; make sure the handle no longer points at it.
         _ = cashier_curl_setopt_pointer(handle, CURLOPT_HTTPHEADER, nil)
@@ -145,6 +147,38 @@ public final class CurlConnection {
     }
 
     private static func setupError(_ code: CURLcode, _ what: String) -> TransportError {
+        .other(code: Int(code.rawValue), "\(what): \(String(cString: curl_easy_strerror(code)))")
+    }
+}
+
+extension CurlConnection {
+    /// The options a configuration may ask for beyond the fixed ones: a client certificate, and a fresh
+    /// connection for every request. (The system trust store is chosen in `applyFixedOptions`.)
+    private func applyOptionalOptions() throws(TransportError) {
+        let c = configuration
+        var steps: [(String, () -> CURLcode)] = []
+        if c.clientCertificateFile != nil || c.clientKeyFile != nil {
+            guard let certificate = c.clientCertificateFile, let key = c.clientKeyFile else {
+                throw .other(code: -1, "a client certificate needs both its certificate and its key file")
+            }
+            steps.append(("SSLCERT", { cashier_curl_setopt_pointer(self.handle, CURLOPT_SSLCERT, certificate) }))
+            steps.append(("SSLCERTTYPE", { cashier_curl_setopt_pointer(self.handle, CURLOPT_SSLCERTTYPE, "PEM") }))
+            steps.append(("SSLKEY", { cashier_curl_setopt_pointer(self.handle, CURLOPT_SSLKEY, key) }))
+            steps.append(("SSLKEYTYPE", { cashier_curl_setopt_pointer(self.handle, CURLOPT_SSLKEYTYPE, "PEM") }))
+        }
+        if c.freshConnectionEachRequest {
+            // No pooled connection is ever taken, so libcurl's silent re-send on a dead reused connection
+            // (which applies only to reused ones) cannot happen; and none is left in the pool afterwards.
+            steps.append(("FRESH_CONNECT", { cashier_curl_setopt_long(self.handle, CURLOPT_FRESH_CONNECT, 1) }))
+            steps.append(("FORBID_REUSE", { cashier_curl_setopt_long(self.handle, CURLOPT_FORBID_REUSE, 1) }))
+        }
+        for (name, step) in steps {
+            let r = step()
+            guard r == CURLE_OK else { throw Self.optionError(r, name) }
+        }
+    }
+
+    private static func optionError(_ code: CURLcode, _ what: String) -> TransportError {
         .other(code: Int(code.rawValue), "\(what): \(String(cString: curl_easy_strerror(code)))")
     }
 }

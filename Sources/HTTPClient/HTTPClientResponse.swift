@@ -28,6 +28,15 @@ public struct HTTPClientConfiguration: Equatable, Sendable {
     /// Trust the system's CA store (libcurl's built-in CA bundle and path) instead of `caFile`, which is
     /// then ignored: for a public provider's endpoints, whose certificates chain to public CAs.
     public var usesSystemTrustStore: Bool
+    /// A client certificate (PEM file) presented when the server asks for one (mutual TLS), with its
+    /// unencrypted private key (PEM file, mode 0600). Both or neither.
+    public var clientCertificateFile: String? = nil
+    public var clientKeyFile: String? = nil
+    /// Open a new connection for every request and close it afterwards (CURLOPT_FRESH_CONNECT and
+    /// CURLOPT_FORBID_REUSE). A request that must never be sent twice needs this: on a reused connection
+    /// that turns out dead before any answer byte arrives, libcurl silently sends the same request again on
+    /// a fresh connection — although the first copy may have reached the server.
+    public var freshConnectionEachRequest: Bool = false
 
     public init(caFile: String, pinnedPublicKey: String? = nil, connectTimeoutMs: Int = 3_000,
                 totalTimeoutMs: Int = 10_000, resolve: [String] = [], usesSystemTrustStore: Bool = false) {
