@@ -82,6 +82,7 @@ public final class ServiceRuntime: @unchecked Sendable {
         [
             .sandbox: { _ in sandbox },
             .alipay: alipay,
+            .wechatpay: wechatpay,
         ]
     }
 
@@ -90,8 +91,18 @@ public final class ServiceRuntime: @unchecked Sendable {
         switch kind {
         case .sandbox: return  // the sandbox takes no settings
         case .alipay: _ = try alipay(settings)
-        default: throw RuntimeError("this build has no \(kind.rawValue) adapter")
+        case .wechatpay:
+            // The base data is read by every instance and its operators: the API key stays in an owner-only file.
+            guard try WeChatPayConfiguration.parse(json: settings).apiKey == nil else {
+                throw RuntimeError("name the API key's file (api_key_file) instead of putting the key in the store's settings")
+            }
+            _ = try wechatpay(settings)
         }
+    }
+
+    /// A WeChat Pay adapter from a store's settings (`WeChatPayConfiguration`'s JSON; docs/CHANNELS.md).
+    @Sendable static func wechatpay(_ settings: String) throws -> PaymentChannel {
+        try WeChatPayChannel(configuration: try WeChatPayConfiguration.parse(json: settings))
     }
 
     /// An Alipay adapter from a store's settings (`AlipayConfiguration`'s JSON; docs/CHANNELS.md).
