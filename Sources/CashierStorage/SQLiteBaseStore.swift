@@ -19,12 +19,7 @@ public final class SQLiteBaseStore: BaseStore {
             try Database(location, options: .init(busyTimeoutMilliseconds: busyTimeoutMilliseconds,
                                                    checkpoints: .inBackground(everyMilliseconds: SQLiteTuning.checkpointIntervalMilliseconds)))
         }
-        try storage {
-            try applySchema(db, version: Self.schemaVersion, statements: Self.schema, migrations: Self.migrations)
-            // A deleted or replaced row's bytes are zeroed in its page rather than left behind, so a
-            // secret removed by a key rotation is gone from the file once the page is written back.
-            try db.exec("PRAGMA secure_delete=FAST")
-        }
+        try storage { try applySchema(db, version: Self.schemaVersion, statements: Self.schema, migrations: Self.migrations) }
         self.db = db
         lookups = location == .memory ? db : try storage {
             try Database(location, options: .init(busyTimeoutMilliseconds: busyTimeoutMilliseconds, readOnly: true))
