@@ -397,8 +397,9 @@ public final class CashierEngine: @unchecked Sendable {
                 return .failure(APIError(.internalError, detail: "no pending key"))
             }
             return adopt(rotated, because: "the service confirmed the rotation").map { .rotated($0) }
-        case .failure(.service(let refusal)) where !SignedTransport.unsignedErrorCodes.contains(refusal.code):
-            // A signed refusal: the service decided, and kept the current key.
+        case .failure(let failure) where Self.refusedForGood(failure) != nil:
+            // The service read the request and will not take this key: it kept the current one.
+            let refusal = Self.refusedForGood(failure)!
             dropPendingKey(creds, because: "the service refused the rotation: \(refusal)")
             return .failure(refusal)
         case .failure(let failure):
@@ -464,9 +465,11 @@ public final class CashierEngine: @unchecked Sendable {
             case .success(let answer):
                 let rotated = current.withPendingKeyInForce(servicePublicKey: answer.servicePublicKey) ?? withNew
                 return Self.settled(adopt(rotated, because: "the service confirmed the rotation"))
-            case .failure(.service(let refusal)) where !SignedTransport.unsignedErrorCodes.contains(refusal.code):
-                return .refused(dropPendingKey(current, because: "the service refused the rotation: \(refusal)"), refusal)
-            case .failure(let f): last = f
+            case .failure(let f):
+                if let refusal = Self.refusedForGood(f) {
+                    return .refused(dropPendingKey(current, because: "the service refused the rotation: \(refusal)"), refusal)
+                }
+                last = f
             }
         }
         log.write("could not tell which key the service holds (\(last)); keeping both until the next start")
@@ -474,6 +477,15 @@ public final class CashierEngine: @unchecked Sendable {
         let code: ErrorCode = [.deviceRevoked, .deviceUnknown, .tlsUntrusted].contains(last.code) ? last.code : .serviceUnreachable
         return .unknown(APIError(code, detail: "the key rotation's outcome is not known yet: both keys are kept, and the "
                                  + "next `cashier rotate-key` (or any command) settles it (\(last))"))
+    }
+
+    /// The refusal of a rotation that proves the service kept the current key: signed (so it is the
+    /// service's), and about the request itself (a key it will not take), so nothing was changed. Any other
+    /// failure — unsigned, or a storage error that may have come after the change — proves nothing.
+    private static func refusedForGood(_ failure: CallFailure) -> APIError? {
+        guard case .service(let refusal) = failure, !SignedTransport.unsignedErrorCodes.contains(refusal.code),
+              refusal.code == .invalidField || refusal.code == .malformedRequest else { return nil }
+        return refusal
     }
 
     /// The service holds the new key: settled once the keystore says so too (if it could not be written,
