@@ -1,4 +1,5 @@
 import CashierCore
+import CashierCrypto
 import Foundation
 import HTTPClient
 
@@ -20,6 +21,8 @@ public final class CashierEngine: @unchecked Sendable {
     private let keystore: Keystore
     private let log: ClientLog
     private let lock = NSLock()
+    /// One key rotation at a time (held across its requests; never while `lock` is).
+    private let rotationLock = NSLock()
     private var credentialsValue: DeviceCredentials?
     private var subscribers: [Int: @Sendable (EngineEvent) -> Void] = [:]
     private var nextSubscriber = 0
@@ -66,9 +69,11 @@ public final class CashierEngine: @unchecked Sendable {
 
     deinit { prober.stop() }
 
-    /// Starts the start-up probe of every domain.
+    /// Starts the start-up probe of every domain. A key rotation left unsettled by an earlier run is
+    /// settled first, so the probes are signed with the key the service holds.
     public func start() {
         log.write("starting; domains \(configuration.domains.joined(separator: ", "))")
+        if credentials?.pendingPrivateKey != nil { _ = settleRotation() }
         prober.startUp()
     }
 
@@ -302,14 +307,19 @@ public final class CashierEngine: @unchecked Sendable {
     // MARK: - Activation
 
     /// Redeems an activation code and stores the device key (mode 0600) beside the configuration.
+    ///
+    /// The terminal makes an Ed25519 key pair and sends only the public key: the private key never
+    /// leaves the keystore, and the service keeps no secret for this terminal. A service from before
+    /// public keys ignores the key and answers with a shared secret, which is then kept instead.
     public func activate(code: String, deviceName: String? = nil) -> Result<DeviceCredentials, APIError> {
         let normalized = ActivationCode.normalize(code)
         guard ActivationCode.isWellFormed(normalized) else {
             return .failure(APIError(.badInput, detail: "an activation code is \(ActivationCode.length) letters"))
         }
-        var response: ActivateResponse?
+        let keyPair = Ed25519.PrivateKey.generate()
+        var response: ActivationAnswer?
         let result = perform("POST", API.Path.activate, policy: .onlyIfNotSent) { transport in
-            transport.activate(code: normalized, deviceName: deviceName).map { r in
+            transport.activate(code: normalized, deviceName: deviceName, publicKey: keyPair.publicKey).map { r in
                 response = r
                 return SignedTransport.Answer(status: 200, body: [], latencyMs: 0)
             }
@@ -319,13 +329,195 @@ public final class CashierEngine: @unchecked Sendable {
             log.write("activation failed: \(f)")
             return .failure(f.apiError)
         case .success:
-            guard let r = response else { return .failure(APIError(.internalError, detail: "no activation answer")) }
-            let creds = DeviceCredentials(deviceId: r.deviceId, deviceSecret: r.deviceSecret, store: r.store)
+            let creds: DeviceCredentials
+            switch response {
+            case .publicKey(let r)?:
+                guard Signing.publicKey(hex: r.servicePublicKey) != nil else {
+                    return .failure(APIError(.responseUnverified, detail: "the activation answer has no valid service key"))
+                }
+                creds = DeviceCredentials(deviceId: r.deviceId, privateKey: keyPair, servicePublicKey: r.servicePublicKey, store: r.store)
+            case .secret(let r)?:
+                log.write("the service did not take this terminal's public key (a cashierd from before public keys); "
+                          + "signing with a shared secret until `cashier rotate-key`")
+                creds = DeviceCredentials(deviceId: r.deviceId, deviceSecret: r.deviceSecret, store: r.store)
+            case nil:
+                return .failure(APIError(.internalError, detail: "no activation answer"))
+            }
             do { try keystore.save(creds) } catch { return .failure(error) }
             lock.lock(); credentialsValue = creds; lock.unlock()
-            log.write("activated as \(creds.deviceId) for store \(creds.store.storeId)")
+            log.write("activated as \(creds.deviceId) for store \(creds.store.storeId), signing with \(creds.scheme.rawValue)")
             return .success(creds)
         }
+    }
+
+    // MARK: - Key rotation
+
+    /// Replaces this terminal's key with a new Ed25519 key pair, without activating again; a terminal
+    /// with a shared secret moves to a key pair, and the service deletes the secret.
+    ///
+    /// The new key is written to the keystore (beside the current one) before the request leaves, so there
+    /// is never a moment with no key the service accepts. The request is signed with the current key; when
+    /// the service confirms, the new key replaces it in the keystore. With no confirmation (the answer was
+    /// lost, or could not be verified) the terminal asks which key the service holds (`settleRotation`),
+    /// and if it cannot tell yet it keeps both keys and settles at its next start.
+    public func rotateKey() -> Result<KeyRotation, APIError> {
+        rotationLock.lock()
+        defer { rotationLock.unlock() }
+        guard var creds = credentials else { return .failure(APIError(.notActivated)) }
+        if creds.pendingPrivateKey != nil {
+            // An earlier rotation ended without an answer: it is settled, not started again.
+            switch settlePendingKey() {
+            case .inForce(let c): return .success(.recovered(c))
+            case .refused(_, let e), .unknown(let e): return .failure(e)
+            }
+        }
+        if creds.servicePublicKey == nil {
+            // A terminal with a shared secret learns the service's public key first, in an answer signed with
+            // that secret: the rotation's own answer may be lost, and it is the key that checks every answer
+            // after it.
+            switch perform("GET", API.Path.ping, policy: .safe).decoded(PingResponse.self) {
+            case .failure(let f): return .failure(f.apiError)
+            case .success(let ping):
+                guard let key = ping.servicePublicKey, Signing.publicKey(hex: key) != nil else {
+                    return .failure(APIError(.notFound, detail: "this service does not rotate keys (a cashierd from before public keys)"))
+                }
+                creds.servicePublicKey = key
+            }
+        }
+        let next = Ed25519.PrivateKey.generate()
+        creds.pendingPrivateKey = Hex.encode(next.seed)
+        do { try keystore.save(creds) } catch { return .failure(error) }
+        lock.lock(); credentialsValue = creds; lock.unlock()
+        log.write("rotating this terminal's key to a new Ed25519 key pair; the new key is in the keystore beside the current one")
+
+        let body = API.encode(RotateKeyRequest(publicKey: Hex.encode(next.publicKey)))
+        switch perform("POST", API.Path.rotateKey, body: body, policy: .onlyIfNotSent).decoded(RotateKeyResponse.self) {
+        case .success(let answer):
+            guard let rotated = creds.withPendingKeyInForce(servicePublicKey: answer.servicePublicKey) else {
+                return .failure(APIError(.internalError, detail: "no pending key"))
+            }
+            return adopt(rotated, because: "the service confirmed the rotation").map { .rotated($0) }
+        case .failure(let failure) where Self.refusedForGood(failure) != nil:
+            // The service read the request and will not take this key: it kept the current one.
+            let refusal = Self.refusedForGood(failure)!
+            dropPendingKey(creds, because: "the service refused the rotation: \(refusal)")
+            return .failure(refusal)
+        case .failure(let failure):
+            log.write("the rotation got no verified answer (\(failure)); asking the service which key it holds")
+            switch settlePendingKey() {
+            case .inForce(let c): return .success(.recovered(c))
+            case .refused(_, let e), .unknown(let e): return .failure(e)
+            }
+        }
+    }
+
+    /// Settles a rotation an earlier run left without an answer (see `rotateKey`); nil when none was pending.
+    @discardableResult
+    public func settleRotation() -> Result<DeviceCredentials, APIError>? {
+        rotationLock.lock()
+        defer { rotationLock.unlock() }
+        guard credentials?.pendingPrivateKey != nil else { return nil }
+        switch settlePendingKey() {
+        case .inForce(let c), .refused(let c, _): return .success(c)
+        case .unknown(let e): return .failure(e)
+        }
+    }
+
+    /// What asking the service about a pending key found.
+    private enum Settlement {
+        /// The service holds the new key; it is the terminal's key now.
+        case inForce(DeviceCredentials)
+        /// The service holds the old key and refused (signed) to take the new one; the new one is dropped.
+        case refused(DeviceCredentials, APIError)
+        /// No domain gave a verified answer either way; both keys stay in the keystore.
+        case unknown(APIError)
+    }
+
+    /// Finds out which key the service holds, one domain after the other (the active one first), with
+    /// signed pings whose answers must verify: a ping signed with the new key that is answered means the
+    /// rotation took effect; otherwise a ping signed with the current key that is answered means it did
+    /// not, and the rotation (to the same new key) is sent again, so a copy of the first request that is
+    /// still under way can do no harm. Unsigned refusals prove nothing and change nothing.
+    /// Caller holds `rotationLock`.
+    private func settlePendingKey() -> Settlement {
+        guard let current = credentials, let pending = current.pendingPrivateKey,
+              let withNew = current.withPendingKeyInForce(),
+              let next = Hex.decode(pending).flatMap(Ed25519.PrivateKey.init(seed:)) else {
+            return .unknown(APIError(.configInvalid, detail: "the keystore's pending key is not valid"))
+        }
+        guard withNew.answerKey != nil else {
+            return .unknown(APIError(.configInvalid, detail: "the keystore holds a pending key but not the service's public key"))
+        }
+        let timeout = Int(configuration.probe.probeTimeoutMs)
+        var last: CallFailure = .transport(.couldNotConnect("no service domain answered"))
+        let first = prober.active ?? 0
+        for domain in [first] + transports.indices.filter({ $0 != first }) {
+            let transport = transports[domain]
+            switch transport.call("GET", API.Path.ping, credentials: withNew, timeoutMs: timeout) {
+            case .success:
+                return Self.settled(adopt(withNew, because: "the service answers the new key"))
+            case .failure(let f): last = f
+            }
+            guard case .success = transport.call("GET", API.Path.ping, credentials: current, timeoutMs: timeout) else { continue }
+            log.write("the service still holds the current key; sending the rotation again")
+            let body = API.encode(RotateKeyRequest(publicKey: Hex.encode(next.publicKey)))
+            switch transport.call("POST", API.Path.rotateKey, body: body, credentials: current).decoded(RotateKeyResponse.self) {
+            case .success(let answer):
+                let rotated = current.withPendingKeyInForce(servicePublicKey: answer.servicePublicKey) ?? withNew
+                return Self.settled(adopt(rotated, because: "the service confirmed the rotation"))
+            case .failure(let f):
+                if let refusal = Self.refusedForGood(f) {
+                    return .refused(dropPendingKey(current, because: "the service refused the rotation: \(refusal)"), refusal)
+                }
+                last = f
+            }
+        }
+        log.write("could not tell which key the service holds (\(last)); keeping both until the next start")
+        // Unknown is "unreachable" for the terminal (try again later), unless the service stopped it for good.
+        let code: ErrorCode = [.deviceRevoked, .deviceUnknown, .tlsUntrusted].contains(last.code) ? last.code : .serviceUnreachable
+        return .unknown(APIError(code, detail: "the key rotation's outcome is not known yet: both keys are kept, and the "
+                                 + "next `cashier rotate-key` (or any command) settles it (\(last))"))
+    }
+
+    /// The refusal of a rotation that proves the service kept the current key: signed (so it is the
+    /// service's), and about the request itself (a key it will not take), so nothing was changed. Any other
+    /// failure — unsigned, or a storage error that may have come after the change — proves nothing.
+    private static func refusedForGood(_ failure: CallFailure) -> APIError? {
+        guard case .service(let refusal) = failure, !SignedTransport.unsignedErrorCodes.contains(refusal.code),
+              refusal.code == .invalidField || refusal.code == .malformedRequest else { return nil }
+        return refusal
+    }
+
+    /// The service holds the new key: settled once the keystore says so too (if it could not be written,
+    /// it still holds the new key as pending, and the next start settles again).
+    private static func settled(_ adopted: Result<DeviceCredentials, APIError>) -> Settlement {
+        switch adopted {
+        case .success(let c): return .inForce(c)
+        case .failure(let e): return .unknown(e)
+        }
+    }
+
+    /// Makes `next` this terminal's credentials, in memory at once (the service holds its key) and in the keystore.
+    private func adopt(_ next: DeviceCredentials, because reason: String) -> Result<DeviceCredentials, APIError> {
+        lock.lock(); credentialsValue = next; lock.unlock()
+        do { try keystore.save(next) } catch {
+            // The keystore still holds the new key as pending: the next start settles it again.
+            log.write("\(reason), but the keystore could not be written: \(error)")
+            return .failure(error)
+        }
+        log.write("\(reason): this terminal signs with its new \(next.scheme.rawValue) key; the old key is refused from now on")
+        return .success(next)
+    }
+
+    /// Forgets the pending key: the service holds the current one.
+    @discardableResult
+    private func dropPendingKey(_ current: DeviceCredentials, because reason: String) -> DeviceCredentials {
+        var kept = current
+        kept.pendingPrivateKey = nil
+        lock.lock(); credentialsValue = kept; lock.unlock()
+        try? keystore.save(kept)
+        log.write("\(reason); keeping the current key")
+        return kept
     }
 
     // MARK: - Orders
@@ -546,4 +738,18 @@ extension RefundPhase {
 private final class WeakEngine: @unchecked Sendable {
     // @unchecked: set once during the engine's init, before any probe runs.
     weak var engine: CashierEngine?
+}
+
+/// What a key rotation came to.
+public enum KeyRotation: Equatable, Sendable {
+    /// The service confirmed: the new key is in force and the old one is refused from now on.
+    case rotated(DeviceCredentials)
+    /// The answer was lost, and the service was then found holding the new key: in force now.
+    case recovered(DeviceCredentials)
+
+    public var credentials: DeviceCredentials {
+        switch self {
+        case .rotated(let c), .recovered(let c): return c
+        }
+    }
 }

@@ -1,7 +1,9 @@
 import CashierCore
 import Foundation
 
-/// The device's credentials in a JSON file readable by its owner only.
+/// The device's credentials in a JSON file readable by its owner only: its private key (or, for a terminal
+/// activated before key pairs, its shared secret) never leaves it. Every write replaces the whole file at
+/// once (a new file, fsynced, renamed over the old), so a crash leaves either the old keys or the new.
 public struct Keystore: Sendable {
     public let path: String
     public init(path: String) { self.path = path }
@@ -16,11 +18,17 @@ public struct Keystore: Sendable {
             throw APIError(.keystoreInsecure, detail: "\(path) has mode \(String(mode, radix: 8)), so other users can read the device key; "
                            + "run `chmod 600 \(path)` (and consider re-activating this terminal)")
         }
+        let credentials: DeviceCredentials
         do {
-            return try API.decode(DeviceCredentials.self, from: Array(Data(contentsOf: URL(fileURLWithPath: path))))
+            credentials = try API.decode(DeviceCredentials.self, from: Array(Data(contentsOf: URL(fileURLWithPath: path))))
         } catch {
             throw APIError(.configInvalid, detail: "the keystore \(path) is not valid: \(error)")
         }
+        // An Ed25519 private key and the service's public key, or (from before key pairs) a shared secret.
+        guard credentials.signingKey != nil, credentials.answerKey != nil else {
+            throw APIError(.configInvalid, detail: "the keystore \(path) holds no usable key; activate this terminal again")
+        }
+        return credentials
     }
 
     /// Writes the credentials with mode 0600 (created that way, so the key is never readable by others).
@@ -34,11 +42,17 @@ public struct Keystore: Sendable {
         guard fd >= 0 else { throw APIError(.keystoreInsecure, detail: "cannot create \(temp): \(String(cString: strerror(errno)))") }
         let bytes = API.encode(credentials)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
+        let synced = fsync(fd) == 0
         close(fd)
-        guard written == bytes.count, rename(temp, path) == 0 else {
+        guard written == bytes.count, synced, rename(temp, path) == 0 else {
             unlink(temp)
             throw APIError(.keystoreInsecure, detail: "cannot write \(path)")
+        }
+        // The rename itself on disk too: a key rotation sends its request only once its new key is there.
+        let directory = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY)
+        if directory >= 0 {
+            fsync(directory)
+            close(directory)
         }
     }
 }

@@ -4,16 +4,99 @@ import Foundation
 import HTTPClient
 
 /// What a terminal keeps after activation: its id, its key and the store it belongs to.
+///
+/// A terminal activated by this version has an Ed25519 key pair: `privateKey` signs its requests and
+/// `servicePublicKey` checks the answers; the service holds only the matching public key. A terminal
+/// activated before has a shared HMAC secret (`deviceSecret`) until it rotates to a key pair.
 public struct DeviceCredentials: Codable, Equatable, Sendable {
     public var deviceId: String
-    /// 64 hex characters.
+    /// The HMAC secret, 64 hex characters; empty for a terminal with a key pair.
     public var deviceSecret: String
     public var store: StoreInfo
+    /// The Ed25519 private key's 32-byte seed, 64 hex characters.
+    public var privateKey: String?
+    /// The service's Ed25519 public key, 64 hex characters.
+    public var servicePublicKey: String?
+    /// A key pair this terminal is rotating to (its seed): written here before the rotation is sent, and
+    /// kept beside the current key until it is known which of the two the service holds.
+    public var pendingPrivateKey: String?
+
+    /// A terminal with a shared secret (activated before public keys).
     public init(deviceId: String, deviceSecret: String, store: StoreInfo) {
         self.deviceId = deviceId; self.deviceSecret = deviceSecret; self.store = store
     }
 
+    /// A terminal with an Ed25519 key pair.
+    public init(deviceId: String, privateKey: Ed25519.PrivateKey, servicePublicKey: String, store: StoreInfo) {
+        self.deviceId = deviceId; self.deviceSecret = ""; self.store = store
+        self.privateKey = Hex.encode(privateKey.seed); self.servicePublicKey = servicePublicKey
+    }
+
+    /// The HMAC secret's bytes (empty for a terminal with a key pair).
     public var key: [UInt8] { Hex.decode(deviceSecret) ?? [] }
+
+    /// What signs this terminal's requests; nil when the keystore holds no usable key.
+    public var signingKey: SigningKey? {
+        if let privateKey {
+            return Hex.decode(privateKey).flatMap(Ed25519.PrivateKey.init(seed:)).map { .ed25519($0) }
+        }
+        guard let secret = Hex.decode(deviceSecret), secret.count == 32 else { return nil }
+        return .hmacSHA256(secret: secret)
+    }
+
+    /// What checks the service's answers: the shared secret, or the service's public key.
+    public var answerKey: VerifyingKey? {
+        if privateKey != nil { return servicePublicKey.flatMap(Signing.publicKey(hex:)).map { .ed25519(publicKey: $0) } }
+        guard let secret = Hex.decode(deviceSecret), secret.count == 32 else { return nil }
+        return .hmacSHA256(secret: secret)
+    }
+
+    /// Which scheme this terminal signs with now.
+    public var scheme: SigningScheme { privateKey == nil ? .hmacSHA256 : .ed25519 }
+
+    /// These credentials as they are once the service holds the pending key: the pending key signs and
+    /// the shared secret, if any, is gone. Nil when no rotation is pending.
+    public func withPendingKeyInForce(servicePublicKey: String? = nil) -> DeviceCredentials? {
+        guard let pending = pendingPrivateKey else { return nil }
+        var next = self
+        next.privateKey = pending
+        next.pendingPrivateKey = nil
+        next.deviceSecret = ""
+        if let servicePublicKey { next.servicePublicKey = servicePublicKey }
+        return next
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case deviceId, deviceSecret, store, privateKey, servicePublicKey, pendingPrivateKey
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        deviceId = try c.decode(String.self, forKey: .deviceId)
+        deviceSecret = try c.decodeIfPresent(String.self, forKey: .deviceSecret) ?? ""
+        store = try c.decode(StoreInfo.self, forKey: .store)
+        privateKey = try c.decodeIfPresent(String.self, forKey: .privateKey)
+        servicePublicKey = try c.decodeIfPresent(String.self, forKey: .servicePublicKey)
+        pendingPrivateKey = try c.decodeIfPresent(String.self, forKey: .pendingPrivateKey)
+    }
+
+    /// A terminal with a key pair writes no `device_secret` at all.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(deviceId, forKey: .deviceId)
+        if !deviceSecret.isEmpty { try c.encode(deviceSecret, forKey: .deviceSecret) }
+        try c.encode(store, forKey: .store)
+        try c.encodeIfPresent(privateKey, forKey: .privateKey)
+        try c.encodeIfPresent(servicePublicKey, forKey: .servicePublicKey)
+        try c.encodeIfPresent(pendingPrivateKey, forKey: .pendingPrivateKey)
+    }
+}
+
+/// The answer to an activation: a key pair's (the service's public key) or, from a service that does not
+/// know public keys yet, a shared secret.
+public enum ActivationAnswer: Equatable, Sendable {
+    case publicKey(KeyActivationResponse)
+    case secret(ActivateResponse)
 }
 
 /// Why a call to the service got no usable answer.
@@ -66,10 +149,12 @@ public enum CallFailure: Error, Equatable, Sendable, CustomStringConvertible {
 /// Calls block the calling thread (libcurl); callers use threads of their own. A lock serializes use
 /// of the one connection.
 public final class SignedTransport: @unchecked Sendable {
-    // @unchecked: `connection` is only touched while `lock` is held.
+    // @unchecked: `connection` and `cachedKey` are only touched while `lock` is held.
     public let baseURL: String
     private let lock = NSLock()
     private let connection: CurlConnection
+    /// The Ed25519 key last signed with, by its seed in hex (making it from the seed costs a curve multiplication).
+    private var cachedKey: (seedHex: String, key: Ed25519.PrivateKey)?
     /// The time requests are signed with and answers are checked against.
     public let clock: ServiceClock
 
@@ -118,6 +203,9 @@ public final class SignedTransport: @unchecked Sendable {
     private func signedCall(_ method: String, _ path: String, query: [(String, String)], body: [UInt8],
                             credentials: DeviceCredentials, timeoutMs: Int?) -> Result<Answer, CallFailure> {
         // Signed anew on every call (and so on every retry) with the current time and a fresh nonce.
+        guard let signingKey = signingKey(for: credentials), let answerKey = credentials.answerKey else {
+            return .failure(.service(APIError(.configInvalid, detail: "the keystore holds no usable key for \(credentials.deviceId)")))
+        }
         let nonce = Signing.makeNonce()
         let timestamp = clock.nowMs() / 1000
         let toSign = RequestToSign(method: method, path: path, query: query, timestamp: timestamp, nonce: nonce,
@@ -126,30 +214,53 @@ public final class SignedTransport: @unchecked Sendable {
             SignatureHeader.device: credentials.deviceId,
             SignatureHeader.timestamp: String(timestamp),
             SignatureHeader.nonce: nonce,
-            SignatureHeader.signature: Signing.sign(toSign, key: credentials.key),
+            SignatureHeader.signature: Signing.sign(toSign, with: signingKey),
             "Content-Type": "application/json",
         ]
         return exchange(method, path, query: query, body: body, headers: headers, timeoutMs: timeoutMs) { response in
-            self.verify(response, method: method, path: path, nonce: nonce, deviceID: credentials.deviceId, key: credentials.key)
+            self.verify(response, method: method, path: path, nonce: nonce, deviceID: credentials.deviceId, key: answerKey)
         }
     }
 
-    /// Redeems an activation code; the answer is verified with the key derived from the code.
+    /// The signing key of `credentials`, the Ed25519 one made once and reused while it stays the same.
+    private func signingKey(for credentials: DeviceCredentials) -> SigningKey? {
+        guard let seed = credentials.privateKey else { return credentials.signingKey }
+        lock.lock()
+        defer { lock.unlock() }
+        if let cached = cachedKey, cached.seedHex == seed { return .ed25519(cached.key) }
+        guard case .ed25519(let key)? = credentials.signingKey else { return nil }
+        cachedKey = (seed, key)
+        return .ed25519(key)
+    }
+
+    /// Redeems an activation code for a shared secret (as terminals from before public keys did); the
+    /// answer is verified with the key derived from the code.
     public func activate(code: String, deviceName: String?) -> Result<ActivateResponse, CallFailure> {
+        activate(code: code, deviceName: deviceName, publicKey: nil).flatMap { answer in
+            guard case .secret(let value) = answer else { return .failure(.unverified("the activation answer is not the expected JSON")) }
+            return .success(value)
+        }
+    }
+
+    /// Redeems an activation code, sending `publicKey` (this terminal's Ed25519 key) if given; the answer
+    /// is verified with the key derived from the code.
+    public func activate(code: String, deviceName: String?, publicKey: [UInt8]?) -> Result<ActivationAnswer, CallFailure> {
         let nonce = Signing.makeNonce()
-        let body = API.encode(ActivateRequest(code: code, deviceName: deviceName))
+        let body = API.encode(ActivateRequest(code: code, deviceName: deviceName, publicKey: publicKey.map(Hex.encode)))
         let result = exchange("POST", API.Path.activate, query: [], body: body,
                               headers: [SignatureHeader.nonce: nonce, "Content-Type": "application/json"]) { response in
             // A new terminal has never heard the service's time; an answer signed for this request's nonce
             // is this service's own, so its stamp corrects the clock instead of being refused as stale.
             self.verify(response, method: "POST", path: API.Path.activate, nonce: nonce, deviceID: "",
-                        key: Signing.activationKey(code: code), staleAnswerCorrectsClock: true)
+                        key: .hmacSHA256(secret: Signing.activationKey(code: code)), staleAnswerCorrectsClock: true)
         }
         return result.flatMap { answer in
-            guard let value = try? API.decode(ActivateResponse.self, from: answer.body) else {
-                return .failure(.unverified("the activation answer is not the expected JSON"))
+            // A service that does not know public keys ignores the field and answers with a secret.
+            if publicKey != nil, let value = try? API.decode(KeyActivationResponse.self, from: answer.body) {
+                return .success(.publicKey(value))
             }
-            return .success(value)
+            if let value = try? API.decode(ActivateResponse.self, from: answer.body) { return .success(.secret(value)) }
+            return .failure(.unverified("the activation answer is not the expected JSON"))
         }
     }
 
@@ -182,7 +293,7 @@ public final class SignedTransport: @unchecked Sendable {
     /// - Parameter staleAnswerCorrectsClock: a signed answer whose stamp is too far from the clock corrects
     ///   the clock and is accepted (activation), instead of being refused as unverified.
     private func verify(_ response: HTTPClientResponse, method: String, path: String, nonce: String, deviceID: String,
-                        key: [UInt8], staleAnswerCorrectsClock: Bool = false) -> Result<Answer, CallFailure> {
+                        key: VerifyingKey, staleAnswerCorrectsClock: Bool = false) -> Result<Answer, CallFailure> {
         let latency = Int64(response.totalTime * 1000)
         // Only a failed answer carries an error envelope; decoding every answer as one cost a fifth of a sale's client CPU.
         let isSuccess = (200..<300).contains(response.status)
@@ -196,7 +307,7 @@ public final class SignedTransport: @unchecked Sendable {
         }
         let toVerify = ResponseToSign(status: response.status, requestMethod: method, requestPath: path, requestNonce: nonce,
                                       timestamp: ts, deviceID: deviceID, body: response.body)
-        guard Signing.verify(toVerify, signature: signature, key: key) else {
+        guard Signing.verify(toVerify, signature: signature, with: key) else {
             return .failure(.unverified("the answer's signature does not match this request"))
         }
         if let apiError, apiError.code == .timestampSkewed {

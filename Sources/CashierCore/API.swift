@@ -11,6 +11,7 @@ public enum API {
         public static let openAPI = "/openapi.json"
         public static let activate = "/v1/activate"
         public static let ping = "/v1/ping"
+        public static let rotateKey = "/v1/device/rotate-key"
         public static let orders = "/v1/orders"
         public static func order(_ n: OrderNumber) -> String { "/v1/orders/\(n.digits)" }
         public static func pay(_ n: OrderNumber) -> String { "/v1/orders/\(n.digits)/pay" }
@@ -56,7 +57,13 @@ public enum API {
 public struct ActivateRequest: Codable, Equatable, Sendable {
     public var code: String
     public var deviceName: String?
-    public init(code: String, deviceName: String? = nil) { self.code = code; self.deviceName = deviceName }
+    /// The terminal's Ed25519 public key, 32 bytes as 64 lower-case hex digits. With it the service stores
+    /// only this key and answers with `KeyActivationResponse`; without it (terminals from before public
+    /// keys) the service makes a shared secret and answers with `ActivateResponse`.
+    public var publicKey: String?
+    public init(code: String, deviceName: String? = nil, publicKey: String? = nil) {
+        self.code = code; self.deviceName = deviceName; self.publicKey = publicKey
+    }
 }
 
 public struct StoreInfo: Codable, Equatable, Sendable {
@@ -81,14 +88,47 @@ public struct ActivateResponse: Codable, Equatable, Sendable {
     }
 }
 
+/// The answer to an activation that sent a public key: the service keeps no secret for this device.
+public struct KeyActivationResponse: Codable, Equatable, Sendable {
+    public var deviceId: String
+    /// The service's Ed25519 public key, 64 lower-case hex digits: every later answer to this device is
+    /// signed with the matching private key.
+    public var servicePublicKey: String
+    public var store: StoreInfo
+    public init(deviceId: String, servicePublicKey: String, store: StoreInfo) {
+        self.deviceId = deviceId; self.servicePublicKey = servicePublicKey; self.store = store
+    }
+}
+
 public struct PingResponse: Codable, Equatable, Sendable {
     public var instance: String
     public var time: Int64
     public var deviceId: String
     public var store: StoreInfo
-    public init(instance: String, time: Int64, deviceId: String, store: StoreInfo) {
+    /// The service's Ed25519 public key (64 lower-case hex digits), so that a terminal with a shared
+    /// secret learns it, in an answer signed with that secret, before it rotates to a key pair.
+    public var servicePublicKey: String?
+    public init(instance: String, time: Int64, deviceId: String, store: StoreInfo, servicePublicKey: String? = nil) {
         self.instance = instance; self.time = time; self.deviceId = deviceId; self.store = store
+        self.servicePublicKey = servicePublicKey
     }
+}
+
+// MARK: - Key rotation
+
+/// `POST /v1/device/rotate-key`, signed with the device's current key: from the answer on, only `publicKey` is.
+public struct RotateKeyRequest: Codable, Equatable, Sendable {
+    /// The new Ed25519 public key, 64 lower-case hex digits.
+    public var publicKey: String
+    public init(publicKey: String) { self.publicKey = publicKey }
+}
+
+/// The answer to a rotation, signed with the key that signed the request (the old one).
+public struct RotateKeyResponse: Codable, Equatable, Sendable {
+    public var deviceId: String
+    /// The service's Ed25519 public key, which signs every answer to the device from now on.
+    public var servicePublicKey: String
+    public init(deviceId: String, servicePublicKey: String) { self.deviceId = deviceId; self.servicePublicKey = servicePublicKey }
 }
 
 // MARK: - Orders

@@ -1,4 +1,5 @@
 import CashierCore
+import CashierCrypto
 import CashierStorage
 import HTTPServer
 
@@ -9,6 +10,9 @@ struct AuthenticatedDevice {
     var nonce: String
     /// Until when the nonce must be kept: a request older than that is refused for its timestamp.
     var nonceExpiresAt: Int64
+    /// What signs the answer: the device's own secret for an HMAC device, the service's Ed25519 key for a
+    /// device with a public key. Chosen by the key stored for the device, like the request's scheme.
+    var responseKey: SigningKey
 
     /// The nonce as a handler that keeps it in an order's group records it.
     var nonceRecord: NonceRecord {
@@ -49,19 +53,24 @@ struct Authenticator {
             throw Refusal(.baseUnavailable, "the device could not be read")
         }
         if device.revokedAt != nil { throw Refusal(.deviceRevoked) }
-        guard let timestamp = Int64(timestampText) else {
-            throw Refusal(.timestampSkewed, "the timestamp must be Unix seconds; service time is \(nowMs / 1000)")
+        // Only the one decimal form: the canonical request's timestamp line is then the header as sent.
+        guard let timestamp = Signing.parseTimestamp(timestampText) else {
+            throw Refusal(.timestampSkewed, "the timestamp must be Unix seconds in decimal digits; service time is \(nowMs / 1000)")
         }
         guard Signing.isValidNonce(nonce) else {
             throw Refusal(.signatureInvalid, "the nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -")
         }
         let toSign = RequestToSign(method: request.method, path: request.path, query: request.query,
                                    timestamp: timestamp, nonce: nonce, deviceID: deviceID, body: request.body)
-        guard Signing.verify(toSign, signature: signature, key: device.secret) else {
+        // The scheme is the stored key's: a request cannot choose HMAC for a device that has a public key.
+        guard Signing.verify(toSign, signature: signature, with: device.key) else {
             throw Refusal(.signatureInvalid)
         }
+        // Before anything is done, so an answer that cannot be signed never follows a change.
+        let responseKey = try Self.responseKey(for: device, base: base, nowMs: nowMs)
         // Kept for twice the skew window: a request older than that is refused for its timestamp.
-        let authenticated = AuthenticatedDevice(device: device, store: store, nonce: nonce, nonceExpiresAt: nowMs + 2 * skewSeconds * 1000)
+        let authenticated = AuthenticatedDevice(device: device, store: store, nonce: nonce, nonceExpiresAt: nowMs + 2 * skewSeconds * 1000,
+                                                responseKey: responseKey)
         guard Signing.isFresh(timestamp: timestamp, now: nowMs / 1000, skew: skewSeconds) else {
             // The device signed this request: answer it signed, stamped with the service's time.
             throw Refusal(.timestampSkewed, "service time is \(nowMs / 1000)", signedFor: authenticated)
@@ -79,9 +88,31 @@ struct Authenticator {
         }
         return authenticated
     }
+
+    /// The key that signs answers to `device`: its secret (HMAC), or the service's Ed25519 key.
+    static func responseKey(for device: DeviceRecord, base: BaseStore, nowMs: Int64) throws(Refusal) -> SigningKey {
+        switch device.key {
+        case .hmacSHA256(let secret): return .hmacSHA256(secret: secret)
+        case .ed25519: return .ed25519(try serviceSigningKey(base, nowMs: nowMs))
+        }
+    }
+
+    /// The service's Ed25519 key (made on first use and kept in the base data; docs/SECURITY.md).
+    static func serviceSigningKey(_ base: BaseStore, nowMs: Int64) throws(Refusal) -> Ed25519.PrivateKey {
+        do { return try base.serviceSigningKey(make: { Ed25519.PrivateKey.generate() }, now: nowMs) } catch {
+            throw Refusal(.internalError, "base data unavailable")
+        }
+    }
 }
 
 extension CashierService {
+    /// The service's public key in hex, for a ping's answer; nil if the base data cannot be read just now
+    /// (a ping does not fail for it).
+    func servicePublicKey(for auth: AuthenticatedDevice, now: Int64) -> String? {
+        if case .ed25519(let key) = auth.responseKey { return Hex.encode(key.publicKey) }
+        return (try? Authenticator.serviceSigningKey(base, nowMs: now)).map { Hex.encode($0.publicKey) }
+    }
+
     /// Deletes expired nonces from the base database and from every order group (pay keeps its nonces
     /// there); returns how many went. A group that cannot be reached now is simply tried next time.
     @discardableResult

@@ -60,14 +60,14 @@ public final class CashierService: @unchecked Sendable {
     // MARK: - Routing
 
     enum Route: String {
-        case health, metrics, openAPI, activate, ping, createOrder, listOrders, getOrder, pay, reverse, refund
+        case health, metrics, openAPI, activate, ping, createOrder, listOrders, getOrder, pay, reverse, refund, rotateKey
 
         /// How urgent the route is under overload; nil for routes that are always answered.
         var priority: RequestPriority? {
             switch self {
             case .health, .metrics, .openAPI: return nil
             case .listOrders: return .list
-            case .activate, .ping, .createOrder: return .newOrder
+            case .activate, .ping, .createOrder, .rotateKey: return .newOrder
             case .getOrder, .pay, .reverse, .refund: return .completion
             }
         }
@@ -98,6 +98,7 @@ public final class CashierService: @unchecked Sendable {
         case API.Path.openAPI: return only("GET", .openAPI)
         case API.Path.activate: return only("POST", .activate)
         case API.Path.ping: return only("GET", .ping)
+        case API.Path.rotateKey: return only("POST", .rotateKey)
         case API.Path.orders:
             if method == "POST" { return .success((.createOrder, nil)) }
             if method == "GET" { return .success((.listOrders, nil)) }
@@ -174,9 +175,10 @@ public final class CashierService: @unchecked Sendable {
         response.headers.append(("Cache-Control", "no-store"))
         let timestamp = clock() / 1000
         if let signer {
-            sign(&response, request: request, nonce: signer.nonce, deviceID: signer.device.id, key: signer.device.secret, timestamp: timestamp)
+            sign(&response, request: request, nonce: signer.nonce, deviceID: signer.device.id, key: signer.responseKey, timestamp: timestamp)
         } else if let activationCode, let nonce = request.header(SignatureHeader.nonce) {
-            sign(&response, request: request, nonce: nonce, deviceID: "", key: Signing.activationKey(code: activationCode), timestamp: timestamp)
+            sign(&response, request: request, nonce: nonce, deviceID: "", key: .hmacSHA256(secret: Signing.activationKey(code: activationCode)),
+                 timestamp: timestamp)
         }
 
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
@@ -192,11 +194,11 @@ public final class CashierService: @unchecked Sendable {
         return response
     }
 
-    private func sign(_ response: inout HTTPResponse, request: HTTPRequest, nonce: String, deviceID: String, key: [UInt8], timestamp: Int64) {
+    private func sign(_ response: inout HTTPResponse, request: HTTPRequest, nonce: String, deviceID: String, key: SigningKey, timestamp: Int64) {
         let toSign = ResponseToSign(status: response.status, requestMethod: request.method, requestPath: request.path,
                                     requestNonce: nonce, timestamp: timestamp, deviceID: deviceID, body: response.body)
         response.headers.append((SignatureHeader.timestamp, String(timestamp)))
-        response.headers.append((SignatureHeader.signature, Signing.sign(toSign, key: key)))
+        response.headers.append((SignatureHeader.signature, Signing.sign(toSign, with: key)))
     }
 
     /// - Parameter activationCode: set by activation once its body is read, so even its errors are signed.
@@ -210,13 +212,15 @@ public final class CashierService: @unchecked Sendable {
         case .openAPI: return Reply(status: 200, body: Array(OpenAPIDocument.json.utf8), headers: [("Content-Type", "application/json")])
         case .activate: return try activate(request, now: now, code: &activationCode)
         case .ping:
-            return .json(PingResponse(instance: instanceName, time: now, deviceId: auth!.device.id, store: storeInfo(auth!.store)))
+            return .json(PingResponse(instance: instanceName, time: now, deviceId: auth!.device.id, store: storeInfo(auth!.store),
+                                      servicePublicKey: servicePublicKey(for: auth!, now: now)))
         case .createOrder: return try createOrder(request, auth: auth!, now: now)
         case .listOrders: return try listOrders(request, auth: auth!)
         case .getOrder: return try queryOrder(try valid(number), auth: auth!, now: now)
         case .pay: return try pay(try valid(number), request: request, auth: auth!, now: now)
         case .reverse: return try reverse(try valid(number), auth: auth!, now: now)
         case .refund: return try refund(try valid(number), request: request, auth: auth!, now: now)
+        case .rotateKey: return try rotateKey(request, auth: auth!, now: now)
         }
     }
 

@@ -7,7 +7,7 @@ enum OpenAPIDocument {
  "info": {
   "title": "cashierd API",
   "version": "1.0.0",
-  "description": "The cashier service API. Every /v1 call except /v1/activate is signed with HMAC-SHA256 under the device key (see docs/PROTOCOL.md); every signed call's response is signed too. Amounts are integers in minor units."
+  "description": "The cashier service API. Every /v1 call except /v1/activate is signed (see docs/PROTOCOL.md): with Ed25519 under the terminal's private key for a device activated with a public key, with HMAC-SHA256 under the device secret for one activated before public keys; the scheme is the one of the key the service stored for the device. Every signed call's response is signed too (Ed25519 with the service's key, or HMAC-SHA256 with the secret). Amounts are integers in minor units."
  },
  "paths": {
   "/healthz": {
@@ -66,7 +66,7 @@ enum OpenAPIDocument {
   },
   "/v1/activate": {
    "post": {
-    "summary": "Redeem an activation code for a device id and key",
+    "summary": "Redeem an activation code for a device id; with a public key the service keeps only that key",
     "parameters": [
      {
       "$ref": "#/components/parameters/Nonce"
@@ -84,11 +84,18 @@ enum OpenAPIDocument {
     },
     "responses": {
      "200": {
-      "description": "OK",
+      "description": "KeyActivationResponse when public_key was sent, else ActivateResponse",
       "content": {
        "application/json": {
         "schema": {
-         "$ref": "#/components/schemas/ActivateResponse"
+         "oneOf": [
+          {
+           "$ref": "#/components/schemas/KeyActivationResponse"
+          },
+          {
+           "$ref": "#/components/schemas/ActivateResponse"
+          }
+         ]
         }
        }
       }
@@ -130,6 +137,57 @@ enum OpenAPIDocument {
        "application/json": {
         "schema": {
          "$ref": "#/components/schemas/PingResponse"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/device/rotate-key": {
+   "post": {
+    "summary": "Replace the device's key with a new Ed25519 public key; signed with the current key, which is refused from the answer on",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/RotateKeyRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "Rotated; the answer is signed with the old key",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/RotateKeyResponse"
         }
        }
       }
@@ -496,9 +554,9 @@ enum OpenAPIDocument {
     "required": true,
     "schema": {
      "type": "string",
-     "pattern": "^[0-9]+$"
+     "pattern": "^(0|[1-9][0-9]{0,18})$"
     },
-    "description": "Unix seconds; within 300 s of the service clock"
+    "description": "Unix seconds in decimal digits, no sign, no leading zero; within 300 s of the service clock"
    },
    "Nonce": {
     "name": "X-Cashier-Nonce",
@@ -515,8 +573,9 @@ enum OpenAPIDocument {
     "required": true,
     "schema": {
      "type": "string",
-     "pattern": "^[0-9a-f]{64}$"
-    }
+     "pattern": "^([0-9a-f]{64}|[0-9a-f]{128})$"
+    },
+    "description": "Lower-case hex: 128 digits (Ed25519, 64 bytes) for a device with a public key, 64 (HMAC-SHA256) for one with a secret"
    }
   },
   "schemas": {
@@ -599,6 +658,11 @@ enum OpenAPIDocument {
       "type": "string",
       "maxLength": 64,
       "description": "Lengths count Unicode code points; control characters (U+0000-U+001F, U+007F-U+009F) are refused."
+     },
+     "public_key": {
+      "type": "string",
+      "pattern": "^[0-9a-f]{64}$",
+      "description": "The terminal's Ed25519 public key, 32 bytes as 64 lower-case hex digits; without it the service makes a shared secret (terminals from before public keys)"
      }
     }
    },
@@ -635,6 +699,24 @@ enum OpenAPIDocument {
      "store": {
       "$ref": "#/components/schemas/StoreInfo"
      }
+    },
+    "description": "The answer to an activation without public_key (a shared secret)"
+   },
+   "KeyActivationResponse": {
+    "type": "object",
+    "description": "The answer to an activation with public_key: the service keeps no secret for the device",
+    "properties": {
+     "device_id": {
+      "type": "string"
+     },
+     "service_public_key": {
+      "type": "string",
+      "pattern": "^[0-9a-f]{64}$",
+      "description": "The service's Ed25519 public key: it signs every later answer to this device"
+     },
+     "store": {
+      "$ref": "#/components/schemas/StoreInfo"
+     }
     }
    },
    "PingResponse": {
@@ -652,6 +734,37 @@ enum OpenAPIDocument {
      },
      "store": {
       "$ref": "#/components/schemas/StoreInfo"
+     },
+     "service_public_key": {
+      "type": "string",
+      "pattern": "^[0-9a-f]{64}$",
+      "description": "The service's Ed25519 public key"
+     }
+    }
+   },
+   "RotateKeyRequest": {
+    "type": "object",
+    "required": [
+     "public_key"
+    ],
+    "properties": {
+     "public_key": {
+      "type": "string",
+      "pattern": "^[0-9a-f]{64}$",
+      "description": "The new Ed25519 public key, 64 lower-case hex digits"
+     }
+    }
+   },
+   "RotateKeyResponse": {
+    "type": "object",
+    "properties": {
+     "device_id": {
+      "type": "string"
+     },
+     "service_public_key": {
+      "type": "string",
+      "pattern": "^[0-9a-f]{64}$",
+      "description": "The service's Ed25519 public key: it signs every answer to the device from now on"
      }
     }
    },

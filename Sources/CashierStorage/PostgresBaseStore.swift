@@ -10,6 +10,7 @@ import Postgres
 public final class PostgresBaseStore: BaseStore {
     public let pool: ConnectionPool
     private let schema: PostgresSchema
+    private let serviceKey = ServiceKeyCache()
 
     /// Uses `pool` without touching the server; the schema is created by the first call that gets through.
     public init(pool: ConnectionPool) {
@@ -37,10 +38,34 @@ public final class PostgresBaseStore: BaseStore {
             role text NOT NULL, pin_hash text NOT NULL, created_at bigint NOT NULL)
         """,
         "CREATE INDEX IF NOT EXISTS staff_store ON staff(store_id)",
+        // The key columns come last, where adding them to an older table puts them.
         """
         CREATE TABLE IF NOT EXISTS devices (
             id text PRIMARY KEY, store_id text NOT NULL REFERENCES stores(id), name text NOT NULL,
-            secret_hex text NOT NULL, activated_at bigint NOT NULL, revoked_at bigint)
+            secret_hex text, activated_at bigint NOT NULL, revoked_at bigint,
+            key_type text NOT NULL DEFAULT '\(DeviceKeyColumns.hmacType)', public_key_hex text,
+            CONSTRAINT devices_one_key CHECK (\(oneKeyCheck)))
+        """,
+        // A base made before public keys: the key columns are added (every existing device is an HMAC
+        // one, and so is one an instance of the older version inserts during a rolling upgrade, by the
+        // default) and the secret may be NULL. Checked first, so a current table is not locked for nothing.
+        """
+        DO $$
+        BEGIN
+            IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                           WHERE table_schema = current_schema() AND table_name = 'devices' AND column_name = 'key_type') THEN
+                ALTER TABLE devices ADD COLUMN key_type text NOT NULL DEFAULT '\(DeviceKeyColumns.hmacType)',
+                                    ADD COLUMN public_key_hex text,
+                                    ALTER COLUMN secret_hex DROP NOT NULL;
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'devices_one_key' AND conrelid = 'devices'::regclass) THEN
+                ALTER TABLE devices ADD CONSTRAINT devices_one_key CHECK (\(oneKeyCheck));
+            END IF;
+        END $$
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS service_keys (
+            purpose text PRIMARY KEY, private_key_hex text NOT NULL, public_key_hex text NOT NULL, created_at bigint NOT NULL)
         """,
         """
         CREATE TABLE IF NOT EXISTS activation_codes (
@@ -55,6 +80,12 @@ public final class PostgresBaseStore: BaseStore {
         "CREATE TABLE IF NOT EXISTS attempts (key text NOT NULL, at bigint NOT NULL)",
         "CREATE INDEX IF NOT EXISTS attempts_key ON attempts(key, at)",
     ] + NonceSQL.postgresSchema
+
+    /// A device has exactly the key its type says: the secret or the public key, never both.
+    static let oneKeyCheck = """
+        (key_type = '\(DeviceKeyColumns.hmacType)' AND secret_hex IS NOT NULL AND public_key_hex IS NULL) \
+        OR (key_type = '\(DeviceKeyColumns.ed25519Type)' AND secret_hex IS NULL AND public_key_hex IS NOT NULL)
+        """
 
     /// Runs `body` on a pooled connection once the schema exists, mapping errors to `StorageError`.
     private func run<T>(_ body: (Connection) throws -> T) throws(StorageError) -> T {
@@ -206,17 +237,27 @@ public final class PostgresBaseStore: BaseStore {
     }
 
     private static func insertDevice(_ d: DeviceRecord, on c: Connection) throws {
-        try c.execute("INSERT INTO devices (id, store_id, name, secret_hex, activated_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                      [d.id, d.storeID, d.name, Hex.encode(d.secret), String(d.activatedAt), d.revokedAt.map(String.init)])
+        let key = DeviceKeyColumns.split(d.key)
+        try c.execute("""
+            INSERT INTO devices (id, store_id, name, key_type, secret_hex, public_key_hex, activated_at, revoked_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            """, [d.id, d.storeID, d.name, key.type, key.secret.map(Hex.encode), key.publicKey.map(Hex.encode),
+                  String(d.activatedAt), d.revokedAt.map(String.init)])
     }
 
-    private static let deviceColumns = "id, store_id, name, secret_hex, activated_at, revoked_at"
+    private static let deviceColumns = "id, store_id, name, key_type, secret_hex, public_key_hex, activated_at, revoked_at"
 
     private static func device(_ r: [String?]) throws -> DeviceRecord {
         let row = PostgresRow(r)
-        guard let secret = Hex.decode(try row.string(3)) else { throw StorageError.failed("corrupt device secret") }
-        return DeviceRecord(id: try row.string(0), storeID: try row.string(1), name: try row.string(2), secret: secret,
-                            activatedAt: try row.int64(4), revokedAt: try row.optionalInt64(5))
+        let id = try row.string(0)
+        func bytes(_ column: Int) throws(StorageError) -> [UInt8]? {
+            guard let text = row.optionalString(column) else { return nil }
+            guard let decoded = Hex.decode(text) else { throw .failed("corrupt key of device \(id)") }
+            return decoded
+        }
+        let key = try DeviceKeyColumns.join(type: try row.string(3), secret: try bytes(4), publicKey: try bytes(5), device: id)
+        return DeviceRecord(id: id, storeID: try row.string(1), name: try row.string(2), key: key,
+                            activatedAt: try row.int64(6), revokedAt: try row.optionalInt64(7))
     }
 
     public func device(id: String) throws -> DeviceRecord? {
@@ -225,6 +266,46 @@ public final class PostgresBaseStore: BaseStore {
 
     public func devices() throws -> [DeviceRecord] {
         try run { try $0.execute("SELECT \(Self.deviceColumns) FROM devices ORDER BY activated_at, id") }.rows.map(Self.device)
+    }
+
+    /// One conditional UPDATE: the key columns must still hold `current`. Of two concurrent rotations the
+    /// second waits for the first's row lock, re-checks the condition and matches nothing.
+    public func replaceDeviceKey(id: String, current: VerifyingKey, new: VerifyingKey) throws -> Bool {
+        let old = DeviceKeyColumns.split(current)
+        let replacement = DeviceKeyColumns.split(new)
+        return try run {
+            try $0.execute("""
+                UPDATE devices SET key_type = $1, secret_hex = $2, public_key_hex = $3
+                WHERE id = $4 AND revoked_at IS NULL AND key_type = $5
+                  AND secret_hex IS NOT DISTINCT FROM $6 AND public_key_hex IS NOT DISTINCT FROM $7
+                """, [replacement.type, replacement.secret.map(Hex.encode), replacement.publicKey.map(Hex.encode),
+                      id, old.type, old.secret.map(Hex.encode), old.publicKey.map(Hex.encode)])
+        }.affectedRows == 1
+    }
+
+    /// Of two instances making the key at once, the first insert wins and both read that one.
+    public func serviceSigningKey(make: () -> Ed25519.PrivateKey, now: Int64) throws -> Ed25519.PrivateKey {
+        try serviceKey.get { () throws(StorageError) in
+            if let stored = try readServiceKey() { return stored }
+            let made = make()
+            _ = try run {
+                try $0.execute("""
+                    INSERT INTO service_keys (purpose, private_key_hex, public_key_hex, created_at) VALUES ($1, $2, $3, $4)
+                    ON CONFLICT DO NOTHING
+                    """, [ServiceKeySQL.responsePurpose, Hex.encode(made.seed), Hex.encode(made.publicKey), String(now)])
+            }
+            guard let stored = try readServiceKey() else { throw .failed("the service key was not stored") }
+            return stored
+        }
+    }
+
+    private func readServiceKey() throws(StorageError) -> Ed25519.PrivateKey? {
+        let rows = try run { try $0.execute("SELECT private_key_hex FROM service_keys WHERE purpose = $1", [ServiceKeySQL.responsePurpose]) }.rows
+        guard let first = rows.first else { return nil }
+        guard let seed = first.first.flatMap({ $0 }).flatMap(Hex.decode), let key = Ed25519.PrivateKey(seed: seed) else {
+            throw .failed("corrupt service key")
+        }
+        return key
     }
 
     /// A device already revoked keeps its first revocation time.

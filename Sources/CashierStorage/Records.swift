@@ -1,4 +1,5 @@
 import CashierCore
+import CashierCrypto
 
 /// Why a storage call failed. Only `unavailable` counts against a group for order hopping.
 public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -88,12 +89,48 @@ public struct DeviceRecord: Equatable, Sendable {
     public var id: String
     public var storeID: String
     public var name: String
-    /// The HMAC key, 32 bytes. The service needs it in the clear to check signatures.
-    public var secret: [UInt8]
+    /// What checks the device's signatures, and so which scheme it signs with: an Ed25519 public key, or
+    /// for a terminal activated before public keys the 32-byte HMAC secret, which the service needs in the
+    /// clear (until the terminal rotates to a key pair).
+    public var key: VerifyingKey
     public var activatedAt: Int64
     public var revokedAt: Int64?
+    public init(id: String, storeID: String, name: String, key: VerifyingKey, activatedAt: Int64, revokedAt: Int64? = nil) {
+        self.id = id; self.storeID = storeID; self.name = name; self.key = key; self.activatedAt = activatedAt; self.revokedAt = revokedAt
+    }
+
+    /// A device with an HMAC secret (a terminal from before public keys).
     public init(id: String, storeID: String, name: String, secret: [UInt8], activatedAt: Int64, revokedAt: Int64? = nil) {
-        self.id = id; self.storeID = storeID; self.name = name; self.secret = secret; self.activatedAt = activatedAt; self.revokedAt = revokedAt
+        self.init(id: id, storeID: storeID, name: name, key: .hmacSHA256(secret: secret), activatedAt: activatedAt, revokedAt: revokedAt)
+    }
+}
+
+/// How a device key is kept in the base data: its type in one column, the secret or the public key in
+/// another; the column for the other type is NULL.
+enum DeviceKeyColumns {
+    static let hmacType = "hmac-sha256"
+    static let ed25519Type = "ed25519"
+
+    /// (key type, secret, public key) of a key.
+    static func split(_ key: VerifyingKey) -> (type: String, secret: [UInt8]?, publicKey: [UInt8]?) {
+        switch key {
+        case .hmacSHA256(let secret): return (hmacType, secret, nil)
+        case .ed25519(let publicKey): return (ed25519Type, nil, publicKey)
+        }
+    }
+
+    /// The key of a stored row; a type the program does not know, or a missing value, is corrupt data.
+    static func join(type: String, secret: [UInt8]?, publicKey: [UInt8]?, device: String) throws(StorageError) -> VerifyingKey {
+        switch type {
+        case hmacType:
+            guard let secret, !secret.isEmpty else { throw .failed("device \(device) has no secret") }
+            return .hmacSHA256(secret: secret)
+        case ed25519Type:
+            guard let publicKey, publicKey.count == Ed25519.publicKeyLength else { throw .failed("device \(device) has no valid public key") }
+            return .ed25519(publicKey: publicKey)
+        default:
+            throw .failed("device \(device) has a key of unknown type \(type)")
+        }
     }
 }
 

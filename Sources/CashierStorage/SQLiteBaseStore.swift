@@ -1,14 +1,17 @@
 import CashierCore
+import CashierCrypto
 import SQLite
 
 /// Base data in one SQLite file shared by every service instance on the machine.
 public final class SQLiteBaseStore: BaseStore {
-    public static let schemaVersion: Int64 = 1
+    /// 2: devices keep a key type and either a secret or a public key; the service's signing key.
+    public static let schemaVersion: Int64 = 2
 
     private let db: Database
     /// A read-only connection for the device and store lookups of every signed request, so they never wait
     /// behind the writer's commit (WAL readers do not block on the writer). The writer itself for `.memory`.
     private let lookups: Database
+    private let serviceKey = ServiceKeyCache()
 
     /// Opens (creating if needed) the base database at `location`.
     public init(_ location: Database.Location, busyTimeoutMilliseconds: Int32 = 5_000) throws(StorageError) {
@@ -16,7 +19,7 @@ public final class SQLiteBaseStore: BaseStore {
             try Database(location, options: .init(busyTimeoutMilliseconds: busyTimeoutMilliseconds,
                                                    checkpoints: .inBackground(everyMilliseconds: SQLiteTuning.checkpointIntervalMilliseconds)))
         }
-        try storage { try applySchema(db, version: Self.schemaVersion, statements: Self.schema) }
+        try storage { try applySchema(db, version: Self.schemaVersion, statements: Self.schema, migrations: Self.migrations) }
         self.db = db
         lookups = location == .memory ? db : try storage {
             try Database(location, options: .init(busyTimeoutMilliseconds: busyTimeoutMilliseconds, readOnly: true))
@@ -39,10 +42,10 @@ public final class SQLiteBaseStore: BaseStore {
             role TEXT NOT NULL, pin_hash TEXT NOT NULL, created_at INTEGER NOT NULL)
         """,
         "CREATE INDEX IF NOT EXISTS staff_store ON staff(store_id)",
+        devicesTable("IF NOT EXISTS devices"),
         """
-        CREATE TABLE IF NOT EXISTS devices (
-            id TEXT PRIMARY KEY, store_id TEXT NOT NULL REFERENCES stores(id), name TEXT NOT NULL,
-            secret BLOB NOT NULL, activated_at INTEGER NOT NULL, revoked_at INTEGER)
+        CREATE TABLE IF NOT EXISTS service_keys (
+            purpose TEXT PRIMARY KEY, private_key BLOB NOT NULL, public_key BLOB NOT NULL, created_at INTEGER NOT NULL)
         """,
         """
         CREATE TABLE IF NOT EXISTS activation_codes (
@@ -57,6 +60,33 @@ public final class SQLiteBaseStore: BaseStore {
         "CREATE TABLE IF NOT EXISTS attempts (key TEXT NOT NULL, at INTEGER NOT NULL)",
         "CREATE INDEX IF NOT EXISTS attempts_key ON attempts(key, at)",
     ] + NonceSQL.sqliteSchema
+
+    /// The devices table: a key type and, depending on it, either the HMAC secret or the Ed25519 public
+    /// key; the other column is NULL.
+    static func devicesTable(_ name: String) -> String {
+        """
+        CREATE TABLE \(name) (
+            id TEXT PRIMARY KEY, store_id TEXT NOT NULL REFERENCES stores(id), name TEXT NOT NULL,
+            key_type TEXT NOT NULL, secret BLOB, public_key BLOB, activated_at INTEGER NOT NULL, revoked_at INTEGER,
+            CHECK ((key_type = '\(DeviceKeyColumns.hmacType)' AND secret IS NOT NULL AND public_key IS NULL)
+                OR (key_type = '\(DeviceKeyColumns.ed25519Type)' AND secret IS NULL AND public_key IS NOT NULL)))
+        """
+    }
+
+    /// Version 2 from 1: SQLite cannot drop a NOT NULL, so the devices table is rebuilt with the key
+    /// columns (every existing device keeps its secret) and put in the old one's place; the activation
+    /// codes that name devices still name the same rows.
+    static let migrations: [Int64: [String]] = [
+        2: [
+            devicesTable("devices_v2"),
+            """
+            INSERT INTO devices_v2 (id, store_id, name, key_type, secret, public_key, activated_at, revoked_at)
+            SELECT id, store_id, name, '\(DeviceKeyColumns.hmacType)', secret, NULL, activated_at, revoked_at FROM devices
+            """,
+            "DROP TABLE devices",
+            "ALTER TABLE devices_v2 RENAME TO devices",
+        ],
+    ]
 
     // MARK: Merchants and stores
 
@@ -195,28 +225,73 @@ public final class SQLiteBaseStore: BaseStore {
         }
     }
 
+    private static let deviceColumns = "id, store_id, name, key_type, secret, public_key, activated_at, revoked_at"
+
     private func insertDevice(_ d: DeviceRecord) throws {
-        try db.run("INSERT INTO devices (id, store_id, name, secret, activated_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
-                   [.text(d.id), .text(d.storeID), .text(d.name), .blob(d.secret), .integer(d.activatedAt), .integer(d.revokedAt)])
+        let key = DeviceKeyColumns.split(d.key)
+        try db.run("INSERT INTO devices (\(Self.deviceColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   [.text(d.id), .text(d.storeID), .text(d.name), .text(key.type), .blob(key.secret), .blob(key.publicKey),
+                    .integer(d.activatedAt), .integer(d.revokedAt)])
     }
 
-    private static func device(_ s: Statement) -> DeviceRecord {
-        DeviceRecord(id: s.string(0), storeID: s.string(1), name: s.string(2), secret: s.blob(3),
-                     activatedAt: s.int64(4), revokedAt: s.optionalInt64(5))
+    private static func device(_ s: Statement) throws -> DeviceRecord {
+        let id = s.string(0)
+        let key = try DeviceKeyColumns.join(type: s.string(3), secret: s.isNull(4) ? nil : s.blob(4),
+                                            publicKey: s.isNull(5) ? nil : s.blob(5), device: id)
+        return DeviceRecord(id: id, storeID: s.string(1), name: s.string(2), key: key,
+                            activatedAt: s.int64(6), revokedAt: s.optionalInt64(7))
     }
 
     public func device(id: String) throws -> DeviceRecord? {
         try storage {
-            try lookups.query("SELECT id, store_id, name, secret, activated_at, revoked_at FROM devices WHERE id = ?",
-                         [.text(id)], row: Self.device).first
+            try lookups.query("SELECT \(Self.deviceColumns) FROM devices WHERE id = ?", [.text(id)], row: Self.device).first
         }
     }
 
     public func devices() throws -> [DeviceRecord] {
         try storage {
-            try db.query("SELECT id, store_id, name, secret, activated_at, revoked_at FROM devices ORDER BY activated_at, id",
-                         row: Self.device)
+            try db.query("SELECT \(Self.deviceColumns) FROM devices ORDER BY activated_at, id", row: Self.device)
         }
+    }
+
+    /// One conditional UPDATE: the key columns must still hold `current` (`IS` compares NULLs too).
+    public func replaceDeviceKey(id: String, current: VerifyingKey, new: VerifyingKey) throws -> Bool {
+        let old = DeviceKeyColumns.split(current)
+        let replacement = DeviceKeyColumns.split(new)
+        return try storage {
+            try db.write {
+                try db.run("""
+                    UPDATE devices SET key_type = ?, secret = ?, public_key = ?
+                    WHERE id = ? AND revoked_at IS NULL AND key_type = ? AND secret IS ? AND public_key IS ?
+                    """, [.text(replacement.type), .blob(replacement.secret), .blob(replacement.publicKey),
+                          .text(id), .text(old.type), .blob(old.secret), .blob(old.publicKey)]) == 1
+            }
+        }
+    }
+
+    /// Of two instances making the key at once, the first insert wins and both read that one.
+    public func serviceSigningKey(make: () -> Ed25519.PrivateKey, now: Int64) throws -> Ed25519.PrivateKey {
+        try serviceKey.get { () throws(StorageError) in
+            try storage {
+                if let stored = try readServiceKey() { return stored }
+                let made = make()
+                _ = try db.write {
+                    try db.run("INSERT INTO service_keys (purpose, private_key, public_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                               [.text(ServiceKeySQL.responsePurpose), .blob(made.seed), .blob(made.publicKey), .integer(now)])
+                }
+                guard let stored = try readServiceKey() else { throw StorageError.failed("the service key was not stored") }
+                return stored
+            }
+        }
+    }
+
+    private func readServiceKey() throws -> Ed25519.PrivateKey? {
+        let seeds = try db.query("SELECT private_key FROM service_keys WHERE purpose = ?", [.text(ServiceKeySQL.responsePurpose)]) {
+            $0.blob(0)
+        }
+        guard let seed = seeds.first else { return nil }
+        guard let key = Ed25519.PrivateKey(seed: seed) else { throw StorageError.failed("corrupt service key") }
+        return key
     }
 
     /// A device already revoked keeps its first revocation time.

@@ -1,4 +1,6 @@
 import CashierCore
+import CashierCrypto
+import Foundation
 
 /// Base data: merchants, stores, staff, devices, activation codes, nonces and attempt counters.
 ///
@@ -33,6 +35,15 @@ public protocol BaseStore: AnyObject, Sendable {
     func devices() throws -> [DeviceRecord]
     /// Marks a device revoked at `now`; false if there is no such device.
     func revokeDevice(id: String, now: Int64) throws -> Bool
+    /// Compare-and-set of a device's key: makes it `new` only if the device is not revoked and its key is
+    /// still `current`, and keeps nothing of `current` (a secret is deleted, not kept beside the new key).
+    /// False if the key had changed meanwhile, the device is revoked or there is no such device.
+    func replaceDeviceKey(id: String, current: VerifyingKey, new: VerifyingKey) throws -> Bool
+
+    /// The service's Ed25519 key that signs answers to devices with public keys: made with `make` and
+    /// stored the first time it is asked for, then the same for every instance sharing this base data.
+    /// Kept in memory after the first read; it never changes.
+    func serviceSigningKey(make: () -> Ed25519.PrivateKey, now: Int64) throws -> Ed25519.PrivateKey
 
     /// Records a nonce for a device until `expiresAt`; false if it was already recorded (a replay).
     func recordNonce(deviceID: String, nonce: String, expiresAt: Int64) throws -> Bool
@@ -197,6 +208,29 @@ enum NonceSQL {
     }
     static let sqlitePrune = "DELETE FROM nonces WHERE expires_at <= ?"
     static let postgresPrune = "DELETE FROM nonces WHERE expires_at <= $1"
+}
+
+/// The service's own signing keys, kept in the base data: one row per purpose, written once.
+enum ServiceKeySQL {
+    /// The purpose of the key that signs answers to Ed25519 devices.
+    static let responsePurpose = "response-ed25519"
+}
+
+/// Holds the service's signing key once read, so answers do not read the base data for it.
+/// `@unchecked Sendable`: `key` is guarded by `lock`.
+final class ServiceKeyCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var key: Ed25519.PrivateKey?
+
+    /// The cached key, or the one `load` returns (cached if it succeeds).
+    func get(_ load: () throws(StorageError) -> Ed25519.PrivateKey) throws(StorageError) -> Ed25519.PrivateKey {
+        lock.lock()
+        defer { lock.unlock() }
+        if let key { return key }
+        let loaded = try load()
+        key = loaded
+        return loaded
+    }
 }
 
 /// SQL text both group stores share.

@@ -211,6 +211,29 @@ struct Commands {
         }
     }
 
+    /// `cashier rotate-key`: a new Ed25519 key pair for this terminal, without activating again
+    /// (docs/CLIENT.md). Exit 0 once the new key is in force; 5 if the outcome is not known yet (both keys
+    /// are kept, and the next run settles it); 6 if the service refused.
+    static func rotateKey(_ engine: CashierEngine, json: Bool) -> Int32 {
+        guard engine.credentials != nil else {
+            return report(APIError(.notActivated, detail: "run `cashier activate --code CODE` first"), json: json)
+        }
+        engine.start()
+        switch engine.rotateKey() {
+        case .failure(let e): return report(e, json: json)
+        case .success(let outcome):
+            let recovered = if case .recovered = outcome { true } else { false }
+            let c = outcome.credentials
+            if json {
+                printJSON(["device_id": c.deviceId, "scheme": c.scheme.rawValue, "rotated": true, "answer_lost": recovered])
+            } else {
+                print("rotated: device \(c.deviceId) now signs with a new Ed25519 key; the old key is refused from now on"
+                      + (recovered ? " (the answer was lost; the service was found holding the new key)" : ""))
+            }
+            return 0
+        }
+    }
+
     // MARK: - Headless
 
     static func headless(_ engine: CashierEngine) -> Int32 {

@@ -30,12 +30,13 @@ extension ActivateRequest: WireCodable {
         w.beginObject()
         w.field("code", code)
         w.field("device_name", deviceName)
+        w.field("public_key", publicKey)
         w.endObject()
     }
 
     public init(wire value: JSONValue) throws {
         let f = try WireFields(value, of: Self.self)
-        self.init(code: try f.required("code"), deviceName: try f.optional("device_name"))
+        self.init(code: try f.required("code"), deviceName: try f.optional("device_name"), publicKey: try f.optional("public_key"))
     }
 }
 
@@ -74,11 +75,28 @@ extension ActivateResponse: WireCodable {
     }
 }
 
+extension KeyActivationResponse: WireCodable {
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("device_id", deviceId)
+        w.field("service_public_key", servicePublicKey)
+        w.field("store", store)
+        w.endObject()
+    }
+
+    public init(wire value: JSONValue) throws {
+        let f = try WireFields(value, of: Self.self)
+        self.init(deviceId: try f.required("device_id"), servicePublicKey: try f.required("service_public_key"),
+                  store: try f.required("store"))
+    }
+}
+
 extension PingResponse: WireCodable {
     public func write(to w: inout JSONWriter) {
         w.beginObject()
         w.field("device_id", deviceId)
         w.field("instance", instance)
+        w.field("service_public_key", servicePublicKey)
         w.field("store", store)
         w.field("time", time)
         w.endObject()
@@ -87,7 +105,35 @@ extension PingResponse: WireCodable {
     public init(wire value: JSONValue) throws {
         let f = try WireFields(value, of: Self.self)
         self.init(instance: try f.required("instance"), time: try f.required("time"),
-                  deviceId: try f.required("device_id"), store: try f.required("store"))
+                  deviceId: try f.required("device_id"), store: try f.required("store"),
+                  servicePublicKey: try f.optional("service_public_key"))
+    }
+}
+
+extension RotateKeyRequest: WireCodable {
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("public_key", publicKey)
+        w.endObject()
+    }
+
+    public init(wire value: JSONValue) throws {
+        let f = try WireFields(value, of: Self.self)
+        self.init(publicKey: try f.required("public_key"))
+    }
+}
+
+extension RotateKeyResponse: WireCodable {
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("device_id", deviceId)
+        w.field("service_public_key", servicePublicKey)
+        w.endObject()
+    }
+
+    public init(wire value: JSONValue) throws {
+        let f = try WireFields(value, of: Self.self)
+        self.init(deviceId: try f.required("device_id"), servicePublicKey: try f.required("service_public_key"))
     }
 }
 
