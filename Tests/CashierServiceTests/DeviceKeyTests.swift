@@ -274,7 +274,7 @@ final class DeviceKeyPostgresTests: XCTestCase {
             return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         let merchant = try admin(["merchant", "add", "Tea on PostgreSQL"])
-        let store = try admin(["store", "add", "--merchant", merchant, "--name", "Main"])
+        let store = try service.addSandboxStore(merchant: merchant, name: "Main")
         _ = try admin(["staff", "add", "--store", store, "--name", "Sam", "--role", "supervisor", "--pin", Cashierd.supervisorPIN])
         let base = try Connection(options: ConnectionOptions(conninfo: cluster.conninfo))
         defer { base.close() }
