@@ -149,10 +149,17 @@ public final class CashierEngine: @unchecked Sendable {
 
     /// Whether a failed request may be sent again on the newly chosen domain.
     enum RetryPolicy {
-        /// Creates, queries, reverses, refunds (with their reference), list: repeating them is harmless.
+        /// Creates, queries, reverses, refunds (with their reference), list: repeating them is harmless,
+        /// and they get the short timeout.
         case safe
+        /// The one-call sale: repeating it is harmless (its number meets the order it placed), but its
+        /// answer waits for the channel, so it gets the whole request timeout.
+        case safeButSlow
         /// Pay and activation: only when the request surely did not leave.
         case onlyIfNotSent
+
+        /// Whether the request may be sent again, to any domain, after a failure that may have let it arrive.
+        var mayBeSentAgain: Bool { self != .onlyIfNotSent }
     }
 
     /// Nil when some domain answers (waiting, bounded, for the round under way), even if only to refuse
@@ -207,9 +214,9 @@ public final class CashierEngine: @unchecked Sendable {
             (active, send(transports[active]))
         } else {
             sendWatchingForSilence("\(method) \(path)", on: active,
-                                   whenAnotherDomainWins: policy == .safe ? .sendThereToo : .stopWaiting, sendOn)
+                                   whenAnotherDomainWins: policy.mayBeSentAgain ? .sendThereToo : .stopWaiting, sendOn)
         }
-        if send == nil, case .failure(.service(let e)) = first, e.code == .nonceReplayed, policy == .safe {
+        if send == nil, case .failure(.service(let e)) = first, e.code == .nonceReplayed, policy.mayBeSentAgain {
             // The same signed bytes arrived twice (a connection or front door re-sent them after a failure);
             // the first copy's answer was lost. A safe request is signed afresh and sent again.
             log.write("\(method) \(path) was refused as a replay; signing it again")
@@ -219,7 +226,7 @@ public final class CashierEngine: @unchecked Sendable {
         guard case .failure(let failure) = first, failure.suggestsProbe else { return first }
         log.write("\(method) \(path) on \(configuration.domains[domain]) failed: \(failure)")
         let round = prober.requestFailed(domain: domain, reason: failure.description)
-        guard policy == .safe || !failure.mayHaveArrived else {
+        guard policy.mayBeSentAgain || !failure.mayHaveArrived else {
             log.write("\(method) \(path) may have arrived; not sent again")
             return first
         }
@@ -346,6 +353,8 @@ public final class CashierEngine: @unchecked Sendable {
             do { try keystore.save(creds) } catch { return .failure(error) }
             lock.lock(); credentialsValue = creds; lock.unlock()
             log.write("activated as \(creds.deviceId) for store \(creds.store.storeId), signing with \(creds.scheme.rawValue)")
+            // Numbers for the first sales, so that even the first one is a single call.
+            refillOrderNumbers()
             return .success(creds)
         }
     }
@@ -535,14 +544,52 @@ public final class CashierEngine: @unchecked Sendable {
 
     // MARK: - Sales
 
-    /// Runs one sale to its end: create the order, pay, poll, reverse past the deadline. Blocks.
+    /// How many numbers for one-call sales the terminal keeps at hand.
+    public static let orderNumberStock = 4
+    /// A number is used no later than this after it was given (the service takes it for a day).
+    static let orderNumberUseWithinMs: Int64 = 23 * 3_600 * 1_000
+
+    /// Runs one sale to its end: one call with a number the terminal holds (or create and pay, when it
+    /// holds none and gets none), poll, reverse past the deadline. Blocks.
     public func sell(_ request: CreateOrderRequest, paymentCode: String) -> SaleResult {
         let id = "S" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
         var req = request
         if req.clientRef == nil { req.clientRef = id }
-        var machine = SaleStateMachine(request: req, paymentCode: paymentCode, configuration: configuration.sale)
+        let numbers = configuration.oneCallSales ? numbersForSale() : []
+        var machine = SaleStateMachine(request: req, paymentCode: paymentCode, orderNumbers: numbers, configuration: configuration.sale)
+        let left = (try? journal.orderNumberCount(now: nowMs())) ?? 0
+        machine.reserveNumbers = min(5, max(1, Self.orderNumberStock - left))
         let first = machine.start(nowMs: nowMs())
         return drive(id: id, machine: &machine, actions: first)
+    }
+
+    /// Up to three numbers for one sale, from the journal's stock; when it is empty, a few are asked for
+    /// first (one round trip, once: every sale's answer brings new ones). None when even that fails: the
+    /// sale then takes the two calls.
+    private func numbersForSale() -> [OrderNumber] {
+        let now = nowMs()
+        if let taken = try? journal.takeOrderNumbers(3, now: now), !taken.isEmpty { return taken }
+        refillOrderNumbers(count: Self.orderNumberStock + 2)
+        return (try? journal.takeOrderNumbers(3, now: nowMs())) ?? []
+    }
+
+    /// Asks the service for numbers and keeps them; failures are only logged (sales then take two calls).
+    public func refillOrderNumbers(count: Int = CashierEngine.orderNumberStock) {
+        guard credentials != nil else { return }
+        let body = API.encode(OrderNumbersRequest(count: min(20, max(1, count))))
+        switch perform("POST", API.Path.orderNumbers, body: body, policy: .safe).decoded(OrderNumbersResponse.self) {
+        case .success(let r):
+            keepOrderNumbers(r.orderNumbers)
+        case .failure(let f):
+            log.write("no order numbers for one-call sales (\(f)); sales take two calls meanwhile")
+        }
+    }
+
+    private func keepOrderNumbers(_ numbers: [OrderNumber]) {
+        guard !numbers.isEmpty else { return }
+        do { try journal.addOrderNumbers(numbers, validUntil: nowMs() + Self.orderNumberUseWithinMs) } catch {
+            log.write("journal write failed: \(error)")
+        }
     }
 
     /// Drives every unfinished sale in the journal to a final state (a restart after a crash). Blocks.
@@ -603,6 +650,15 @@ public final class CashierEngine: @unchecked Sendable {
                 switch r {
                 case .success(let v): orderNo = v.orderNo; queue += machine.handle(.orderCreated(v), nowMs: nowMs())
                 case .failure(let f): queue += machine.handle(.createFailed(f.saleFailure), nowMs: nowMs())
+                }
+            case .sendSale(let req):
+                // Idempotent by its number: safe to send again anywhere, signed anew each time.
+                let r = perform("POST", API.Path.sales, body: API.encode(req), policy: .safeButSlow).decoded(SaleResponse.self)
+                switch r {
+                case .success(let answer):
+                    keepOrderNumbers(answer.orderNumbers)
+                    queue += machine.handle(.saleAnswered(answer.order), nowMs: nowMs())
+                case .failure(let f): queue += machine.handle(.saleFailed(f.saleFailure), nowMs: nowMs())
                 }
             case let .sendPay(n, req):
                 let r = perform("POST", API.Path.pay(n), body: API.encode(req), policy: .onlyIfNotSent).decoded(OrderView.self)

@@ -26,6 +26,9 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
     public var busyRetries: Int = 3
     /// The first such pause; it doubles each time, with ±20 % jitter.
     public var busyRetryBaseMs: Int64 = 250
+    /// Sell in one call (`POST /v1/sales` with a number the terminal holds). False: always create the
+    /// order, then pay (two round trips). A service without one-call sales is detected by itself.
+    public var oneCallSales: Bool = true
     public var connectTimeoutMs: Int
     public var probe: ProbeConfiguration
     /// Payment deadline, poll intervals and reverse backoff.
@@ -68,6 +71,7 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
         slowRequestProbeMs = try c.decodeIfPresent(Int.self, forKey: .slowRequestProbeMs) ?? d.slowRequestProbeMs
         busyRetries = try c.decodeIfPresent(Int.self, forKey: .busyRetries) ?? d.busyRetries
         busyRetryBaseMs = try c.decodeIfPresent(Int64.self, forKey: .busyRetryBaseMs) ?? d.busyRetryBaseMs
+        oneCallSales = try c.decodeIfPresent(Bool.self, forKey: .oneCallSales) ?? d.oneCallSales
         connectTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .connectTimeoutMs) ?? d.connectTimeoutMs
         probe = try c.decodeIfPresent(ProbeConfiguration.self, forKey: .probe) ?? d.probe
         sale = try c.decodeIfPresent(SaleConfiguration.self, forKey: .sale) ?? d.sale

@@ -16,6 +16,8 @@ public final class Journal: @unchecked Sendable {
         try db.exec("""
             CREATE TABLE IF NOT EXISTS sales (
                 id TEXT PRIMARY KEY, snapshot TEXT NOT NULL, final INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS order_numbers (
+                order_no TEXT PRIMARY KEY, valid_until INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS refunds (
                 ref TEXT PRIMARY KEY, order_no TEXT NOT NULL, amount INTEGER NOT NULL, snapshot TEXT NOT NULL,
                 final INTEGER NOT NULL, updated_at INTEGER NOT NULL);
@@ -23,6 +25,42 @@ public final class Journal: @unchecked Sendable {
     }
 
     private func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: Order numbers for one-call sales
+
+    /// Keeps numbers the service gave out, usable until `validUntil` (Unix ms).
+    public func addOrderNumbers(_ numbers: [OrderNumber], validUntil: Int64) throws {
+        lock.lock(); defer { lock.unlock() }
+        try db.write {
+            for n in numbers {
+                _ = try db.run("INSERT OR IGNORE INTO order_numbers (order_no, valid_until) VALUES (?, ?)",
+                               [.text(n.digits), .integer(validUntil)])
+            }
+        }
+    }
+
+    /// Takes up to `count` numbers still valid at `now` for one sale, from as many different groups as
+    /// there are, and forgets them (a number serves one sale only, whatever becomes of it). Expired ones
+    /// are dropped.
+    public func takeOrderNumbers(_ count: Int, now: Int64) throws -> [OrderNumber] {
+        lock.lock(); defer { lock.unlock() }
+        return try db.write {
+            _ = try db.run("DELETE FROM order_numbers WHERE valid_until <= ?", [.integer(now)])
+            let all = try db.query("SELECT order_no FROM order_numbers ORDER BY valid_until, order_no") { OrderNumber($0.string(0)) }
+                .compactMap { $0 }
+            var taken: [OrderNumber] = []
+            for n in all where taken.count < count && !taken.contains(where: { $0.group == n.group }) { taken.append(n) }
+            for n in all where taken.count < count && !taken.contains(n) { taken.append(n) }
+            for n in taken { _ = try db.run("DELETE FROM order_numbers WHERE order_no = ?", [.text(n.digits)]) }
+            return taken
+        }
+    }
+
+    /// How many numbers are kept, valid at `now`.
+    public func orderNumberCount(now: Int64) throws -> Int {
+        lock.lock(); defer { lock.unlock() }
+        return Int(try db.query("SELECT count(*) FROM order_numbers WHERE valid_until > ?", [.integer(now)]) { $0.int64(0) }.first ?? 0)
+    }
 
     public func saveSale(id: String, _ sale: SaleStateMachine) throws {
         let json = String(decoding: API.encode(sale), as: UTF8.self)

@@ -13,6 +13,8 @@ public enum API {
         public static let ping = "/v1/ping"
         public static let rotateKey = "/v1/device/rotate-key"
         public static let orders = "/v1/orders"
+        public static let sales = "/v1/sales"
+        public static let orderNumbers = "/v1/order-numbers"
         public static func order(_ n: OrderNumber) -> String { "/v1/orders/\(n.digits)" }
         public static func pay(_ n: OrderNumber) -> String { "/v1/orders/\(n.digits)/pay" }
         public static func reverse(_ n: OrderNumber) -> String { "/v1/orders/\(n.digits)/reverse" }
@@ -270,6 +272,48 @@ public struct RefundResponse: Codable, Equatable, Sendable {
     public var refund: RefundView
     public var order: OrderView
     public init(refund: RefundView, order: OrderView) { self.refund = refund; self.order = order }
+}
+
+/// The one-call sale (`POST /v1/sales`): the order, its payment code and the number the terminal holds
+/// for it, in one request. The number makes it idempotent: the same sale sent again (after any failure, to
+/// either domain) meets the order it placed, never a second one.
+public struct SaleRequest: Codable, Equatable, Sendable {
+    /// A number this terminal was given (`POST /v1/order-numbers`, or a sale's answer) and has not used for
+    /// another sale; it names the order's group.
+    public var orderNo: OrderNumber
+    public var amount: Int64
+    public var currency: String?
+    public var items: [OrderItem]?
+    public var clientRef: String?
+    public var paymentCode: String
+    /// How many fresh numbers the answer should carry for the next sales (0–5).
+    public var reserve: Int?
+    public init(orderNo: OrderNumber, amount: Int64, currency: String? = nil, items: [OrderItem]? = nil, clientRef: String? = nil,
+                paymentCode: String, reserve: Int? = nil) {
+        self.orderNo = orderNo; self.amount = amount; self.currency = currency; self.items = items
+        self.clientRef = clientRef; self.paymentCode = paymentCode; self.reserve = reserve
+    }
+}
+
+/// The answer to a one-call sale: the order as it stands, and fresh numbers for the next sales.
+public struct SaleResponse: Codable, Equatable, Sendable {
+    public var order: OrderView
+    public var orderNumbers: [OrderNumber]
+    public init(order: OrderView, orderNumbers: [OrderNumber]) { self.order = order; self.orderNumbers = orderNumbers }
+}
+
+/// `POST /v1/order-numbers`: numbers for one-call sales, each in a group that takes orders now.
+public struct OrderNumbersRequest: Codable, Equatable, Sendable {
+    /// 1–20.
+    public var count: Int
+    public init(count: Int) { self.count = count }
+}
+
+public struct OrderNumbersResponse: Codable, Equatable, Sendable {
+    public var orderNumbers: [OrderNumber]
+    /// Unix ms; a sale with a number given before this minus a day is refused.
+    public var validUntil: Int64
+    public init(orderNumbers: [OrderNumber], validUntil: Int64) { self.orderNumbers = orderNumbers; self.validUntil = validUntil }
 }
 
 /// One row of the store's order list.

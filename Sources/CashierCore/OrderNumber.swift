@@ -59,6 +59,13 @@ public struct OrderNumber: Hashable, Comparable, Codable, Sendable, CustomString
         return GroupTag(Int(u[20] - 48) * 10 + Int(u[21] - 48))!
     }
 
+    /// When the number was made (its first 12 digits, UTC, years 2000–2099), in Unix seconds.
+    public var epochSeconds: Int64 {
+        let u = Array(digits.utf8).prefix(12).map { Int64($0 - 48) }
+        func two(_ i: Int) -> Int64 { u[i] * 10 + u[i + 1] }
+        return CivilTime.epochSeconds(year: 2000 + two(0), month: two(2), day: two(4), hour: two(6), minute: two(8), second: two(10))
+    }
+
     /// The instance id that made the number.
     public var instance: Int { Int(String(digits.dropFirst(12).prefix(3)))! }
 
@@ -175,6 +182,17 @@ public struct CivilTime: Equatable, Sendable {
         hour = secs / 3600
         minute = secs % 3600 / 60
         second = secs % 60
+    }
+
+    /// Unix seconds of a UTC civil time (proleptic Gregorian; the inverse of `init(epochSeconds:)`).
+    public static func epochSeconds(year: Int64, month: Int64, day: Int64, hour: Int64 = 0, minute: Int64 = 0, second: Int64 = 0) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        return days * 86_400 + hour * 3_600 + minute * 60 + second
     }
 
     /// `YYMMDDhhmmss`.

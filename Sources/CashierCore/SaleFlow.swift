@@ -1,5 +1,9 @@
 /// One code-payment sale as a pure state machine: no I/O, no clock, Codable so it can be journalled.
 ///
+/// With an order number the terminal holds (`orderNumbers`), a sale is **one call** (`POST /v1/sales`:
+/// the order, its payment code and the number together); the number makes it idempotent, so after any
+/// doubt the same sale is simply sent again (to either domain) while the code is in memory, and it meets
+/// the order it placed. Without one, the two calls of terminals in the field:
 /// create order → pay with the customer's code → paid / USERPAYING (poll) / declined / unknown (query)
 /// → poll on a schedule → paid, declined, or past the deadline: reverse (repeated, with backoff) → not paid.
 /// Rules: the pay request is sent at most once per sale — after any doubt the machine asks the server
@@ -104,6 +108,9 @@ public enum SalePhase: Codable, Equatable, Sendable {
 public enum SaleEvent: Equatable, Sendable {
     case orderCreated(OrderView)
     case createFailed(SaleFailure)
+    /// The answer to a one-call sale (first or sent again).
+    case saleAnswered(OrderView)
+    case saleFailed(SaleFailure)
     case payAnswered(OrderView)
     case payFailed(SaleFailure)
     case queryAnswered(OrderView)
@@ -116,6 +123,8 @@ public enum SaleEvent: Equatable, Sendable {
 /// What the caller must do, in order.
 public enum SaleAction: Equatable, Sendable {
     case createOrder(CreateOrderRequest)
+    /// The one-call sale, for `SaleRequest.orderNo`; safe to send again as it is (signed anew).
+    case sendSale(SaleRequest)
     case sendPay(OrderNumber, PayRequest)
     case sendQuery(OrderNumber)
     case sendReverse(OrderNumber)
@@ -151,18 +160,74 @@ public struct SaleStateMachine: Codable, Equatable, Sendable {
     public private(set) var wakeAtMs: Int64?
     /// Whether a pay request has ever been handed out (so it must never be again).
     public private(set) var paySent: Bool = false
+    /// Numbers the terminal holds for this sale and no other, in the order they are to be used: each
+    /// one-call sale uses the first, and a sale that could not be placed (its group down) moves to the next.
+    public private(set) var orderNumbers: [OrderNumber] = []
+    /// Whether the order in hand was placed by a one-call sale (so doubt is settled by sending it again).
+    public private(set) var oneCall = false
+    /// How many fresh numbers a one-call sale asks the service for (`SaleRequest.reserve`).
+    public var reserveNumbers = 0
 
-    public init(request: CreateOrderRequest, paymentCode: String, configuration: SaleConfiguration = SaleConfiguration()) {
+    public init(request: CreateOrderRequest, paymentCode: String, orderNumbers: [OrderNumber] = [],
+                configuration: SaleConfiguration = SaleConfiguration()) {
         self.configuration = configuration
         self.request = request
         self.paymentCode = paymentCode
+        self.orderNumbers = orderNumbers
         self.phase = .creating
     }
 
-    /// Starts the sale: journal it, then create the order.
+    private enum CodingKeys: String, CodingKey {
+        case configuration, request, phase, paymentCode, codeForNewOrder, ordersAbandoned, payStartedAtMs, lastOrder,
+             requestInFlight, wakeAtMs, paySent, orderNumbers, oneCall, reserveNumbers
+    }
+
+    /// Reads a journalled sale; one journalled before one-call sales existed has no numbers and is two-call.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        configuration = try c.decode(SaleConfiguration.self, forKey: .configuration)
+        request = try c.decode(CreateOrderRequest.self, forKey: .request)
+        phase = try c.decode(SalePhase.self, forKey: .phase)
+        paymentCode = try c.decodeIfPresent(String.self, forKey: .paymentCode)
+        codeForNewOrder = NotJournalled()
+        ordersAbandoned = try c.decodeIfPresent(Int.self, forKey: .ordersAbandoned) ?? 0
+        payStartedAtMs = try c.decodeIfPresent(Int64.self, forKey: .payStartedAtMs)
+        lastOrder = try c.decodeIfPresent(OrderView.self, forKey: .lastOrder)
+        requestInFlight = try c.decodeIfPresent(Bool.self, forKey: .requestInFlight) ?? false
+        wakeAtMs = try c.decodeIfPresent(Int64.self, forKey: .wakeAtMs)
+        paySent = try c.decodeIfPresent(Bool.self, forKey: .paySent) ?? false
+        orderNumbers = try c.decodeIfPresent([OrderNumber].self, forKey: .orderNumbers) ?? []
+        oneCall = try c.decodeIfPresent(Bool.self, forKey: .oneCall) ?? false
+        reserveNumbers = try c.decodeIfPresent(Int.self, forKey: .reserveNumbers) ?? 0
+    }
+
+    /// Starts the sale: journal it, then send the one-call sale with the first number (or, with none,
+    /// create the order).
     public mutating func start(nowMs: Int64) -> [SaleAction] {
+        if let one = startOneCall(nowMs: nowMs) { return one }
         requestInFlight = true
         return [.persist(self), .report(phase), .createOrder(request)]
+    }
+
+    /// Hands out the one-call sale on the next number the sale holds; nil when it holds none (or has no code).
+    private mutating func startOneCall(nowMs: Int64) -> [SaleAction]? {
+        guard !orderNumbers.isEmpty, let code = paymentCode ?? codeForNewOrder.value else { return nil }
+        let number = orderNumbers.removeFirst()
+        codeForNewOrder.value = code
+        paymentCode = nil
+        paySent = true
+        oneCall = true
+        payStartedAtMs = nowMs
+        lastOrder = nil
+        wakeAtMs = nil
+        requestInFlight = true
+        // Journalled as "paying on this number" before the request leaves: a restart queries it.
+        return transition(to: .paying(number)) + [.sendSale(saleRequest(number, code: code))]
+    }
+
+    private func saleRequest(_ number: OrderNumber, code: String) -> SaleRequest {
+        SaleRequest(orderNo: number, amount: request.amount, currency: request.currency, items: request.items,
+                    clientRef: request.clientRef, paymentCode: code, reserve: reserveNumbers > 0 ? reserveNumbers : nil)
     }
 
     /// Continues a sale read back from the journal. A sale whose pay may have gone out resumes by
@@ -208,13 +273,43 @@ public struct SaleStateMachine: Codable, Equatable, Sendable {
             requestInFlight = false
             return finish(.notPaid(reversed: false, reason: "order not created: \(failure.text)"))
 
-        case (.paying(let order), let .payAnswered(view)):
+        case (.paying(let order), let .payAnswered(view)),
+             (.paying(let order), let .saleAnswered(view)):
             requestInFlight = false
             return settle(order, view, nowMs: nowMs, userPaying: true)
 
+        case (.paying(let order), let .saleFailed(failure)):
+            requestInFlight = false
+            if case let .service(error) = failure, error.code == .notFound {
+                // A service from before one-call sales: the sale takes the two calls.
+                orderNumbers = []
+            }
+            if case let .service(error) = failure, Self.saleNotPlaced(error.code), let moved = moveToNewOrder(nowMs: nowMs) {
+                // Refused before its commit (the group is down, or the number is not usable): nothing was
+                // placed for this number and the channel was not called. Sell on the next number.
+                return moved
+            }
+            if case let .service(error) = failure, Self.payRefusedOutright(error.code) {
+                return finish(.declined(reason: error.code.rawValue))
+            }
+            // Anything else is doubt: send the same sale again after a short wait (it meets its order).
+            return transition(to: .querying(order)) + wait(until: nowMs + configuration.unknownQueryDelayMs)
+
+        case (.waitingForCustomer(let order), let .saleAnswered(view)),
+             (.querying(let order), let .saleAnswered(view)):
+            requestInFlight = false
+            return settle(order, view, nowMs: nowMs, userPaying: view.status == .paying)
+
+        case (.waitingForCustomer(let order), .saleFailed),
+             (.querying(let order), .saleFailed):
+            // A sale sent again that failed is a query that failed: its first copy may have been placed.
+            requestInFlight = false
+            if pastDeadline(nowMs) { return startReversing(order) }
+            return wait(until: min(nowMs + configuration.pollIntervalMs, deadlineMs ?? Int64.max))
+
         case (.paying(let order), let .payFailed(failure)):
             requestInFlight = false
-            if case let .service(error) = failure, error.code == .groupUnavailable, let moved = moveToNewOrder() {
+            if case let .service(error) = failure, error.code == .groupUnavailable, let moved = moveToNewOrder(nowMs: nowMs) {
                 // The service promises GROUP_UNAVAILABLE from pay means the channel was never called: the
                 // order's group is down. Leave that order unpaid and sell on a new one in a live group.
                 return moved
@@ -255,7 +350,7 @@ public struct SaleStateMachine: Codable, Equatable, Sendable {
                 // Closed while `created`: the pay never claimed the order, so the channel was never called
                 // for it and the code is unspent. A pay still on its way will be refused (the order is
                 // closed), so the sale can take the payment on a new order.
-                if let moved = moveToNewOrder() { return moved }
+                if let moved = moveToNewOrder(nowMs: nowMs) { return moved }
                 return finish(.notPaid(reversed: true, reason: "payment cancelled"))
             case .reversed: return finish(.notPaid(reversed: true, reason: "payment cancelled"))
             case .created, .paying: return retryReverse(order, nowMs: nowMs)
@@ -285,6 +380,12 @@ public struct SaleStateMachine: Codable, Equatable, Sendable {
     }
 
     // MARK: - Internals
+
+    /// Refusals of a first one-call sale that prove nothing was placed under its number, so the sale may
+    /// move to the next number with the same code.
+    static func saleNotPlaced(_ code: ErrorCode) -> Bool {
+        code == .groupUnavailable || code == .idempotencyConflict || code == .orderOtherStore || code == .notFound
+    }
 
     /// Service refusals that prove the pay did not start a payment (checked before any channel call).
     static func payRefusedOutright(_ code: ErrorCode) -> Bool {
@@ -326,9 +427,12 @@ public struct SaleStateMachine: Codable, Equatable, Sendable {
     /// Starts the sale again on a new order with the code kept in memory, when the code is known to be
     /// unspent; nil once `maxOrdersAbandoned` moves were made or the code is not in memory (a sale read
     /// back from the journal never pays again).
-    private mutating func moveToNewOrder() -> [SaleAction]? {
+    private mutating func moveToNewOrder(nowMs: Int64) -> [SaleAction]? {
         guard let code = codeForNewOrder.value, ordersAbandoned < Self.maxOrdersAbandoned else { return nil }
         ordersAbandoned += 1
+        paymentCode = code
+        if let one = startOneCall(nowMs: nowMs) { return one }
+        oneCall = false
         paymentCode = code
         paySent = false
         payStartedAtMs = nil
@@ -350,8 +454,11 @@ public struct SaleStateMachine: Codable, Equatable, Sendable {
         return wait(until: nowMs + configuration.reverseDelayMs(afterAttempts: attempts))
     }
 
+    /// Asks where the order stands: a one-call sale whose code is still in memory is sent again as it is
+    /// (it answers how its order stands, and places it if the first copy never landed); otherwise a query.
     private mutating func sendQuery(_ order: OrderNumber) -> [SaleAction] {
         requestInFlight = true
+        if oneCall, let code = codeForNewOrder.value { return [.sendSale(saleRequest(order, code: code))] }
         return [.sendQuery(order)]
     }
 

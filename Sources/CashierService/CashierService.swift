@@ -60,14 +60,14 @@ public final class CashierService: @unchecked Sendable {
     // MARK: - Routing
 
     enum Route: String {
-        case health, metrics, openAPI, activate, ping, createOrder, listOrders, getOrder, pay, reverse, refund, rotateKey
+        case health, metrics, openAPI, activate, ping, createOrder, listOrders, getOrder, pay, reverse, refund, rotateKey, sale, orderNumbers
 
         /// How urgent the route is under overload; nil for routes that are always answered.
         var priority: RequestPriority? {
             switch self {
             case .health, .metrics, .openAPI: return nil
             case .listOrders: return .list
-            case .activate, .ping, .createOrder, .rotateKey: return .newOrder
+            case .activate, .ping, .createOrder, .rotateKey, .sale, .orderNumbers: return .newOrder
             case .getOrder, .pay, .reverse, .refund: return .completion
             }
         }
@@ -83,7 +83,7 @@ public final class CashierService: @unchecked Sendable {
         /// the authenticator in the base database. For pay the nonce then rides in the claim's transaction:
         /// one commit on every sale's path fewer. The same signed bytes name the same order, so a replay
         /// always meets its nonce there (docs/SECURITY.md, "Replay").
-        var keepsNonceInOrderGroup: Bool { self == .pay }
+        var keepsNonceInOrderGroup: Bool { self == .pay || self == .sale }
     }
 
     /// Finds the route for a method and path; the order number for order routes.
@@ -99,6 +99,8 @@ public final class CashierService: @unchecked Sendable {
         case API.Path.activate: return only("POST", .activate)
         case API.Path.ping: return only("GET", .ping)
         case API.Path.rotateKey: return only("POST", .rotateKey)
+        case API.Path.sales: return only("POST", .sale)
+        case API.Path.orderNumbers: return only("POST", .orderNumbers)
         case API.Path.orders:
             if method == "POST" { return .success((.createOrder, nil)) }
             if method == "GET" { return .success((.listOrders, nil)) }
@@ -221,6 +223,8 @@ public final class CashierService: @unchecked Sendable {
         case .reverse: return try reverse(try valid(number), auth: auth!, now: now)
         case .refund: return try refund(try valid(number), request: request, auth: auth!, now: now)
         case .rotateKey: return try rotateKey(request, auth: auth!, now: now)
+        case .sale: return try sale(request, auth: auth!, now: now)
+        case .orderNumbers: return try orderNumbers(request, auth: auth!, now: now)
         }
     }
 

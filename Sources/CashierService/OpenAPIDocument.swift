@@ -535,6 +535,118 @@ enum OpenAPIDocument {
      }
     }
    }
+  },
+  "/v1/order-numbers": {
+   "post": {
+    "summary": "Numbers for one-call sales, in groups that take orders now",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/OrderNumbersRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/OrderNumbersResponse"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/sales": {
+   "post": {
+    "summary": "A one-call sale: place, claim and pay the order in one request; idempotent by order_no",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/SaleRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "201": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/SaleResponse"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     },
+     "200": {
+      "description": "The sale was there already (sent again); the order as it stands",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/SaleResponse"
+        }
+       }
+      }
+     }
+    }
+   }
   }
  },
  "components": {
@@ -1083,6 +1195,106 @@ enum OpenAPIDocument {
        "unavailable"
       ],
       "description": "whether the base data takes writes; \"unavailable\" makes status \"down\" (answered 503)"
+     }
+    }
+   },
+   "OrderNumbersRequest": {
+    "type": "object",
+    "required": [
+     "count"
+    ],
+    "properties": {
+     "count": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 20
+     }
+    }
+   },
+   "OrderNumbersResponse": {
+    "type": "object",
+    "required": [
+     "order_numbers",
+     "valid_until"
+    ],
+    "properties": {
+     "order_numbers": {
+      "type": "array",
+      "items": {
+       "type": "string",
+       "pattern": "^[0-9]{23}$",
+       "description": "an order number (23 digits, Luhn check digit)"
+      }
+     },
+     "valid_until": {
+      "type": "integer",
+      "format": "int64"
+     }
+    }
+   },
+   "SaleRequest": {
+    "type": "object",
+    "required": [
+     "order_no",
+     "amount",
+     "payment_code"
+    ],
+    "properties": {
+     "order_no": {
+      "type": "string",
+      "pattern": "^[0-9]{23}$",
+      "description": "a number this terminal holds and has used for no other sale"
+     },
+     "amount": {
+      "type": "integer",
+      "format": "int64",
+      "minimum": 1,
+      "maximum": 9999999999
+     },
+     "currency": {
+      "type": "string"
+     },
+     "items": {
+      "type": "array",
+      "maxItems": 200,
+      "items": {
+       "$ref": "#/components/schemas/OrderItem"
+      }
+     },
+     "client_ref": {
+      "type": "string",
+      "maxLength": 64,
+      "description": "Lengths count Unicode code points; control characters (U+0000-U+001F, U+007F-U+009F) are refused."
+     },
+     "payment_code": {
+      "type": "string",
+      "description": "the customer payment code as scanned"
+     },
+     "reserve": {
+      "type": "integer",
+      "minimum": 0,
+      "maximum": 5,
+      "description": "fresh numbers wanted in the answer"
+     }
+    }
+   },
+   "SaleResponse": {
+    "type": "object",
+    "required": [
+     "order",
+     "order_numbers"
+    ],
+    "properties": {
+     "order": {
+      "$ref": "#/components/schemas/OrderView"
+     },
+     "order_numbers": {
+      "type": "array",
+      "items": {
+       "type": "string",
+       "pattern": "^[0-9]{23}$",
+       "description": "an order number (23 digits, Luhn check digit)"
+      }
      }
     }
    }

@@ -9,14 +9,33 @@ extension CashierService {
     /// `POST /v1/orders`: validates the sale and creates the order in whichever group takes it.
     func createOrder(_ request: HTTPRequest, auth: AuthenticatedDevice, now: Int64) throws -> Reply {
         let body = try decode(CreateOrderRequest.self, request)
-        guard body.amount > 0, body.amount <= Money.maximumMinorUnits else {
+        let (currency, items) = try validateSale(amount: body.amount, currency: body.currency, items: body.items,
+                                                 clientRef: body.clientRef, store: auth.store)
+        let (order, hops) = try hopping.createOrder { tag in
+            OrderRecord(orderNo: nextOrderNumber(group: tag, now: now), merchantID: auth.store.merchantID,
+                        storeID: auth.store.id, deviceID: auth.device.id, amount: body.amount, currency: currency,
+                        items: items, clientRef: body.clientRef, createdAt: now, updatedAt: now)
+        }
+        metrics.increment("cashierd_orders_created_total", [("group", order.orderNo.group.description)])
+        for hop in hops { metrics.increment("cashierd_group_hops_total", [("group", hop.description)]) }
+        var reply = Reply.json(view(order, refunds: []), status: 201)
+        reply.group = order.orderNo.group.value
+        reply.hops = hops.count
+        return reply
+    }
+
+    /// Checks a sale's amount, currency, lines and reference (PROTOCOL.md, "Creating an order"); returns
+    /// its currency and lines.
+    func validateSale(amount: Int64, currency: String?, items: [OrderItem]?, clientRef: String?,
+                      store: StoreRecord) throws(Refusal) -> (currency: String, items: [OrderItem]) {
+        guard amount > 0, amount <= Money.maximumMinorUnits else {
             throw Refusal(.amountInvalid, "amount must be 1 to \(Money.maximumMinorUnits) minor units")
         }
-        let currency = body.currency ?? auth.store.currency
-        guard currency == auth.store.currency else {
-            throw Refusal(.invalidField, "this store takes \(auth.store.currency)")
+        let currency = currency ?? store.currency
+        guard currency == store.currency else {
+            throw Refusal(.invalidField, "this store takes \(store.currency)")
         }
-        let items = body.items ?? []
+        let items = items ?? []
         guard items.count <= 200 else { throw Refusal(.invalidField, "at most 200 items") }
         if !items.isEmpty {
             var sum: Int64 = 0
@@ -32,25 +51,14 @@ extension CashierService {
                 guard !o1, !o2 else { throw Refusal(.amountInvalid, "items add up to too much") }
                 sum = total
             }
-            guard sum == body.amount else {
-                throw Refusal(.amountInvalid, "items add up to \(Money(minorUnits: sum, currency: currency).decimalString), not \(Money(minorUnits: body.amount, currency: currency).decimalString)")
+            guard sum == amount else {
+                throw Refusal(.amountInvalid, "items add up to \(Money(minorUnits: sum, currency: currency).decimalString), not \(Money(minorUnits: amount, currency: currency).decimalString)")
             }
         }
-        if let ref = body.clientRef, let problem = TextField.problem(ref, field: "client_ref", maxCodePoints: 64) {
+        if let ref = clientRef, let problem = TextField.problem(ref, field: "client_ref", maxCodePoints: 64) {
             throw Refusal(.invalidField, problem)
         }
-
-        let (order, hops) = try hopping.createOrder { tag in
-            OrderRecord(orderNo: nextOrderNumber(group: tag, now: now), merchantID: auth.store.merchantID,
-                        storeID: auth.store.id, deviceID: auth.device.id, amount: body.amount, currency: currency,
-                        items: items, clientRef: body.clientRef, createdAt: now, updatedAt: now)
-        }
-        metrics.increment("cashierd_orders_created_total", [("group", order.orderNo.group.description)])
-        for hop in hops { metrics.increment("cashierd_group_hops_total", [("group", hop.description)]) }
-        var reply = Reply.json(view(order, refunds: []), status: 201)
-        reply.group = order.orderNo.group.value
-        reply.hops = hops.count
-        return reply
+        return (currency, items)
     }
 
     // MARK: Query
@@ -90,17 +98,9 @@ extension CashierService {
         }
         if order.status != .created { try recordNonceIfWritable(auth, inGroupOf: number) }
         switch order.status {
-        case .paid:
-            return try reply(order, pending: nil)
-        case .declined, .reversed, .closed:
-            if order.status == .declined && order.paymentCode == body.paymentCode { return try reply(order, pending: nil) }
-            throw Refusal(.orderNotPayable, "the order is \(order.status.rawValue); start a new sale")
-        case .paying:
-            guard order.paymentCode == body.paymentCode else {
-                throw Refusal(.paymentUnderWay, "a payment with another code is under way; wait for it, or reverse the order first")
-            }
-            let (refreshed, pending) = try refreshWithChannel(order, now: now)
-            return try reply(refreshed, pending: pending)
+        case .paid, .declined, .reversed, .closed, .paying:
+            let (answered, pending) = try answerPayOfStartedOrder(order, code: body.paymentCode, now: now)
+            return try reply(answered, pending: pending)
         case .created:
             // The one place pay answers GROUP_UNAVAILABLE: the order is `created` and its claim could not be
             // written, so the channel is surely not called for it (the HoppingError propagates).
@@ -127,22 +127,45 @@ extension CashierService {
             order = claimed
         }
 
+        let (final, pending) = try charge(order, code: body.paymentCode, channel: channel, request: request, auth: auth, now: now)
+        return try reply(final, pending: pending)
+    }
+
+    /// What a pay of an order past `created` answers: the order as it stands (a payment with the same code
+    /// under way is first asked of the channel), or why it cannot be paid. Never a charge.
+    func answerPayOfStartedOrder(_ order: OrderRecord, code: String, now: Int64) throws -> (OrderRecord, PaymentPending?) {
+        switch order.status {
+        case .paid:
+            return (order, nil)
+        case .declined, .reversed, .closed, .created:
+            if order.status == .declined && order.paymentCode == code { return (order, nil) }
+            throw Refusal(.orderNotPayable, "the order is \(order.status.rawValue); start a new sale")
+        case .paying:
+            guard order.paymentCode == code else {
+                throw Refusal(.paymentUnderWay, "a payment with another code is under way; wait for it, or reverse the order first")
+            }
+            return try refreshWithChannel(order, now: now)
+        }
+    }
+
+    /// Calls the channel for an order just claimed (`paying`, flushed) and records its answer.
+    func charge(_ order: OrderRecord, code: String, channel: PaymentChannel, request: HTTPRequest, auth: AuthenticatedDevice,
+                now: Int64) throws -> (OrderRecord, PaymentPending?) {
         let answer: ChannelPaymentState
         do {
-            answer = try channel.pay(ChannelPayRequest(outTradeNo: number.digits, amount: order.amount, currency: order.currency,
-                                                       paymentCode: body.paymentCode, description: auth.store.name,
+            answer = try channel.pay(ChannelPayRequest(outTradeNo: order.orderNo.digits, amount: order.amount, currency: order.currency,
+                                                       paymentCode: code, description: auth.store.name,
                                                        storeID: auth.store.id, deviceID: auth.device.id,
                                                        clientAddress: request.remoteAddress.isEmpty ? "127.0.0.1" : request.remoteAddress,
                                                        now: now))
         } catch {
             // The charge may or may not have happened: the order stays `paying` and the terminal queries.
             metrics.increment("cashierd_payments_total", [("outcome", "channel_error")])
-            return try reply(order, pending: .unknown)
+            return (order, .unknown)
         }
         // If the group cannot record the answer now, `apply` answers with what the channel said: never
         // GROUP_UNAVAILABLE here, which would promise that nothing was charged.
-        let (final, pending) = try apply(answer, to: order, now: clock())
-        return try reply(final, pending: pending)
+        return try apply(answer, to: order, now: clock())
     }
 
     /// What a pay answers when the order's group cannot be read. `GROUP_UNAVAILABLE` tells the terminal
@@ -161,7 +184,12 @@ extension CashierService {
 
     /// `POST /v1/orders/{no}/reverse`: cancels an unpaid, unclear or timed-out payment; money taken is returned.
     func reverse(_ number: OrderNumber, auth: AuthenticatedDevice, now: Int64) throws -> Reply {
-        let order = try loadOrder(number, auth: auth)
+        let order: OrderRecord
+        do {
+            order = try loadOrder(number, auth: auth)
+        } catch let refusal as Refusal where refusal.error.code == .orderNotFound {
+            return try closeUnplacedSale(number, auth: auth, now: now)
+        }
         switch order.status {
         case .closed, .reversed, .declined:
             return try reply(order, pending: nil)
@@ -199,6 +227,26 @@ extension CashierService {
             guard let (after, _) = result else { throw Refusal(.orderNotFound) }
             return try reply(after, pending: nil)
         }
+    }
+
+    /// A reverse of a number no order has yet: a one-call sale that has not landed (it may still be on its
+    /// way). A `closed` order is written under the number (amount 0, no lines), so the late sale finds it
+    /// and is refused without reaching the channel; answered `closed`, the proof that the code was not
+    /// spent. Only numbers young enough to be used for a sale are closed so; older ones are not found.
+    private func closeUnplacedSale(_ number: OrderNumber, auth: AuthenticatedDevice, now: Int64) throws -> Reply {
+        guard now - number.epochSeconds * 1_000 <= Self.orderNumberValidityMs, number.epochSeconds * 1_000 <= now + 300_000 else {
+            throw Refusal(.orderNotFound)
+        }
+        let closed = OrderRecord(orderNo: number, merchantID: auth.store.merchantID, storeID: auth.store.id,
+                                 deviceID: auth.device.id, amount: 0, currency: auth.store.currency, status: .closed,
+                                 items: [], createdAt: now, updatedAt: now)
+        do {
+            try hopping.withGroup(number.group) { try $0.insertOrder(closed) }
+        } catch StorageError.duplicateKey {
+            // The sale landed meanwhile: reverse what it started.
+            return try reverse(number, auth: auth, now: now)
+        }
+        return try reply(closed, pending: nil)
     }
 
     // MARK: Refund
@@ -402,7 +450,7 @@ extension CashierService {
         return after
     }
 
-    private func reply(_ order: OrderRecord, pending: PaymentPending?) throws -> Reply {
+    func reply(_ order: OrderRecord, pending: PaymentPending?) throws -> Reply {
         let refunds = order.refundedAmount > 0 ? try hopping.withGroup(order.orderNo.group) { try $0.refunds(of: order.orderNo) } : []
         var view = view(order, refunds: refunds)
         view.pending = order.status == .paying ? (pending ?? .unknown) : nil

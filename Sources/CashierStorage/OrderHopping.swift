@@ -143,6 +143,25 @@ public final class OrderHopping: @unchecked Sendable {
         }
     }
 
+    /// Groups for `count` new order numbers: random accepting groups whose recent failures are under the
+    /// threshold, as different from each other as there are such groups (a sale that cannot be placed in
+    /// one moves to the next number, which then lies elsewhere). Empty when no group is fit. No write is
+    /// made: a number is only a promise that its group took orders a moment ago; the sale's own commit is
+    /// the probe.
+    public func groupsForNewNumbers(count: Int) -> [GroupTag] {
+        let now = clock()
+        return locked {
+            var fit = groups.filter { $0.value.accepting && !$0.value.frozen
+                && $0.value.failures.value(at: now, halfLifeMs: halfLifeMs) < configuration.failureThreshold }.keys.sorted()
+            guard !fit.isEmpty else { return [] }
+            // Fisher–Yates with the hopping's own generator; modulo bias is negligible for at most 100 groups.
+            for i in stride(from: fit.count - 1, to: 0, by: -1) {
+                fit.swapAt(i, Int(random.next() % UInt64(i + 1)))
+            }
+            return (0..<count).map { fit[$0 % fit.count] }
+        }
+    }
+
     /// Picks a random accepting group not yet tried, skipping groups over the failure threshold without
     /// probing them; probes the group with one write, then inserts `make(tag)` there. A failed probe or an
     /// insert failing with `.unavailable` records a failure and hops on; a taken order number calls `make`

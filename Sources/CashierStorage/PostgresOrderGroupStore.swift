@@ -115,6 +115,31 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
         try run { try Self.fetchOrder(orderNo, on: $0) }
     }
 
+    /// One statement, so one round trip and one commit: the nonce's insert and the order's insert are
+    /// data-modifying CTEs, the order's only if the nonce was new, and ON CONFLICT leaves an existing
+    /// order alone; a second statement reads an existing order as it is now.
+    public func placeSale(_ order: OrderRecord, recording nonce: NonceRecord) throws -> PlacedSale {
+        try run { c in
+            let result = try c.execute("""
+                WITH fresh AS (
+                    \(NonceSQL.postgresInsert(first: 18)) RETURNING 1),
+                inserted AS (
+                    INSERT INTO orders (\(Self.orderColumns))
+                    SELECT $1, $2, $3, $4, $5::bigint, $6, $7, $8::bigint, $9, $10, $11, $12, $13, $14, $15::bigint, $16::bigint, $17::bigint
+                    WHERE EXISTS (SELECT 1 FROM fresh)
+                    ON CONFLICT (order_no) DO NOTHING RETURNING 1)
+                SELECT (SELECT count(*) FROM fresh), (SELECT count(*) FROM inserted)
+                """, Self.values(order) + nonce.parameters)
+            guard let row = result.rows.first, row.count == 2 else { throw StorageError.failed("placing a sale gave no answer") }
+            guard row[0] == "1" else { return .replayed }
+            if row[1] == "1" { return .placed(order) }
+            guard let existing = try Self.fetchOrder(order.orderNo, on: c) else {
+                throw StorageError.failed("order \(order.orderNo) neither placed nor found")
+            }
+            return .existing(existing)
+        }
+    }
+
     private static func fetchOrder(_ orderNo: OrderNumber, forUpdate: Bool = false, on c: Connection) throws -> OrderRecord? {
         try c.execute("SELECT \(orderColumns) FROM orders WHERE order_no = $1\(forUpdate ? " FOR UPDATE" : "")", [orderNo.digits])
             .rows.map(order).first

@@ -148,6 +148,17 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
         }
     }
 
+    public func placeSale(_ order: OrderRecord, recording nonce: NonceRecord) throws -> PlacedSale {
+        try with { db in
+            try db.write { () throws -> PlacedSale in
+                guard try nonce.insert(into: db) else { return .replayed }
+                if let existing = try fetchOrder(db, order.orderNo) { return .existing(existing) }
+                try db.run(Self.insertOrderSQL, Self.values(order))
+                return .placed(order)
+            }
+        }
+    }
+
     private func fetchOrder(_ db: Database, _ orderNo: OrderNumber) throws -> OrderRecord? {
         try db.query("SELECT \(Self.orderColumns) FROM orders WHERE order_no = ?", [.text(orderNo.digits)], row: Self.order).first
     }

@@ -83,6 +83,11 @@ public protocol OrderGroupStore: AnyObject, Sendable {
     func transition(_ orderNo: OrderNumber, from: Set<OrderStatus>, change: OrderChange, now: Int64,
                     recording nonce: NonceRecord) throws -> NoncedTransition
 
+    /// The one-call sale's single commit: records `nonce` and inserts `order` (already `paying`, with its
+    /// payment code) unless an order with its number exists, in one transaction, on disk before the call
+    /// returns. A replay writes nothing; an existing order is returned as it is (a retry of the same sale).
+    func placeSale(_ order: OrderRecord, recording nonce: NonceRecord) throws -> PlacedSale
+
     /// Records a request's nonce in this group, on disk before the call returns; false if it was already
     /// recorded (a replay).
     func recordNonce(_ nonce: NonceRecord) throws -> Bool
@@ -134,6 +139,16 @@ public enum NoncedTransition: Sendable, Equatable {
     case orderNotFound
     /// The order after the call, and whether this call changed it (the nonce is recorded).
     case done(OrderRecord, changed: Bool)
+}
+
+/// What placing a one-call sale found.
+public enum PlacedSale: Sendable, Equatable {
+    /// The nonce was recorded already: a replay. Nothing was written.
+    case replayed
+    /// The order is new, as given (the nonce is recorded).
+    case placed(OrderRecord)
+    /// An order with that number existed; it is returned as it stands (the nonce is recorded).
+    case existing(OrderRecord)
 }
 
 /// Whether a write must be on disk before the call that makes it returns.

@@ -48,7 +48,11 @@ final class FailoverTests: XCTestCase {
     /// close it (so the stale pay can never charge) and take the payment on a new order — in seconds, not
     /// after the pay's 60 s timeout — and nothing may be paid twice once the stopped process wakes up.
     func testAPayLostOnADomainThatGoesSilentIsTakenOnANewOrderOnTheOther() throws {
-        let setting = try TwoDomainSetting(tweak: TwoDomainSetting.onlyTheSlowRequestProbeMovesOn)
+        // The two-call flow (create, then pay), as terminals without one-call sales sell.
+        let setting = try TwoDomainSetting(tweak: {
+            TwoDomainSetting.onlyTheSlowRequestProbeMovesOn(&$0)
+            $0.oneCallSales = false
+        })
         defer { setting.close() }
         setting.session.close()  // the terminal's journal and key now belong to the engine below
         let engine = try CashierEngine.open(configPath: setting.harness.configPath)
@@ -84,6 +88,43 @@ final class FailoverTests: XCTestCase {
         Thread.sleep(forTimeInterval: 1)
         guard case .success(let after) = engine.order(lost) else { return XCTFail("the lost order cannot be read") }
         XCTAssertEqual(after.status, .closed)
+        try setting.assertNothingWasPaidTwice()
+    }
+
+    /// The same with a one-call sale: the sale sits unread on the stopped domain. Idempotent by its
+    /// number, it is sent to the other domain once that wins the slow-request probe, and the same order is
+    /// paid there — no second order, no reversal — in seconds; when the stopped process wakes up and reads
+    /// the stale copy, it meets the order already paid and charges nothing.
+    func testAOneCallSaleLostOnADomainThatGoesSilentIsPaidOnceOnTheOther() throws {
+        let setting = try TwoDomainSetting(tweak: TwoDomainSetting.onlyTheSlowRequestProbeMovesOn)
+        defer { setting.close() }
+        setting.session.close()
+        let engine = try CashierEngine.open(configPath: setting.harness.configPath)
+        engine.start()
+        defer { engine.stop() }
+        let active = try XCTUnwrap(engine.statusAfterProbe().activeDomain)
+        let silent = try XCTUnwrap(active == 0 ? setting.first.child?.process.processIdentifier : setting.second.process.processIdentifier)
+        let firstOrder = LockedBox<OrderNumber>()
+        engine.subscribe { event in
+            guard case let .sale(_, .paying(order), _) = event, firstOrder.value == nil else { return }
+            firstOrder.value = order
+            kill(silent, SIGSTOP)
+        }
+        defer { kill(silent, SIGCONT) }
+
+        let started = Date()
+        let result = engine.sell(CreateOrderRequest(amount: 300), paymentCode: paymentCode(.paid))
+        let elapsed = Date().timeIntervalSince(started)
+        guard case .paid(let paid) = result.outcome else { return XCTFail("not paid: \(result.outcome)") }
+        XCTAssertEqual(paid.orderNo, try XCTUnwrap(firstOrder.value), "the same sale, on the same number, was paid")
+        XCTAssertLessThan(elapsed, 15, "the sale waited for its timeout instead of moving on")
+        let log = try String(contentsOfFile: setting.harness.configuration.resolvingPaths(against: setting.harness.home.file("config/cashier")).logPath,
+                             encoding: .utf8)
+        XCTAssertTrue(log.contains("sending POST /v1/sales on"), log)
+
+        kill(silent, SIGCONT)
+        Thread.sleep(forTimeInterval: 1)
+        XCTAssertEqual(try engine.order(paid.orderNo).get().status, .paid)
         try setting.assertNothingWasPaidTwice()
     }
 
@@ -222,12 +263,3 @@ private struct TwoDomainSetting {
 }
 
 /// A value set on one thread and read on another.
-private final class LockedBox<Value: Sendable>: @unchecked Sendable {
-    // @unchecked: `stored` is only touched while `lock` is held.
-    private let lock = NSLock()
-    private var stored: Value?
-    var value: Value? {
-        get { lock.lock(); defer { lock.unlock() }; return stored }
-        set { lock.lock(); stored = newValue; lock.unlock() }
-    }
-}

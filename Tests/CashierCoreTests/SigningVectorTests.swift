@@ -17,6 +17,17 @@ final class SigningVectorTests: XCTestCase {
         XCTAssertEqual(Signing.sign(r, key: key), "27b78166d8c26d6a9def49f33e67dcc8423c4665eec15d53752e3b38f69e9dea")
     }
 
+    /// Vector 10: a one-call sale, its body exactly as the shipped client writes it (keys sorted).
+    func testVector10OneCallSale() throws {
+        let number = try XCTUnwrap(OrderNumber("26112509464000700042137"))
+        let body = API.encode(SaleRequest(orderNo: number, amount: 1_250, paymentCode: "994567890123456780", reserve: 2))
+        XCTAssertEqual(String(decoding: body, as: UTF8.self),
+                       #"{"amount":1250,"order_no":"26112509464000700042137","payment_code":"994567890123456780","reserve":2}"#)
+        let r = RequestToSign(method: "POST", path: API.Path.sales, timestamp: 1_795_600_000, nonce: nonce, deviceID: device, body: body)
+        XCTAssertTrue(r.canonicalForm.hasSuffix("\naf0bfb6443eeecf58399d787a02e62c5d954a50a1614a63a4ab77653e3db91fa"))
+        XCTAssertEqual(Signing.sign(r, key: key), "a1b81d18989f6d177ba0378549c4b785341d0c583b7e2eaba7cfee0647ed5b01")
+    }
+
     func testVector2QueryIsSortedAndPercentEncoded() {
         let r = RequestToSign(method: "get", path: "/v1/orders",
                               query: [("limit", "10"), ("cursor", "1795600000000.26112510000000700042131"), ("note", "名 x/y")],

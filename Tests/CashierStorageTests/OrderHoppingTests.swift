@@ -76,6 +76,9 @@ final class CountingGroup: OrderGroupStore, @unchecked Sendable {
                     recording nonce: NonceRecord) throws -> NoncedTransition {
         try inner.transition(orderNo, from: from, change: change, now: now, recording: nonce)
     }
+    func placeSale(_ order: OrderRecord, recording nonce: NonceRecord) throws -> PlacedSale {
+        try inner.placeSale(order, recording: nonce)
+    }
     func recordNonce(_ nonce: NonceRecord) throws -> Bool { try inner.recordNonce(nonce) }
     func pruneNonces(now: Int64) throws -> Int { try inner.pruneNonces(now: now) }
     func refunds(of orderNo: OrderNumber) throws -> [RefundRecord] { try inner.refunds(of: orderNo) }

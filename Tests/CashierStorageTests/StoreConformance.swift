@@ -135,6 +135,26 @@ func checkOrderGroupConformance(_ make: () throws -> OrderGroupStore, file: Stat
         }
     }
 
+    // The one-call sale: nonce and order in one commit; a retry meets the order; a replay writes nothing.
+    do {
+        let g = try make()
+        var sale = testOrder(testOrderNumber(4), amount: 900, createdAt: 70)
+        sale.status = .paying
+        sale.paymentCode = "990000000000000000"
+        let nonce = NonceRecord(deviceID: "D1", nonce: "sale-nonce-00000001", expiresAt: 10_000)
+        XCTAssertEqual(try g.placeSale(sale, recording: nonce), .placed(sale), file: file, line: line)
+        XCTAssertEqual(try g.order(sale.orderNo), sale, file: file, line: line)
+        XCTAssertEqual(try g.placeSale(sale, recording: nonce), .replayed, file: file, line: line)
+        var again = sale
+        again.amount = 1
+        again.createdAt = 99
+        let retry = NonceRecord(deviceID: "D1", nonce: "sale-nonce-00000002", expiresAt: 10_000)
+        XCTAssertEqual(try g.placeSale(again, recording: retry), .existing(sale), "a retry meets the order as placed",
+                       file: file, line: line)
+        XCTAssertEqual(try g.order(sale.orderNo), sale, file: file, line: line)
+        XCTAssertFalse(try g.recordNonce(retry), "the retry's nonce was recorded with it", file: file, line: line)
+    }
+
     // Compare-and-set transitions.
     do {
         let g = try make()

@@ -171,6 +171,41 @@ extension CreateOrderRequest: WireCodable {
     }
 }
 
+extension SaleRequest: WireCodable {
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("amount", amount)
+        w.field("client_ref", clientRef)
+        w.field("currency", currency)
+        w.field("items", items)
+        w.field("order_no", orderNo)
+        w.field("payment_code", paymentCode)
+        w.field("reserve", reserve)
+        w.endObject()
+    }
+
+    public init(wire value: JSONValue) throws {
+        let f = try WireFields(value, of: Self.self)
+        self.init(orderNo: try f.required("order_no"), amount: try f.required("amount"), currency: try f.optional("currency"),
+                  items: try f.optional("items"), clientRef: try f.optional("client_ref"),
+                  paymentCode: try f.required("payment_code"), reserve: try f.optional("reserve"))
+    }
+}
+
+extension SaleResponse: WireCodable {
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("order", order)
+        w.field("order_numbers", orderNumbers)
+        w.endObject()
+    }
+
+    public init(wire value: JSONValue) throws {
+        let f = try WireFields(value, of: Self.self)
+        self.init(order: try f.required("order"), orderNumbers: try f.required("order_numbers"))
+    }
+}
+
 extension PayRequest: WireCodable {
     public func write(to w: inout JSONWriter) {
         w.beginObject()

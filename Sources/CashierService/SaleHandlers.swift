@@ -1,0 +1,81 @@
+import CashierChannels
+import CashierCore
+import CashierStorage
+import HTTPServer
+
+extension CashierService {
+    /// How long a number given out for one-call sales may be used (it carries the time it was made).
+    static let orderNumberValidityMs: Int64 = 24 * 3_600 * 1_000
+
+    // MARK: Numbers
+
+    /// `POST /v1/order-numbers`: numbers for one-call sales, in groups that take orders now. Nothing is
+    /// written: a number is unique by how it is made (this instance, the second, a sequence), and the sale
+    /// that uses it is the write.
+    func orderNumbers(_ request: HTTPRequest, auth: AuthenticatedDevice, now: Int64) throws -> Reply {
+        let body = try decode(OrderNumbersRequest.self, request)
+        guard (1...20).contains(body.count) else { throw Refusal(.invalidField, "count must be 1 to 20") }
+        let numbers = try freshNumbers(body.count, now: now)
+        guard !numbers.isEmpty else { throw Refusal(.noGroupAvailable) }
+        return .json(OrderNumbersResponse(orderNumbers: numbers, validUntil: now + Self.orderNumberValidityMs))
+    }
+
+    private func freshNumbers(_ count: Int, now: Int64) throws -> [OrderNumber] {
+        hopping.groupsForNewNumbers(count: count).map { nextOrderNumber(group: $0, now: now) }
+    }
+
+    // MARK: One-call sale
+
+    /// `POST /v1/sales`: places the order, claims it for payment and keeps the request's nonce in one
+    /// commit in the group its number names, then calls the channel and answers the order as it stands.
+    ///
+    /// The terminal's number makes the sale idempotent: sent again after any failure, to either domain,
+    /// the same sale meets the order it placed (and is answered how it stands, asking the channel when a
+    /// payment is under way), so it can never place a second order, let alone charge one. Refused before
+    /// anything is written: a malformed sale, a code of no channel or of one the store does not take, a
+    /// number that is not this service's or too old. `GROUP_UNAVAILABLE` means the commit did not happen
+    /// (nothing placed, the channel not called): the terminal may sell on another number.
+    func sale(_ request: HTTPRequest, auth: AuthenticatedDevice, now: Int64) throws -> Reply {
+        let body = try decode(SaleRequest.self, request)
+        let (currency, items) = try validateSale(amount: body.amount, currency: body.currency, items: body.items,
+                                                 clientRef: body.clientRef, store: auth.store)
+        if let reserve = body.reserve, !(0...5).contains(reserve) { throw Refusal(.invalidField, "reserve must be 0 to 5") }
+        let madeAt = body.orderNo.epochSeconds * 1_000
+        guard madeAt <= now + 300_000, now - madeAt <= Self.orderNumberValidityMs else {
+            throw Refusal(.invalidField, "order_no must be a number this service gave out in the last 24 hours")
+        }
+        let channel = try channel(forCode: body.paymentCode, store: auth.store, now: now)
+        let record = OrderRecord(orderNo: body.orderNo, merchantID: auth.store.merchantID, storeID: auth.store.id,
+                                 deviceID: auth.device.id, amount: body.amount, currency: currency, status: .paying,
+                                 items: items, clientRef: body.clientRef, paymentCode: body.paymentCode,
+                                 createdAt: now, updatedAt: now)
+        let placed = try hopping.withGroup(body.orderNo.group) { try $0.placeSale(record, recording: auth.nonceRecord) }
+        let (order, pending): (OrderRecord, PaymentPending?)
+        switch placed {
+        case .replayed:
+            throw Refusal(.nonceReplayed)
+        case .placed(let claimed):
+            metrics.increment("cashierd_orders_created_total", [("group", claimed.orderNo.group.description)])
+            (order, pending) = try charge(claimed, code: body.paymentCode, channel: channel, request: request, auth: auth, now: now)
+        case .existing(let existing):
+            // The same sale sent again, or a number used twice.
+            guard existing.storeID == auth.store.id else { throw Refusal(.orderOtherStore) }
+            guard existing.deviceID == auth.device.id, existing.amount == body.amount, existing.currency == currency else {
+                throw Refusal(.idempotencyConflict, "order_no \(body.orderNo) was used for another sale")
+            }
+            (order, pending) = try answerPayOfStartedOrder(existing, code: body.paymentCode, now: now)
+        }
+        var reply = try self.reply(order, pending: pending)
+        let view = try API.decode(OrderView.self, from: reply.body)
+        let fresh = try freshNumbers(body.reserve ?? 0, now: now)
+        var answer = Reply.json(SaleResponse(order: view, orderNumbers: fresh), status: placedStatus(placed))
+        answer.group = reply.group
+        reply = answer
+        return reply
+    }
+
+    private func placedStatus(_ placed: PlacedSale) -> Int {
+        if case .placed = placed { return 201 }
+        return 200
+    }
+}
