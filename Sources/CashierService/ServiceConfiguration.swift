@@ -73,6 +73,18 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
         public var slowDelayMs: Int64 = 3_000
         /// After this long an unconfirmed payment is closed by the channel.
         public var autoCloseMs: Int64 = 180_000
+        /// The sandbox as a service (`cashierd sandbox serve`), `http://HOST:PORT` or `https://HOST:PORT`: when
+        /// set, every store's sandbox channel is that service (shared by every instance pointed at it) and
+        /// `ledger` and the three delays above are not used here (the service has its own).
+        public var sandboxUrl: String? = nil
+        /// The CA that signed an https sandbox service's certificate (relative to the data directory);
+        /// nil: the data directory's own `ca.pem`.
+        public var sandboxCaFile: String? = nil
+        /// The file holding the secret the sandbox service signs with (owner-only; relative to the data
+        /// directory); nil: requests and answers are not signed.
+        public var sandboxSecretFile: String? = nil
+        /// How long one call to the sandbox service may take (more than the service's slow-scenario delay).
+        public var sandboxTimeoutMs: Int = 10_000
         public init() {}
 
         /// The simulated customers' behaviour, as the sandbox takes it.
@@ -87,6 +99,10 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
             confirmDelayMs = try c.decodeIfPresent(Int64.self, forKey: .confirmDelayMs) ?? d.confirmDelayMs
             slowDelayMs = try c.decodeIfPresent(Int64.self, forKey: .slowDelayMs) ?? d.slowDelayMs
             autoCloseMs = try c.decodeIfPresent(Int64.self, forKey: .autoCloseMs) ?? d.autoCloseMs
+            sandboxUrl = try c.decodeIfPresent(String.self, forKey: .sandboxUrl)
+            sandboxCaFile = try c.decodeIfPresent(String.self, forKey: .sandboxCaFile)
+            sandboxSecretFile = try c.decodeIfPresent(String.self, forKey: .sandboxSecretFile)
+            sandboxTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .sandboxTimeoutMs) ?? d.sandboxTimeoutMs
         }
     }
 

@@ -13,8 +13,9 @@ public final class ServiceRuntime: @unchecked Sendable {
     public let configuration: ServiceConfiguration
     public let base: BaseStore
     public let hopping: OrderHopping
-    /// The sandbox channel (its ledger in this data directory), shared by every store that takes sandbox codes.
-    public let sandbox: SandboxChannel
+    /// The sandbox channel, shared by every store that takes sandbox codes: its ledger in this data
+    /// directory, or the sandbox service at `channel.sandbox_url` (shared with other instances).
+    public let sandbox: any SandboxLedgerChannel
     public let service: CashierService
 
     public static let configurationFile = "cashierd.json"
@@ -66,9 +67,13 @@ public final class ServiceRuntime: @unchecked Sendable {
         let metrics = Metrics()
         hopping = OrderHopping(groups: groups, accepting: accepting, routes: routes, configuration: hoppingSettings,
                                clock: CashierService.systemClock)
-        switch configuration.channel.ledger {
-        case .sqlite(let path): sandbox = try SandboxChannel(path: resolve(path), settings: configuration.channel.sandboxSettings)
-        case .postgres: throw RuntimeError("the sandbox channel ledger is SQLite only")
+        if configuration.channel.sandboxUrl != nil {
+            sandbox = try Self.remoteSandbox(configuration.channel, in: dataDirectory)
+        } else {
+            switch configuration.channel.ledger {
+            case .sqlite(let path): sandbox = try SandboxChannel(path: resolve(path), settings: configuration.channel.sandboxSettings)
+            case .postgres: throw RuntimeError("the sandbox channel ledger is SQLite only")
+            }
         }
         let log = RequestLog(path: configuration.requestLog.map(resolve), enabled: logRequests)
         let channels = ChannelRegistry(base: base, factories: Self.channelFactories(sandbox: sandbox))
@@ -77,8 +82,25 @@ public final class ServiceRuntime: @unchecked Sendable {
         for g in configuration.groups where g.frozen == true { try hopping.setFrozen(GroupTag(g.tag)!, true) }
     }
 
-    /// How each kind of channel is built from a store's settings; the sandbox is this data directory's.
-    static func channelFactories(sandbox: SandboxChannel) -> [ChannelKind: ChannelRegistry.Factory] {
+    /// The adapter to the sandbox service at `channel.sandbox_url` (docs/SANDBOX.md); nothing is sent yet.
+    static func remoteSandbox(_ settings: ServiceConfiguration.ChannelSettings, in dataDirectory: String) throws -> SandboxHTTPChannel {
+        guard let url = settings.sandboxUrl else { throw RuntimeError("channel.sandbox_url is not set") }
+        do {
+            let secret = try settings.sandboxSecretFile.map { try SandboxSecret(contentsOfFile: path($0, in: dataDirectory)) }
+            let caFile = path(settings.sandboxCaFile ?? "ca.pem", in: dataDirectory)
+            if url.hasPrefix("https://") && !FileManager.default.isReadableFile(atPath: caFile) {
+                throw RuntimeError("channel.sandbox_url is https but its CA file \(caFile) cannot be read (set channel.sandbox_ca_file)")
+            }
+            return try SandboxHTTPChannel(configuration: .init(url: url, caFile: caFile,
+                                                               secret: secret, timeoutMs: settings.sandboxTimeoutMs))
+        } catch let error as ChannelError {
+            throw RuntimeError("channel.sandbox_url: \(error.detail)")
+        }
+    }
+
+    /// How each kind of channel is built from a store's settings; the sandbox is this data directory's
+    /// ledger or the sandbox service.
+    static func channelFactories(sandbox: any SandboxLedgerChannel) -> [ChannelKind: ChannelRegistry.Factory] {
         [
             .sandbox: { _ in sandbox },
             .alipay: alipay,

@@ -1,3 +1,4 @@
+import CashierChannels
 import CashierCore
 import CashierService
 import CashierStorage
@@ -219,5 +220,42 @@ enum CashierdCommands {
         let report = try Reconciliation.run(runtime: try runtime(inv), now: now())
         print(report.summary)
         return report.isExact ? 0 : 1
+    }
+
+    // MARK: - The sandbox as a service
+
+    static func sandboxServe(_ inv: Invocation) throws -> Int32 {
+        let listen = try listenSettings(inv).map { ListenAddress(host: $0.host, port: $0.port, tls: $0.tls) }
+        guard !listen.isEmpty else { throw inv.usageError("cashierd sandbox serve needs --listen HOST:PORT (HTTPS) or --plain HOST:PORT") }
+        let settings = SandboxChannel.Settings(confirmDelayMs: Int64(try inv.requiredInteger("confirm-delay-ms")),
+                                               slowDelayMs: Int64(try inv.requiredInteger("slow-delay-ms")),
+                                               autoCloseMs: Int64(try inv.requiredInteger("auto-close-ms")))
+        let (_, server) = try SandboxService.start(.init(dataDirectory: dataDirectory(inv), listen: listen,
+                                                         ledger: try inv.requiredString("ledger"), settings: settings,
+                                                         secretFile: inv.string("secret-file")))
+        let addresses = server.boundAddresses.map { ($0.tls ? "https://" : "http://") + $0.displayName }
+        // Written unbuffered: scripts and tests wait for this line.
+        FileHandle.standardOutput.write(Data("sandbox listening on \(addresses.joined(separator: ", "))\n".utf8))
+        waitForStopSignal()
+        FileHandle.standardOutput.write(Data("sandbox stopping\n".utf8))
+        server.stop()
+        FileHandle.standardOutput.write(Data("sandbox stopped\n".utf8))
+        return 0
+    }
+
+    /// Blocks until SIGTERM or SIGINT.
+    static func waitForStopSignal() {
+        let stopped = DispatchSemaphore(value: 0)
+        let signalQueue = DispatchQueue(label: "cashierd.sandbox.signals")
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
+            source.setEventHandler { stopped.signal() }
+            source.resume()
+            sources.append(source)
+        }
+        stopped.wait()
+        _ = sources
     }
 }

@@ -116,6 +116,21 @@ let commandTable = CommandTable(
         ]),
         Command("reconcile", summary: "compare the sandbox channel's books with the order data; 0 only when exact",
                 run: CashierdCommands.reconcile),
+        .group("sandbox", summary: "the sandbox channel as a service of its own, shared by instances on other hosts", [
+            Command("serve", summary: "serve the sandbox channel's ledger over HTTP(S) until SIGTERM or SIGINT",
+                    description: "Prints `sandbox listening on URL` once it listens. Instances use it with channel.sandbox_url "
+                        + "(docs/SANDBOX.md). HTTPS uses the data directory's certificate, as serve does.",
+                    options: [
+                        .string("listen", "HOST:PORT", repeatable: true, help: "serve HTTPS here (the data directory's certificate)"),
+                        .string("plain", "HOST:PORT", repeatable: true, help: "serve plain HTTP here (loopback or a private network)"),
+                        .path("ledger", "PATH", default: "channel.sqlite", help: "the ledger (SQLite), relative to the data directory"),
+                        .path("secret-file", "FILE", help: "sign requests and answers with this shared secret (owner-only file)"),
+                        .integer("confirm-delay-ms", "MS", in: 0...3_600_000, default: 6_000, help: "how long scenario 4's customer takes to confirm"),
+                        .integer("slow-delay-ms", "MS", in: 0...600_000, default: 3_000, help: "how long scenario 8's pay takes to answer"),
+                        .integer("auto-close-ms", "MS", in: 1...86_400_000, default: 180_000, help: "an unconfirmed payment is closed after this"),
+                    ],
+                    run: CashierdCommands.sandboxServe),
+        ]),
     ],
     footer: """
     exit codes: 0 ok, 1 failure (the message says why),

@@ -2,6 +2,13 @@ import CashierCore
 import Foundation
 import SQLite
 
+/// The sandbox channel as the service uses it, in process (`SandboxChannel`) or as a service of its own
+/// (`SandboxHTTPChannel`, talking to `cashierd sandbox serve`): a channel whose books reconciliation reads.
+public protocol SandboxLedgerChannel: PaymentChannel {
+    /// The channel's books as they stand at `now`, for reconciliation with the order data.
+    func books(now: Int64) throws -> SandboxChannel.Books
+}
+
 /// A sandbox payment channel that behaves like a real micropay channel, with its own ledger.
 ///
 /// The ledger is a database apart from the order data, as a real channel's books are; the drill's
@@ -9,13 +16,14 @@ import SQLite
 /// Like real channels it is idempotent by the merchant's order number (`outTradeNo`): a second pay
 /// for the same order never charges again, a payment code is single-use, a reversed order can never
 /// be charged afterwards, and a refund number is refunded at most once.
-public final class SandboxChannel: PaymentChannel {
+public final class SandboxChannel: SandboxLedgerChannel {
     private let db: Database
     private let settings: Settings
 
     public let name = ChannelKind.sandbox.rawValue
     /// The terminal's own schedule (poll about every 3 s, reverse at 45 s); the sandbox takes a reverse at once.
-    public let timing = ChannelTiming(pollIntervalMs: 3_000, payDeadlineMs: 45_000, earliestReverseMs: 0)
+    public static let standardTiming = ChannelTiming(pollIntervalMs: 3_000, payDeadlineMs: 45_000, earliestReverseMs: 0)
+    public let timing = SandboxChannel.standardTiming
 
     /// How the sandbox's simulated customers behave.
     public struct Settings: Sendable, Equatable {
