@@ -265,7 +265,8 @@ public struct DayReconciliation: Sendable {
         let c = report.counts
         out.append("paid orders in groups: \(c.paidInGroups); paid at channel: \(c.paymentsOnStatement)")
         out.append("refunds in groups: \(c.refundsInGroups); refunds at channel: \(c.refundsOnStatement)")
-        out.append("matched: \(c.matchedPayments) payments, \(c.matchedRefunds) refunds, \(c.matchedReversals) reversals"
+        func count(_ n: Int, _ thing: String) -> String { "\(n) \(thing)\(n == 1 ? "" : "s")" }
+        out.append("matched: \(count(c.matchedPayments, "payment")), \(count(c.matchedRefunds, "refund")), \(count(c.matchedReversals, "reversal"))"
                    + " (\(c.matchedOnNeighbouringDay) of them on a neighbouring day's statement)")
         for (neighbour, statement) in neighbours.sorted(by: { $0.key < $1.key }) {
             switch statement {
@@ -283,7 +284,8 @@ public struct DayReconciliation: Sendable {
         if isExact {
             out.append(underWay.isEmpty ? "reconciliation: EXACT" : "reconciliation: EXACT (\(underWay.count) under way: reconcile again once settled)")
         } else {
-            out.append("reconciliation: MISMATCH (\(report.mismatches.count) lines to act on)")
+            let n = report.mismatches.count
+            out.append("reconciliation: MISMATCH (\(n) \(n == 1 ? "line" : "lines") to act on)")
         }
         return out.joined(separator: "\n")
     }
