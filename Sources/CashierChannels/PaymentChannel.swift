@@ -29,6 +29,24 @@ public protocol PaymentChannel: AnyObject, Sendable {
     /// The provider's statement of one day (`yyyy-MM-dd` in the provider's time zone): every payment
     /// and refund it made for this merchant.
     func statement(day: String) throws -> ChannelStatement
+    /// The provider's statement of `day` read from a file the operator has (as the provider serves it for
+    /// download, or the adapter's documented form); throws when the bytes are not such a statement, or are
+    /// another day's.
+    func statement(day: String, fromFile bytes: [UInt8]) throws -> ChannelStatement
+    /// Seconds east of UTC of the provider's statement days: a day's statement holds what the provider
+    /// did from that day's midnight there to the next.
+    var statementUTCOffsetSeconds: Int64 { get }
+}
+
+extension PaymentChannel {
+    /// China time (UTC+8), where WeChat Pay and Alipay keep their statements; an adapter for a provider
+    /// elsewhere says its own.
+    public var statementUTCOffsetSeconds: Int64 { 8 * 3_600 }
+
+    /// For adapters without a file form of their statements.
+    public func statement(day: String, fromFile bytes: [UInt8]) throws -> ChannelStatement {
+        throw ChannelError(.refused, "this channel's statements cannot be read from a file")
+    }
 }
 
 /// A pay call: the merchant's order number, the amount and the customer's code, together.

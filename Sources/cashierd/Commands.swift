@@ -217,9 +217,35 @@ enum CashierdCommands {
     }
 
     static func reconcile(_ inv: Invocation) throws -> Int32 {
-        let report = try Reconciliation.run(runtime: try runtime(inv), now: now())
-        print(report.summary)
-        return report.isExact ? 0 : 1
+        guard let channel = inv.string("channel") else {
+            // No channel: the sandbox ledger's whole books against every group, as before.
+            for option in ["date", "store", "statement", "json"] where inv.isGiven(option) {
+                throw inv.usageError("--\(option) needs --channel NAME --date YYYY-MM-DD (without them reconcile compares the sandbox's whole books)")
+            }
+            let report = try Reconciliation.run(runtime: try runtime(inv), now: now())
+            print(report.summary)
+            return report.isExact ? 0 : 1
+        }
+        guard let kind = ChannelKind(rawValue: channel) else { throw inv.usageError("--channel is one of \(ChannelKind.allCases.map(\.rawValue).joined(separator: ", "))") }
+        guard let day = inv.string("date") else { throw inv.usageError("--channel needs --date YYYY-MM-DD, the statement's day") }
+        guard StatementWindow(day: day, utcOffsetSeconds: 0) != nil else { throw inv.usageError("--date takes YYYY-MM-DD, e.g. 2026-11-25, not \(day)") }
+        var file: (path: String, bytes: [UInt8])?
+        if let path = inv.string("statement") {
+            guard let data = FileManager.default.contents(atPath: path) else { throw RuntimeError("cannot read \(path)") }
+            file = (path, Array(data))
+        }
+        let runtime = try runtime(inv)
+        let accounts = try DayReconciliation.accounts(runtime: runtime, channel: kind, storeID: inv.string("store"), now: now())
+        if file != nil && accounts.count > 1 {
+            throw inv.usageError("--statement is one statement, but the stores that take \(kind.rawValue) codes have \(accounts.count) different settings; name the store with --store")
+        }
+        let results = DayReconciliation.run(runtime: runtime, channel: kind, day: day, accounts: accounts, statementFile: file, now: now())
+        if inv.flag("json") {
+            print(try Administration.jsonDocument(DayReconciliation.Documents(results)))
+        } else {
+            print(results.map(\.text).joined(separator: "\n\n"))
+        }
+        return results.allSatisfy(\.isExact) ? 0 : 1
     }
 
     // MARK: - The sandbox as a service

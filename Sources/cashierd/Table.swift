@@ -114,7 +114,19 @@ let commandTable = CommandTable(
                 .integer("tag", in: GroupTag.range, required: true, help: "the group to retire"),
             ], run: CashierdCommands.groupsRetire),
         ]),
-        Command("reconcile", summary: "compare the sandbox channel's books with the order data; 0 only when exact",
+        Command("reconcile", summary: "compare a channel's statement of a day with the order data, line by line; 0 only when exact",
+                description: "With --channel and --date: the channel's statement of that day (downloaded, or read from --statement "
+                    + "FILE) against the orders and refunds of the stores that take the channel, one statement per distinct "
+                    + "merchant settings; every line that differs is printed with what to do about it. Payments and refunds "
+                    + "still under way are printed but are no mismatch. Without options: the sandbox ledger's whole books "
+                    + "against every group. Exits 0 when exact, 1 on a mismatch or when a statement or group cannot be read.",
+                options: [
+                    .choice("channel", ChannelKind.allCases.map(\.rawValue), help: "the channel whose statement is compared (needs --date)"),
+                    .string("date", "YYYY-MM-DD", help: "the statement's day, in the channel's time zone (sandbox UTC; Alipay, WeChat Pay UTC+8)"),
+                    .string("store", "ID", help: "only this store: its settings' statement, its orders (default: every store with the channel)"),
+                    .path("statement", "FILE", help: "the statement from this file instead of the channel (sandbox: its JSON; Alipay: the zip)"),
+                    .flag("json", help: "print one JSON document instead of lines (with --channel)"),
+                ],
                 run: CashierdCommands.reconcile),
         .group("sandbox", summary: "the sandbox channel as a service of its own, shared by instances on other hosts", [
             Command("serve", summary: "serve the sandbox channel's ledger over HTTP(S) until SIGTERM or SIGINT",

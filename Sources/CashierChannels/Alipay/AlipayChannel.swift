@@ -236,6 +236,20 @@ public final class AlipayChannel: PaymentChannel {
         }
     }
 
+    /// Alipay's statement days are Beijing days (UTC+8).
+    public var statementUTCOffsetSeconds: Int64 { AlipayTime.shanghaiOffsetMs / 1_000 }
+
+    /// The statement of `day` from a file: the zip `statement(day:)` downloads (as the merchant console's
+    /// download gives it too), or the detail CSV out of it.
+    public func statement(day: String, fromFile bytes: [UInt8]) throws -> ChannelStatement {
+        guard AlipayTime.isDay(day) else { throw ChannelError(.refused, "statement day \(day) is not yyyy-MM-dd") }
+        do {
+            return ChannelStatement(day: day, lines: try AlipayStatement.lines(file: bytes, day: day))
+        } catch {
+            throw ChannelError(.unverifiedAnswer, "statement file unreadable: \(error.description)")
+        }
+    }
+
     // MARK: - One gateway call
 
     enum CallKind {

@@ -16,6 +16,44 @@ public enum AlipayStatement {
 
     /// The lines of the zipped statement `zip`.
     public static func lines(zip: [UInt8]) throws(Unreadable) -> [StatementLine] {
+        try lines(csv: try detailText(zip: zip))
+    }
+
+    /// The lines of a statement file the operator has for `day`: the zip as downloaded, or the detail CSV taken
+    /// out of it (GBK as Alipay writes it, or UTF-8 once converted). A file that says it is another day's
+    /// statement (`#起始日期：[…]`) is refused.
+    public static func lines(file bytes: [UInt8], day: String) throws(Unreadable) -> [StatementLine] {
+        let text: String
+        if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
+            text = try detailText(zip: bytes)
+        } else if let utf8 = String(validating: bytes, as: UTF8.self) {
+            text = utf8.hasPrefix("\u{FEFF}") ? String(utf8.dropFirst()) : utf8
+        } else if let gbk = GBKText.decode(bytes) {
+            text = gbk
+        } else {
+            throw Unreadable(description: "the file is neither a statement zip nor its detail CSV (GBK or UTF-8)")
+        }
+        if let said = Self.day(csv: text), said != day {
+            throw Unreadable(description: "the file is the statement of \(said), not of \(day)")
+        }
+        return try lines(csv: text)
+    }
+
+    /// The first day the detail says it covers (`#起始日期：[2026年01月05日 00:00:00]`) as `yyyy-MM-dd`; nil when
+    /// it does not say.
+    static func day(csv text: String) -> String? {
+        for raw in text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }) where raw.hasPrefix("#") {
+            guard let marker = raw.range(of: "起始日期：[") else { continue }
+            let digits = raw[marker.upperBound...].prefix(11).filter { $0.isASCII && $0.isNumber }
+            guard digits.count == 8 else { return nil }
+            let d = Array(digits)
+            return String(d[0..<4]) + "-" + String(d[4..<6]) + "-" + String(d[6..<8])
+        }
+        return nil
+    }
+
+    /// The detail CSV's text out of the zipped statement.
+    static func detailText(zip: [UInt8]) throws(Unreadable) -> String {
         let entries: [ZipArchive.Entry]
         do { entries = try ZipArchive.entries(zip) } catch { throw Unreadable(description: "statement zip: \(error.description)") }
         let details = entries.filter { $0.name.hasSuffix("业务明细.csv") && !$0.name.contains("汇总") }
@@ -25,7 +63,7 @@ public enum AlipayStatement {
         let bytes: [UInt8]
         do { bytes = try ZipArchive.contents(of: detail, in: zip, limit: maxEntryBytes) } catch { throw Unreadable(description: "statement detail: \(error.description)") }
         guard let text = GBKText.decode(bytes) else { throw Unreadable(description: "statement detail is not GBK text") }
-        return try lines(csv: text)
+        return text
     }
 
     /// The lines of the detail CSV, already decoded.

@@ -190,6 +190,9 @@ public final class SandboxChannel: SandboxLedgerChannel {
         }
     }
 
+    /// The sandbox keeps its books in UTC: a statement day runs from midnight to midnight UTC.
+    public var statementUTCOffsetSeconds: Int64 { 0 }
+
     /// The payments made and refunds made on `day` (`yyyy-MM-dd`, UTC): payments by the time they were
     /// paid (the confirmation time for a customer who confirmed), refunds by the time they were made.
     public func statement(day: String) throws -> ChannelStatement {
@@ -200,19 +203,89 @@ public final class SandboxChannel: SandboxLedgerChannel {
         return try ledger {
             // Confirmations due by the end of the day (or by now, for today) count as paid.
             _ = try self.books(now: min(end, Int64(Date().timeIntervalSince1970 * 1000)))
-            // A payment reversed afterwards gave its money back: it is on no statement.
-            let paid = try self.db.query("""
-                SELECT out_trade_no, amount, txn, updated_at FROM payments
-                WHERE status = 'PAID' AND updated_at >= ? AND updated_at < ?
-                """, [.integer(start), .integer(end)]) {
-                StatementLine(kind: .payment, outTradeNo: $0.string(0), amount: $0.int64(1), providerID: $0.string(2), time: $0.int64(3))
+            return ChannelStatement(day: day, lines: try self.lines(from: start, to: end))
+        }
+    }
+
+    /// Payments still paid (a payment reversed afterwards gave its money back: it is on no statement) and
+    /// refunds made in `[from, to)`.
+    private func lines(from: Int64, to: Int64) throws -> [StatementLine] {
+        let paid = try db.query("""
+            SELECT out_trade_no, amount, txn, updated_at FROM payments
+            WHERE status = 'PAID' AND updated_at >= ? AND updated_at < ? ORDER BY updated_at, out_trade_no
+            """, [.integer(from), .integer(to)]) {
+            StatementLine(kind: .payment, outTradeNo: $0.string(0), amount: $0.int64(1), providerID: $0.string(2), time: $0.int64(3))
+        }
+        let refunds = try db.query("""
+            SELECT refund_no, out_trade_no, amount, created_at FROM refunds
+            WHERE created_at >= ? AND created_at < ? ORDER BY created_at, refund_no
+            """, [.integer(from), .integer(to)]) {
+            StatementLine(kind: .refund, outTradeNo: $0.string(1), refundNo: $0.string(0), amount: $0.int64(2),
+                          providerID: "SBXR" + $0.string(0), time: $0.int64(3))
+        }
+        return paid + refunds
+    }
+
+    /// A statement read from a file: the JSON document `statementFile(_:)` writes (docs/OPERATIONS.md,
+    /// "Reconciliation"): `{"channel": "sandbox", "day": "yyyy-MM-dd", "lines": [{"kind": "payment" or
+    /// "refund", "out_trade_no", "refund_no" (refunds), "amount" (minor units, above 0), "provider_id",
+    /// "time" (Unix ms, optional)}]}`.
+    public func statement(day: String, fromFile bytes: [UInt8]) throws -> ChannelStatement {
+        try Self.readStatementFile(day: day, bytes)
+    }
+
+    /// Reads the statement file of the sandbox (in process or as a service: the same document).
+    public static func readStatementFile(day: String, _ bytes: [UInt8]) throws -> ChannelStatement {
+        let name = ChannelKind.sandbox.rawValue
+        guard StatementDay.startMs(day, utcOffsetSeconds: 0) != nil else { throw ChannelError(.refused, "the day must be yyyy-MM-dd") }
+        let file: StatementFile
+        do {
+            file = try JSONDecoder().decode(StatementFile.self, from: Data(bytes))
+        } catch {
+            throw ChannelError(.unverifiedAnswer, "the sandbox statement file is not its JSON document: \(error)")
+        }
+        guard file.channel == name else { throw ChannelError(.refused, "the statement file is of channel \(file.channel), not \(name)") }
+        guard file.day == day else { throw ChannelError(.refused, "the statement file is the statement of \(file.day), not of \(day)") }
+        var lines: [StatementLine] = []
+        for (index, line) in file.lines.enumerated() {
+            func bad(_ problem: String) -> ChannelError { ChannelError(.unverifiedAnswer, "statement file line \(index + 1): \(problem)") }
+            guard let kind = StatementLine.Kind(rawValue: line.kind) else { throw bad("kind is payment or refund, not \(line.kind)") }
+            guard !line.outTradeNo.isEmpty else { throw bad("out_trade_no is empty") }
+            guard line.amount > 0 else { throw bad("amount must be above 0 (minor units)") }
+            if kind == .refund, (line.refundNo ?? "").isEmpty { throw bad("a refund needs its refund_no") }
+            lines.append(StatementLine(kind: kind, outTradeNo: line.outTradeNo, refundNo: kind == .refund ? line.refundNo : nil,
+                                       amount: line.amount, providerID: line.providerID, time: line.time))
+        }
+        return ChannelStatement(day: day, lines: lines)
+    }
+
+    /// `statement` as the file `statement(day:fromFile:)` reads (keys sorted, one line per key).
+    public static func statementFile(_ statement: ChannelStatement) -> [UInt8] {
+        let file = StatementFile(channel: ChannelKind.sandbox.rawValue, day: statement.day, lines: statement.lines.map {
+            StatementFile.Line(kind: $0.kind.rawValue, outTradeNo: $0.outTradeNo, refundNo: $0.refundNo, amount: $0.amount,
+                               providerID: $0.providerID, time: $0.time)
+        })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(file)) ?? Data())
+    }
+
+    struct StatementFile: Codable {
+        var channel: String
+        var day: String
+        var lines: [Line]
+
+        struct Line: Codable {
+            var kind: String
+            var outTradeNo: String
+            var refundNo: String?
+            var amount: Int64
+            var providerID: String
+            var time: Int64?
+
+            enum CodingKeys: String, CodingKey {
+                case kind, outTradeNo = "out_trade_no", refundNo = "refund_no", amount, providerID = "provider_id", time
             }
-            let refunds = try self.db.query("SELECT refund_no, out_trade_no, amount, created_at FROM refunds WHERE created_at >= ? AND created_at < ?",
-                                            [.integer(start), .integer(end)]) {
-                StatementLine(kind: .refund, outTradeNo: $0.string(1), refundNo: $0.string(0), amount: $0.int64(2),
-                              providerID: "SBXR" + $0.string(0), time: $0.int64(3))
-            }
-            return ChannelStatement(day: day, lines: paid + refunds)
         }
     }
 
@@ -224,17 +297,20 @@ public final class SandboxChannel: SandboxLedgerChannel {
         public var refunds: [String: Int64]
         /// Payment codes charged more than once (must always be empty).
         public var doubleCharges: Int
+        /// The same payments and refunds as statement lines: the statement of the ledger's whole life.
+        public var lines: [StatementLine]
     }
 
     public func books(now: Int64) throws -> Books {
         try ledger {
             let rows = try self.db.query("SELECT out_trade_no FROM payments WHERE status IN ('PAID', 'USERPAYING')") { $0.string(0) }
             for no in rows { if let p = try self.payment(no) { _ = try self.settle(p, now: now) } }
-            let paid = try self.db.query("SELECT out_trade_no, amount FROM payments WHERE status = 'PAID'") { ($0.string(0), $0.int64(1)) }
-            let refunds = try self.db.query("SELECT refund_no, amount FROM refunds") { ($0.string(0), $0.int64(1)) }
+            let lines = try self.lines(from: Int64.min, to: Int64.max)
             let doubles = try self.db.query("SELECT COUNT(*) FROM (SELECT payment_code FROM payments WHERE status = 'PAID' AND payment_code IS NOT NULL GROUP BY payment_code HAVING COUNT(*) > 1)") { $0.int64(0) }.first ?? 0
+            let paid = lines.filter { $0.kind == .payment }.map { ($0.outTradeNo, $0.amount) }
+            let refunds = lines.filter { $0.kind == .refund }.map { ($0.refundNo ?? "", $0.amount) }
             return Books(paid: Dictionary(paid, uniquingKeysWith: { a, _ in a }),
-                         refunds: Dictionary(refunds, uniquingKeysWith: { a, _ in a }), doubleCharges: Int(doubles))
+                         refunds: Dictionary(refunds, uniquingKeysWith: { a, _ in a }), doubleCharges: Int(doubles), lines: lines)
         }
     }
 

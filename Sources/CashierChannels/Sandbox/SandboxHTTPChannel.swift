@@ -89,6 +89,13 @@ public final class SandboxHTTPChannel: SandboxLedgerChannel {
         return try refundState(answer, refundNo: refundNo, SandboxWire.refundQueryPath)
     }
 
+    /// The sandbox's days are UTC days, as in process.
+    public var statementUTCOffsetSeconds: Int64 { 0 }
+
+    public func statement(day: String, fromFile bytes: [UInt8]) throws -> ChannelStatement {
+        try SandboxChannel.readStatementFile(day: day, bytes)
+    }
+
     public func statement(day: String) throws -> ChannelStatement {
         let answer = try call(SandboxWire.statementPath, SandboxWire.StatementBody(day: day), SandboxWire.StatementAnswer.self)
         guard answer.day == day, let statement = answer.statement else {
@@ -98,7 +105,10 @@ public final class SandboxHTTPChannel: SandboxLedgerChannel {
     }
 
     public func books(now: Int64) throws -> SandboxChannel.Books {
-        try call(SandboxWire.booksPath, SandboxWire.BooksBody(now: now), SandboxWire.BooksAnswer.self).books
+        guard let books = try call(SandboxWire.booksPath, SandboxWire.BooksBody(now: now), SandboxWire.BooksAnswer.self).books else {
+            throw ChannelError(.unverifiedAnswer, "the sandbox's books hold a line of a kind this service does not know")
+        }
+        return books
     }
 
     // MARK: - The call

@@ -218,14 +218,21 @@ public enum SandboxWire {
         /// Refund number → amount.
         public var refunds: [String: Int64]
         public var doubleCharges: Int
-        enum CodingKeys: String, CodingKey { case paid, refunds, doubleCharges = "double_charges" }
+        /// The same payments and refunds as statement lines (the ledger's whole life).
+        public var lines: [StatementAnswer.Line]
+        enum CodingKeys: String, CodingKey { case paid, refunds, doubleCharges = "double_charges", lines }
 
         public init(_ books: SandboxChannel.Books) {
             paid = books.paid; refunds = books.refunds; doubleCharges = books.doubleCharges
+            lines = StatementAnswer(ChannelStatement(day: "", lines: books.lines)).lines
         }
 
-        public var books: SandboxChannel.Books {
-            SandboxChannel.Books(paid: paid, refunds: refunds, doubleCharges: doubleCharges)
+        /// The books in our terms; nil when a line's kind is not one we know.
+        public var books: SandboxChannel.Books? {
+            var answer = StatementAnswer(ChannelStatement(day: "", lines: []))
+            answer.lines = lines
+            guard let statement = answer.statement else { return nil }
+            return SandboxChannel.Books(paid: paid, refunds: refunds, doubleCharges: doubleCharges, lines: statement.lines)
         }
     }
 
