@@ -2,6 +2,7 @@ import CashierClient
 import CashierCore
 import CashierService
 import Foundation
+import HTTPServer
 import TestSupport
 import XCTest
 
@@ -94,5 +95,37 @@ final class ConnectionAbuseTests: XCTestCase {
         probe.send(Array("GET /healthz HTTP/1.1\r\nHost: cashier\r\nConnection: close\r\n\r\n".utf8))
         XCTAssertTrue(probe.readAll(seconds: 5).hasPrefix("HTTP/1.1 200"), "the port did not recover after the flood")
         assertServiceIntact(s, c)
+    }
+
+    // MARK: - HTTP answers
+
+    /// What the HTTP layer refuses by itself speaks the service's catalogue, byte for byte the body the
+    /// service writes for the same error.
+    func testTheHTTPLayersRefusalsAreInTheErrorCatalogue() throws {
+        for refusal in HTTPRefusal.allCases {
+            guard let code = ErrorCode(rawValue: refusal.code) else {
+                XCTFail("\(refusal.code) is not in ErrorCode"); continue
+            }
+            XCTAssertEqual(code.httpStatus, refusal.status, refusal.code)
+            XCTAssertEqual(code.message, refusal.message, refusal.code)
+            XCTAssertEqual(code.isRetryable, refusal.retryable, refusal.code)
+        }
+        let s = try Cashierd(groups: 1, plain: ["127.0.0.1:0"])
+        service = s
+        let (host, port) = hostPort(try plainURL(s))
+        for (request, code) in [("THIS IS NOT HTTP\r\n\r\n", ErrorCode.httpMalformed),
+                                ("GET /healthz HTTP/3.0\r\nHost: cashier\r\n\r\n", .httpVersionNotSupported),
+                                ("POST /v1/orders HTTP/1.1\r\nHost: cashier\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", .httpMalformed)] {
+            guard let socket = TCPSocket(host: host, port: port) else { return XCTFail("no connection") }
+            socket.send(Array(request.utf8))
+            let answer = socket.readAll(seconds: 5)
+            guard let split = answer.range(of: "\r\n\r\n") else { XCTFail("no answer: \(answer)"); continue }
+            XCTAssertTrue(answer.hasPrefix("HTTP/1.1 \(code.httpStatus)"), answer)
+            XCTAssertTrue(answer.contains("Content-Type: application/json"), answer)
+            let body = Array(answer[split.upperBound...].utf8)
+            guard let envelope = try? API.decode(ErrorEnvelope.self, from: body) else { XCTFail("not an error body: \(answer)"); continue }
+            XCTAssertEqual(envelope.error.code, code)
+            XCTAssertEqual(body, API.encode(ErrorEnvelope(error: APIError(code, detail: envelope.error.detail))))
+        }
     }
 }
