@@ -114,6 +114,11 @@ public final class CashierService: @unchecked Sendable {
         }
     }
 
+    /// The methods the router takes for `path`, for the `Allow` header of a 405 (RFC 9110 §15.5.6).
+    static func allowedMethods(path: String) -> [String] {
+        ["GET", "POST"].filter { if case .success = route(method: $0, path: path) { return true } else { return false } }
+    }
+
     // MARK: - Handling
 
     /// Answers one HTTP request. Called on the HTTP server's connection threads; never throws, never traps
@@ -129,6 +134,9 @@ public final class CashierService: @unchecked Sendable {
         switch CashierService.route(method: request.method, path: request.path) {
         case .failure(let error):
             reply = .error(error)
+            if error.code == .methodNotAllowed {
+                reply.headers.append(("Allow", Self.allowedMethods(path: request.path).joined(separator: ", ")))
+            }
         case .success(let (route, number)):
             routeName = route.rawValue
             if request.bodyTooLarge {

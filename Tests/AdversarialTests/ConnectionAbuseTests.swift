@@ -99,6 +99,23 @@ final class ConnectionAbuseTests: XCTestCase {
 
     // MARK: - HTTP answers
 
+    /// 405 names what the path takes (RFC 9110 §15.5.6).
+    func testMethodNotAllowedSaysWhichMethodsAre() throws {
+        let s = try Cashierd(groups: 1, plain: ["127.0.0.1:0"])
+        service = s
+        let (host, port) = hostPort(try plainURL(s))
+        for (method, path, allow) in [("DELETE", "/healthz", "GET"), ("PUT", "/v1/orders", "GET, POST"),
+                                      ("GET", "/v1/orders/26112509464000700042137/pay", "POST"),
+                                      ("POST", "/v1/orders/26112509464000700042137", "GET")] {
+            guard let socket = TCPSocket(host: host, port: port) else { return XCTFail("no connection") }
+            socket.send(Array("\(method) \(path) HTTP/1.1\r\nHost: cashier\r\nContent-Length: 0\r\n\r\n".utf8))
+            let answer = socket.readResponse(seconds: 5) ?? ""
+            XCTAssertTrue(answer.hasPrefix("HTTP/1.1 405"), answer)
+            XCTAssertTrue(answer.contains("\r\nAllow: \(allow)\r\n"), "\(method) \(path): \(answer)")
+            XCTAssertTrue(answer.contains("\"METHOD_NOT_ALLOWED\""), answer)
+        }
+    }
+
     /// What the HTTP layer refuses by itself speaks the service's catalogue, byte for byte the body the
     /// service writes for the same error.
     func testTheHTTPLayersRefusalsAreInTheErrorCatalogue() throws {
