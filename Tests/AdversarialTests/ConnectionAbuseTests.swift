@@ -116,6 +116,29 @@ final class ConnectionAbuseTests: XCTestCase {
         }
     }
 
+    /// The signature covers the path exactly as sent: a request signed over `/v1/ping` but sent as
+    /// `/v1/p%69ng` (the same path once decoded) is refused, and one signed over what was sent is not.
+    func testASignatureOverAnotherSpellingOfThePathIsRefused() throws {
+        let s = try Cashierd(groups: 1, plain: ["127.0.0.1:0"])
+        service = s
+        let c = try s.activateTerminal()
+        let (host, port) = hostPort(try plainURL(s))
+        func send(signedOver signed: String, sentAs sent: String) -> String {
+            let headers = Attacker.headers(c, method: "GET", path: signed)
+            let lines = headers.map { "\($0.key): \($0.value)\r\n" }.joined()
+            guard let socket = TCPSocket(host: host, port: port) else { return "no connection" }
+            socket.send(Array("GET \(sent) HTTP/1.1\r\nHost: cashier\r\n\(lines)\r\n".utf8))
+            return socket.readResponse(seconds: 5) ?? "no answer"
+        }
+        let variant = send(signedOver: API.Path.ping, sentAs: "/v1/p%69ng")
+        XCTAssertTrue(variant.hasPrefix("HTTP/1.1 401"), variant)
+        XCTAssertTrue(variant.contains("\"SIGNATURE_INVALID\""), variant)
+        let encodedSlash = send(signedOver: API.Path.ping, sentAs: "/v1%2Fping")
+        XCTAssertFalse(encodedSlash.hasPrefix("HTTP/1.1 200"), encodedSlash)
+        XCTAssertTrue(send(signedOver: "/v1/p%69ng", sentAs: "/v1/p%69ng").hasPrefix("HTTP/1.1 200"))
+        XCTAssertTrue(send(signedOver: API.Path.ping, sentAs: API.Path.ping).hasPrefix("HTTP/1.1 200"))
+    }
+
     /// What the HTTP layer refuses by itself speaks the service's catalogue, byte for byte the body the
     /// service writes for the same error.
     func testTheHTTPLayersRefusalsAreInTheErrorCatalogue() throws {
