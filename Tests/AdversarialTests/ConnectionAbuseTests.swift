@@ -97,6 +97,73 @@ final class ConnectionAbuseTests: XCTestCase {
         assertServiceIntact(s, c)
     }
 
+    // MARK: - Idle connection floods
+
+    /// Idle keep-alive connections in the regular run; `CASHIER_CONNECTION_FLOOD=10000` runs the large one.
+    static let idleConnections = 2_000
+
+    /// Opens `count` keep-alive connections to cashierd's plain listener, each served once and then left
+    /// idle, and checks terminals on the TLS listener and new connections on the flooded one are answered
+    /// promptly all along, and that every idle connection still answers afterwards.
+    private func holdIdleConnections(_ count: Int) throws {
+        let limit = raiseOpenFileLimit()
+        guard limit > count + 500 else { throw XCTSkip("open-file limit \(limit) is too low for \(count) connections") }
+        let s = try Cashierd(groups: 1, listen: ["127.0.0.1:0"], plain: ["127.0.0.1:0"], tweak: {
+            $0.limits.connectionTimeoutSeconds = 300
+        })
+        service = s
+        let c = try s.activateTerminal()
+        let (host, port) = hostPort(try plainURL(s))
+        let request = Array("GET /healthz HTTP/1.1\r\nHost: cashier\r\n\r\n".utf8)
+        let started = Date()
+        var held: [TCPSocket] = []
+        var slowestPing = 0.0
+        for i in 0..<count {
+            guard let socket = TCPSocket(host: host, port: port) else { break }
+            socket.send(request)
+            held.append(socket)
+            if i % 500 == 499 { slowestPing = max(slowestPing, timedPing(s, c)) }
+        }
+        XCTAssertEqual(held.count, count, "connections were refused")
+        let served = held.filter { $0.readResponse(seconds: 10)?.hasPrefix("HTTP/1.1 200") == true }.count
+        let opened = Date().timeIntervalSince(started)
+        XCTAssertEqual(served, count, "not every connection was served")
+
+        // All of them idle now: terminals on the other listener, and a new connection on this one, are served.
+        slowestPing = max(slowestPing, timedPing(s, c))
+        XCTAssertLessThan(slowestPing, 2.0, "signed requests were held up by the idle connections")
+        guard let fresh = TCPSocket(host: host, port: port) else { return XCTFail("the flooded listener refuses connections") }
+        let asked = Date()
+        fresh.send(request)
+        XCTAssertEqual(fresh.readResponse(seconds: 5)?.hasPrefix("HTTP/1.1 200"), true)
+        let freshSeconds = Date().timeIntervalSince(asked)
+        XCTAssertLessThan(freshSeconds, 2.0)
+        let pid = s.child!.process.processIdentifier
+        let rss = processStatus(pid, "VmRSS") ?? -1, threads = processStatus(pid, "Threads") ?? -1
+
+        // None was dropped: each answers a second request on the same connection.
+        for socket in held { socket.send(request) }
+        let again = held.filter { $0.readResponse(seconds: 10)?.hasPrefix("HTTP/1.1 200") == true }.count
+        XCTAssertEqual(again, count, "idle connections were dropped")
+        print("connection flood: \(count) idle keep-alive connections held on one listener (opened and served in " +
+              "\(String(format: "%.1f", opened)) s); slowest signed ping on the other \(String(format: "%.3f", slowestPing)) s; " +
+              "a new connection answered in \(String(format: "%.3f", freshSeconds)) s; cashierd \(rss / 1024) MiB RSS, \(threads) threads; " +
+              "\(again) answered again")
+        assertServiceIntact(s, c)
+    }
+
+    func testIdleKeepAliveConnectionsOnOneListenerLeaveTheOtherServing() throws {
+        try holdIdleConnections(Self.idleConnections)
+    }
+
+    /// The capacity check behind `CASHIER_CONNECTION_FLOOD=<count>` (10000 for the documented figure).
+    func testConnectionFloodBenchmark() throws {
+        guard let text = ProcessInfo.processInfo.environment["CASHIER_CONNECTION_FLOOD"], let count = Int(text), count > 0 else {
+            throw XCTSkip("set CASHIER_CONNECTION_FLOOD=10000 to run")
+        }
+        try holdIdleConnections(min(count, 50_000))
+    }
+
     // MARK: - HTTP answers
 
     /// 405 names what the path takes (RFC 9110 §15.5.6).
