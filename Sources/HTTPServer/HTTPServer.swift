@@ -28,7 +28,8 @@ public final class HTTPServer: @unchecked Sendable {
         let budget = min(fileBudget, max(1, configuration.connectionBudget ?? fileBudget))
         let perListener = min(max(1, configuration.connectionLimit), budget)
         if perListener < configuration.connectionLimit {
-            OpenFileLimit.shared.log("connection limit \(configuration.connectionLimit) lowered to \(perListener) by the open-file limit \(files.soft)")
+            OpenFileLimit.shared.logOnce("connection limit \(configuration.connectionLimit) lowered to \(perListener): " +
+                                          "the listen addresses share at most \(budget) connections (open-file limit \(files.soft))")
         }
         guard let pool = Self.makePool(workers: configuration.workerThreads, budget: budget) else {
             throw HTTPServerError("cannot start the HTTP worker pool")
@@ -160,6 +161,7 @@ final class OpenFileLimit: @unchecked Sendable {
     static let shared = OpenFileLimit()
     private let lock = NSLock()
     private var logged = false
+    private var said: Set<String> = []
 
     func raise() -> Limits {
         var before: UInt64 = 0, after: UInt64 = 0, hard: UInt64 = 0
@@ -178,6 +180,14 @@ final class OpenFileLimit: @unchecked Sendable {
 
     func log(_ line: String) {
         FileHandle.standardError.write(Data("http: \(line)\n".utf8))
+    }
+
+    /// Logs `line` unless this process already did (every server of a test run would say the same).
+    func logOnce(_ line: String) {
+        lock.lock()
+        let fresh = said.insert(line).inserted
+        lock.unlock()
+        if fresh { log(line) }
     }
 }
 
