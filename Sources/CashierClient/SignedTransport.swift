@@ -163,6 +163,7 @@ public final class SignedTransport: @unchecked Sendable {
     static let unsignedErrorCodes: Set<ErrorCode> = [
         .signatureMissing, .deviceUnknown, .deviceRevoked, .signatureInvalid, .timestampSkewed, .nonceReplayed,
         .notFound, .methodNotAllowed, .bodyTooLarge, .overloaded, .rateLimited, .baseUnavailable,
+        .httpMalformed, .uriTooLong, .headersTooLarge, .httpVersionNotSupported,
     ]
 
     /// - Parameters:

@@ -9,6 +9,11 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case bodyTooLarge = "BODY_TOO_LARGE"
     case notFound = "NOT_FOUND"
     case methodNotAllowed = "METHOD_NOT_ALLOWED"
+    // HTTP itself, answered by the HTTP layer before any handler (`HTTPRefusal` in HTTPServer).
+    case httpMalformed = "HTTP_MALFORMED"
+    case uriTooLong = "URI_TOO_LONG"
+    case headersTooLarge = "HEADERS_TOO_LARGE"
+    case httpVersionNotSupported = "HTTP_VERSION_NOT_SUPPORTED"
     // Authentication of a signed request.
     case signatureMissing = "SIGNATURE_MISSING"
     case deviceUnknown = "DEVICE_UNKNOWN"
@@ -57,7 +62,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     /// The HTTP status the service answers with.
     public var httpStatus: Int {
         switch self {
-        case .malformedRequest, .invalidField, .paymentCodeInvalid, .channelNotConfigured, .amountInvalid, .badInput: return 400
+        case .malformedRequest, .invalidField, .paymentCodeInvalid, .channelNotConfigured, .amountInvalid, .badInput, .httpMalformed: return 400
         case .signatureMissing, .deviceUnknown, .signatureInvalid, .timestampSkewed, .nonceReplayed: return 401
         case .deviceRevoked, .orderOtherStore, .pinInvalid, .pinNotSupervisor: return 403
         case .notFound, .activationCodeInvalid, .orderNotFound: return 404
@@ -66,6 +71,9 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
              .refundLimitReached, .idempotencyConflict, .refundRefused: return 409
         case .activationCodeExpired: return 410
         case .bodyTooLarge: return 413
+        case .uriTooLong: return 414
+        case .headersTooLarge: return 431
+        case .httpVersionNotSupported: return 505
         case .rateLimited, .pinLocked: return 429
         case .internalError: return 500
         case .channelUnavailable: return 502
@@ -93,6 +101,10 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .bodyTooLarge: return "The request is larger than the service accepts."
         case .notFound: return "There is no such service endpoint."
         case .methodNotAllowed: return "This endpoint does not accept that method."
+        case .httpMalformed: return "The request is not well-formed HTTP/1.1; the connection was closed."
+        case .uriTooLong: return "The request's path and query are longer than the service accepts."
+        case .headersTooLarge: return "The request's headers are larger than the service accepts."
+        case .httpVersionNotSupported: return "The service speaks HTTP/1.1 (and 1.0) only."
         case .signatureMissing: return "The request is not signed."
         case .deviceUnknown: return "This terminal is not registered with the service."
         case .deviceRevoked: return "This terminal has been blocked; ask the store manager to activate it again."

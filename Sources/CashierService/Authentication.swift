@@ -60,7 +60,8 @@ struct Authenticator {
         guard Signing.isValidNonce(nonce) else {
             throw Refusal(.signatureInvalid, "the nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -")
         }
-        let toSign = RequestToSign(method: request.method, path: request.path, query: request.query,
+        // The path exactly as sent (docs/PROTOCOL.md): a percent-encoded variant of the signed path is not it.
+        let toSign = RequestToSign(method: request.method, path: request.rawPath, query: request.query,
                                    timestamp: timestamp, nonce: nonce, deviceID: deviceID, body: request.body)
         // The scheme is the stored key's: a request cannot choose HMAC for a device that has a public key.
         guard Signing.verify(toSign, signature: signature, with: device.key) else {

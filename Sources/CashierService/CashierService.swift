@@ -123,6 +123,11 @@ public final class CashierService: @unchecked Sendable {
         }
     }
 
+    /// The methods the router takes for `path`, for the `Allow` header of a 405 (RFC 9110 §15.5.6).
+    static func allowedMethods(path: String) -> [String] {
+        ["GET", "POST"].filter { if case .success = route(method: $0, path: path) { return true } else { return false } }
+    }
+
     // MARK: - Handling
 
     /// Answers one HTTP request. Called on the HTTP server's connection threads; never throws, never traps
@@ -138,6 +143,9 @@ public final class CashierService: @unchecked Sendable {
         switch CashierService.route(method: request.method, path: request.path) {
         case .failure(let error):
             reply = .error(error)
+            if error.code == .methodNotAllowed {
+                reply.headers.append(("Allow", Self.allowedMethods(path: request.path).joined(separator: ", ")))
+            }
         case .success(let (route, number)):
             routeName = route.rawValue
             if request.bodyTooLarge {
@@ -197,7 +205,7 @@ public final class CashierService: @unchecked Sendable {
     }
 
     private func sign(_ response: inout HTTPResponse, request: HTTPRequest, nonce: String, deviceID: String, key: SigningKey, timestamp: Int64) {
-        let toSign = ResponseToSign(status: response.status, requestMethod: request.method, requestPath: request.path,
+        let toSign = ResponseToSign(status: response.status, requestMethod: request.method, requestPath: request.rawPath,
                                     requestNonce: nonce, timestamp: timestamp, deviceID: deviceID, body: response.body)
         response.headers.append((SignatureHeader.timestamp, String(timestamp)))
         response.headers.append((SignatureHeader.signature, Signing.sign(toSign, with: key)))

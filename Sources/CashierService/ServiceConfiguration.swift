@@ -111,7 +111,9 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
         public var maxInFlight: Int = 64
         public var maxBodyBytes: Int = 64 * 1024
         public var connectionTimeoutSeconds: Int = 15
-        public var connectionLimit: Int = 1000
+        /// Connections one listen address keeps open; bounded at start by the open-file limit (raised to the
+        /// hard limit) less 512, shared by all listen addresses (docs/OPERATIONS.md).
+        public var connectionLimit: Int = 20_000
         public var perIpConnectionLimit: Int = 0
         public var clockSkewSeconds: Int64 = 300
         /// Failed activation attempts allowed per client address per 10 minutes.

@@ -1,8 +1,11 @@
 /// An HTTP request as the handler sees it: complete, with the body already read.
 public struct HTTPRequest: Sendable {
     public var method: String
-    /// The URL path as libmicrohttpd gives it (percent-decoded, no query string).
+    /// The URL path percent-decoded, without the query string; what routing looks at.
     public var path: String
+    /// The URL path exactly as the client sent it (not percent-decoded), without the query string; what a
+    /// signature covers.
+    public var rawPath: String
     /// Query arguments in arrival order; an argument without `=` has an empty value.
     public var query: [(String, String)]
     /// Header names lower-cased; repeated headers joined with ", ".
@@ -13,10 +16,13 @@ public struct HTTPRequest: Sendable {
     /// The peer's IP address as text ("127.0.0.1", "::1").
     public var remoteAddress: String
 
-    public init(method: String, path: String, query: [(String, String)] = [], headers: [String: String] = [:],
-                body: [UInt8] = [], bodyTooLarge: Bool = false, remoteAddress: String = "") {
+    /// - Parameter rawPath: the path as sent; `path` when nil.
+    public init(method: String, path: String, rawPath: String? = nil, query: [(String, String)] = [],
+                headers: [String: String] = [:], body: [UInt8] = [], bodyTooLarge: Bool = false,
+                remoteAddress: String = "") {
         self.method = method
         self.path = path
+        self.rawPath = rawPath ?? path
         self.query = query
         self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, b in "\(a), \(b)" })
         self.body = body

@@ -30,7 +30,7 @@ final class FailoverTests: XCTestCase {
         let (first, second, harness, active) = (setting.first, setting.second, setting.harness, setting.active)
 
         let silent = try XCTUnwrap(active == 0 ? first.child?.process.processIdentifier : second.process.processIdentifier)
-        XCTAssertEqual(kill(silent, SIGSTOP), 0)
+        XCTAssertTrue(stopAndWait(silent))
         defer { kill(silent, SIGCONT) }
         XCTAssertLessThan(setting.secondSaleIsPaidOnTheOtherDomain(), 20, "the sale waited for a timeout instead of moving on")
         let log = try String(contentsOfFile: harness.configuration.resolvingPaths(against: harness.home.file("config/cashier")).logPath, encoding: .utf8)
@@ -65,7 +65,7 @@ final class FailoverTests: XCTestCase {
             // Runs on the selling thread just before the pay goes out: the pay will never be read.
             guard case let .sale(_, .paying(order), _) = event, firstOrder.value == nil else { return }
             firstOrder.value = order
-            kill(silent, SIGSTOP)
+            stopAndWait(silent)
         }
         defer { kill(silent, SIGCONT) }
 
@@ -108,7 +108,7 @@ final class FailoverTests: XCTestCase {
         engine.subscribe { event in
             guard case let .sale(_, .paying(order), _) = event, firstOrder.value == nil else { return }
             firstOrder.value = order
-            kill(silent, SIGSTOP)
+            stopAndWait(silent)
         }
         defer { kill(silent, SIGCONT) }
 

@@ -124,6 +124,20 @@ final class OrderNumberTests: XCTestCase {
 }
 
 final class DocumentationTests: XCTestCase {
+    /// The OpenAPI document's error codes are exactly the codes the service sends (the catalogue less the
+    /// ones only the client raises).
+    func testTheOpenAPIDocumentListsEveryCodeTheServiceSends() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("Resources/openapi.json"))) as? [String: Any]
+        let envelope = (document?["components"] as? [String: Any])?["schemas"] as? [String: Any]
+        let error = ((envelope?["ErrorEnvelope"] as? [String: Any])?["properties"] as? [String: Any])?["error"] as? [String: Any]
+        let code = (error?["properties"] as? [String: Any])?["code"] as? [String: Any]
+        let listed = Set(code?["enum"] as? [String] ?? [])
+        let clientOnly: Set<ErrorCode> = [.serviceUnreachable, .responseUnverified, .tlsUntrusted, .keystoreInsecure,
+                                           .notActivated, .configInvalid, .badInput]
+        XCTAssertEqual(listed, Set(ErrorCode.allCases.filter { !clientOnly.contains($0) }.map(\.rawValue)))
+    }
+
     /// docs/ERRORS.md lists every code of the catalogue with its HTTP status.
     func testErrorsPageListsEveryCode() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

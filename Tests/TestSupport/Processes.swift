@@ -175,3 +175,25 @@ public final class ChildProcess: @unchecked Sendable {
 
     deinit { stop(signal: SIGKILL, timeoutSeconds: 5) }
 }
+
+/// Stops process `pid` (SIGSTOP) and returns once every one of its threads is stopped (bounded, 2 s):
+/// the signal takes effect a little later, and a thread still running could finish handling a request
+/// the test means to leave unread. False if the process could not be signalled or did not stop in time.
+@discardableResult
+public func stopAndWait(_ pid: Int32) -> Bool {
+    guard kill(pid, SIGSTOP) == 0 else { return false }
+    let deadline = Date().addingTimeInterval(2)
+    while Date() < deadline {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let stopped = tasks.allSatisfy { task in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            // The state is the first field after the command name in parentheses: T (stopped) or t (traced).
+            let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+            return state == "T" || state == "t"
+        }
+        if !tasks.isEmpty && stopped { return true }
+        usleep(1_000)
+    }
+    return false
+}
