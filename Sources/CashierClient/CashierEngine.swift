@@ -75,6 +75,11 @@ public final class CashierEngine: @unchecked Sendable {
         log.write("starting; domains \(configuration.domains.joined(separator: ", "))")
         if credentials?.pendingPrivateKey != nil { _ = settleRotation() }
         prober.startUp()
+        if configuration.rememberedProbeMs > 0, credentials != nil,
+           let kept = try? journal.latestProbeResult(among: configuration.domains),
+           let index = configuration.domains.firstIndex(of: kept.domain) {
+            prober.remember(domain: index, latencyMs: kept.latencyMs, atMs: kept.atMs, maxAgeMs: configuration.rememberedProbeMs)
+        }
     }
 
     /// Stops probing timers.
@@ -101,6 +106,9 @@ public final class CashierEngine: @unchecked Sendable {
         switch news {
         case let .result(d, r, latency, error):
             log.write("probe \(r) \(configuration.domains[d]): " + (latency.map { "\($0) ms" } ?? "failed: \(error ?? "")"))
+            if let latency, credentials != nil {
+                try? journal.saveProbeResult(domain: configuration.domains[d], latencyMs: latency, atMs: nowMs())
+            }
         case let .switched(from, to):
             log.write("active domain \(from.map { configuration.domains[$0] } ?? "none") -> \(configuration.domains[to])")
         case let .unreachable(n, retry):

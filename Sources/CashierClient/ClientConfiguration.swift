@@ -26,6 +26,9 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
     public var busyRetries: Int = 3
     /// The first such pause; it doubles each time, with ±20 % jitter.
     public var busyRetryBaseMs: Int64 = 250
+    /// A domain whose probe answered at most this long ago (in an earlier run, kept in the journal) is
+    /// used at once at start-up, while the start-up probes are still out (0: always wait for them).
+    public var rememberedProbeMs: Int64 = 60_000
     /// Sell in one call (`POST /v1/sales` with a number the terminal holds). False: always create the
     /// order, then pay (two round trips). A service without one-call sales is detected by itself.
     public var oneCallSales: Bool = true
@@ -72,6 +75,7 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
         busyRetries = try c.decodeIfPresent(Int.self, forKey: .busyRetries) ?? d.busyRetries
         busyRetryBaseMs = try c.decodeIfPresent(Int64.self, forKey: .busyRetryBaseMs) ?? d.busyRetryBaseMs
         oneCallSales = try c.decodeIfPresent(Bool.self, forKey: .oneCallSales) ?? d.oneCallSales
+        rememberedProbeMs = try c.decodeIfPresent(Int64.self, forKey: .rememberedProbeMs) ?? d.rememberedProbeMs
         connectTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .connectTimeoutMs) ?? d.connectTimeoutMs
         probe = try c.decodeIfPresent(ProbeConfiguration.self, forKey: .probe) ?? d.probe
         sale = try c.decodeIfPresent(SaleConfiguration.self, forKey: .sale) ?? d.sale

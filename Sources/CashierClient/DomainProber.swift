@@ -79,6 +79,11 @@ public final class DomainProber: @unchecked Sendable {
     /// Starts the first round.
     public func startUp() { feed(.startUp) }
 
+    /// Uses a good result an earlier run kept, while this run's probes have not answered (`ProbeEvent.remembered`).
+    public func remember(domain: Int, latencyMs: Int64, atMs: Int64, maxAgeMs: Int64) {
+        feed(.remembered(domain: domain, latencyMs: latencyMs, atMs: atMs, maxAgeMs: maxAgeMs))
+    }
+
     /// Tells probing a request to `domain` timed out or could not connect (this may start a round).
     /// Returns the round whose end the caller may wait for with `awaitChoice(afterRound:)`.
     public func requestFailed(domain: Int, reason: String) -> Int {

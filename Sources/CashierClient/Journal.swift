@@ -16,6 +16,8 @@ public final class Journal: @unchecked Sendable {
         try db.exec("""
             CREATE TABLE IF NOT EXISTS sales (
                 id TEXT PRIMARY KEY, snapshot TEXT NOT NULL, final INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS probe_results (
+                domain TEXT PRIMARY KEY, latency_ms INTEGER NOT NULL, at INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS order_numbers (
                 order_no TEXT PRIMARY KEY, valid_until INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS refunds (
@@ -25,6 +27,24 @@ public final class Journal: @unchecked Sendable {
     }
 
     private func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: Probe results kept for the next run
+
+    /// Keeps the latest good probe result of a domain (its base URL).
+    public func saveProbeResult(domain: String, latencyMs: Int64, atMs: Int64) throws {
+        lock.lock(); defer { lock.unlock() }
+        _ = try db.run("INSERT INTO probe_results (domain, latency_ms, at) VALUES (?, ?, ?) "
+                       + "ON CONFLICT(domain) DO UPDATE SET latency_ms = excluded.latency_ms, at = excluded.at",
+                       [.text(domain), .integer(latencyMs), .integer(atMs)])
+    }
+
+    /// The most recent good probe result among `domains`, if any.
+    public func latestProbeResult(among domains: [String]) throws -> (domain: String, latencyMs: Int64, atMs: Int64)? {
+        lock.lock(); defer { lock.unlock() }
+        return try db.query("SELECT domain, latency_ms, at FROM probe_results ORDER BY at DESC") {
+            ($0.string(0), $0.int64(1), $0.int64(2))
+        }.first { domains.contains($0.0) }
+    }
 
     // MARK: Order numbers for one-call sales
 

@@ -78,6 +78,11 @@ public enum ProbeEvent: Equatable, Sendable {
     case probeFailed(domain: Int, round: Int, reason: String)
     /// A timer asked for with `.scheduleTimer` went off (or any wake-up; early ones do nothing).
     case timerFired
+    /// The good probe result an earlier run of this terminal kept: `domain` answered at `atMs`. While no
+    /// probe of this run has answered, and the result is at most `maxAgeMs` old, the domain is used at
+    /// once, so a cold start sends its first request without waiting for a probe (the round goes on, and
+    /// its winner takes over).
+    case remembered(domain: Int, latencyMs: Int64, atMs: Int64, maxAgeMs: Int64)
 }
 
 /// What the caller must do.
@@ -191,6 +196,13 @@ public struct ProbeStateMachine: Equatable, Sendable {
             guard r == round, outstanding.remove(domain) != nil else { return actions }
             if outstanding.isEmpty { actions += finishRound(nowMs: nowMs, random: &random) }
             return actions
+        case let .remembered(domain, latency, at, maxAge):
+            guard domains.indices.contains(domain), active == nil, !roundHasWinner, at <= nowMs, nowMs - at <= maxAge else {
+                return []
+            }
+            domains[domain] = DomainProbeStatus(name: domains[domain].name, latencyMs: latency, error: nil, atMs: at)
+            active = domain
+            return [.activate(domain), .note("using \(domains[domain].name), which answered \((nowMs - at) / 1000) s ago, until this round's probes answer")]
         case .timerFired:
             var actions: [ProbeAction] = []
             if let deadline = roundDeadlineMs, nowMs >= deadline, roundRunning {

@@ -216,6 +216,35 @@ enum CashierdCommands {
         return 0
     }
 
+    static func channelSign(_ inv: Invocation) throws -> Int32 {
+        let key: String
+        switch (inv.string("key"), inv.string("key-file")) {
+        case (let k?, nil): key = k
+        case (nil, let path?):
+            guard let data = FileManager.default.contents(atPath: path) else { throw RuntimeError("cannot read \(path)") }
+            key = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        default: throw inv.usageError("give the API key with --key or --key-file (one of them)")
+        }
+        var lines: [String] = []
+        while let line = readLine(strippingNewline: true) { lines.append(line) }
+        let (signed, sign) = try Administration.explainWeChatPaySignature(lines: lines, key: key,
+                                                                         signType: try inv.requiredString("sign-type"))
+        print("string signed: \(signed)")
+        print("sign: \(sign)")
+        return 0
+    }
+
+    static func channelCheck(_ inv: Invocation) throws -> Int32 {
+        let only = try inv.string("channel").map { name -> ChannelKind in
+            guard let kind = ChannelKind(rawValue: name) else { throw inv.usageError("unknown channel \(name)") }
+            return kind
+        }
+        let checks = try Administration.checkChannels(runtime: try runtime(inv), storeID: try inv.requiredString("store"),
+                                                      channel: only, now: now())
+        for c in checks { print("\(c.channel): \(c.ok ? "ok" : "FAILED"): \(c.finding)") }
+        return checks.allSatisfy(\.ok) ? 0 : 1
+    }
+
     static func reconcile(_ inv: Invocation) throws -> Int32 {
         guard let channel = inv.string("channel") else {
             // No channel: the sandbox ledger's whole books against every group, as before.

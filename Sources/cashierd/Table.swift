@@ -114,6 +114,23 @@ let commandTable = CommandTable(
                 .integer("tag", in: GroupTag.range, required: true, help: "the group to retire"),
             ], run: CashierdCommands.groupsRetire),
         ]),
+        .group("channel", summary: "payment channels: signatures and credentials", [
+            Command("sign", summary: "print a WeChat Pay signature of k=v lines read on standard input",
+                    description: "The string signed (with the key shown as key=***) and the signature, as the provider's own "
+                        + "signature tool shows them: for debugging a merchant's set-up. Give the API key in a file (mode 0600) "
+                        + "rather than on the command line, where other users can see it.",
+                    options: [
+                        .choice("channel", ["wechatpay"], required: true, help: "the channel whose signature to make"),
+                        .choice("sign-type", ["MD5", "HMAC-SHA256"], default: "MD5", help: "the signature type (WeChat's sign_type)"),
+                        .string("key", "KEY", help: "the API key"),
+                        .path("key-file", "FILE", help: "a file holding the API key"),
+                    ], run: CashierdCommands.channelSign),
+            Command("check", summary: "ask each of a store's channels about an order that cannot exist: do its credentials work?",
+                    options: [
+                        .string("store", "ID", required: true, help: "the store"),
+                        .choice("channel", ChannelKind.allCases.map(\.rawValue), help: "only this channel"),
+                    ], run: CashierdCommands.channelCheck),
+        ]),
         Command("reconcile", summary: "compare a channel's statement of a day with the order data, line by line; 0 only when exact",
                 description: "With --channel and --date: the channel's statement of that day (downloaded, or read from --statement "
                     + "FILE) against the orders and refunds of the stores that take the channel, one statement per distinct "

@@ -28,6 +28,25 @@ final class ProbingTests: XCTestCase {
         actions.compactMap { if case let .scheduleTimer(at) = $0 { return at } else { return nil } }
     }
 
+    /// A cold start uses the domain an earlier run found good a moment ago, without waiting for its own
+    /// probes; a stale result, or one that comes after this run's own winner, changes nothing.
+    func testARememberedFreshResultIsUsedAtOnceAndTheRoundStillDecides() {
+        var m = makeMachine()
+        _ = m.handle(.startUp, nowMs: 100_000, random: &rng)
+        XCTAssertNil(m.active)
+        XCTAssertEqual(m.handle(.remembered(domain: 1, latencyMs: 30, atMs: 30_000, maxAgeMs: 60_000), nowMs: 100_000, random: &rng), [])
+        XCTAssertNil(m.active, "70 s old is too old")
+        let fresh = m.handle(.remembered(domain: 1, latencyMs: 30, atMs: 95_000, maxAgeMs: 60_000), nowMs: 100_000, random: &rng)
+        XCTAssertTrue(fresh.contains(.activate(1)))
+        XCTAssertEqual(m.active, 1)
+        XCTAssertTrue(m.roundRunning, "the start-up round goes on")
+        // This round's first answer takes over.
+        XCTAssertTrue(m.handle(.probeAnswered(domain: 0, round: 1, latencyMs: 20), nowMs: 100_020, random: &rng).contains(.activate(0)))
+        XCTAssertEqual(m.active, 0)
+        XCTAssertEqual(m.handle(.remembered(domain: 1, latencyMs: 30, atMs: 99_000, maxAgeMs: 60_000), nowMs: 100_030, random: &rng), [])
+        XCTAssertEqual(m.active, 0)
+    }
+
     func testStartUpProbesAllDomainsConcurrentlyAndFirstAnswerWins() {
         var m = makeMachine()
         let a = m.handle(.startUp, nowMs: 1_000, random: &rng)

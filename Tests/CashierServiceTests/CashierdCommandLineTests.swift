@@ -54,7 +54,7 @@ final class CashierdCommandLineTests: XCTestCase {
                        ["init", "serve", "merchant add", "merchant list", "merchant orders", "store add", "store list",
                         "store channel set", "store channel list", "store channel remove", "staff add",
                         "staff list", "activation-code", "device list", "device revoke", "groups", "groups add", "groups retire",
-                        "reconcile", "sandbox serve", "help", "completion"])
+                        "channel sign", "channel check", "reconcile", "sandbox serve", "help", "completion"])
         for command in commands + [["merchant"], ["device"]] {
             let r = try cashierd(command + ["-h"], timeout: 10)
             XCTAssertEqual(r.status, 0, "\(command): \(r.stderr)")
