@@ -64,7 +64,7 @@ if [ ! -f "$client/keystore.json" ]; then
   "$bin/cashier" activate --code "$code" >&2
 fi
 cat >&2 <<'TEXT'
-Demo: supervisor PIN 2468 (refunds), cashier PIN 1357. Payment codes are 18 digits starting 13;
+Demo: supervisor PIN 2468 (refunds), cashier PIN 1357. Sandbox payment codes are 18 digits starting 99;
 the last digit picks the outcome: 0-3 paid, 4 customer confirms, 5 never confirms, 6 declined,
 7 unknown then paid, 8 slow, 9 unknown then not paid (docs/SANDBOX.md). Item codes 1001-1004
 (e.g. 1001*2) come from var/demo/client/catalog.json. F1 or ? shows the keys.
