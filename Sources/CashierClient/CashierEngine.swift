@@ -214,7 +214,9 @@ public final class CashierEngine: @unchecked Sendable {
             // A request that is safe to send again gets the short timeout: if its domain has gone silent, the
             // probe and the second domain are reached in seconds.
             let timeout = policy == .safe ? min(configuration.safeRequestTimeoutMs, configuration.requestTimeoutMs) : nil
-            return t.call(method, path, query: query, body: body, credentials: creds, timeoutMs: timeout)
+            // A request that must never arrive twice rides a connection of its own (no silent resend by libcurl).
+            return t.call(method, path, query: query, body: body, credentials: creds, timeoutMs: timeout,
+                          freshConnection: !policy.mayBeSentAgain)
         }
         if send == nil && creds == nil { return .failure(.service(APIError(.notActivated))) }
         guard let active = prober.activeOrAwait(timeoutMs: probeWaitMs) ?? busyDomain() else { return .failure(noDomainFailure()) }

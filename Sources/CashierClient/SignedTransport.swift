@@ -190,19 +190,24 @@ public final class SignedTransport: @unchecked Sendable {
     /// request was not acted on and its stamp gives the service's time: the clock is corrected and the
     /// request is signed again and sent once more.
     /// - Parameter timeoutMs: this call's total timeout; the transport's configured one when nil.
+    /// - Parameter freshConnection: send on a connection of its own, never a kept-alive one, so libcurl
+    ///   cannot silently send the request a second time (it does so only on a reused connection that died):
+    ///   for a request that must never arrive twice, a two-call pay.
     public func call(_ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8] = [],
-                     credentials: DeviceCredentials, timeoutMs: Int? = nil) -> Result<Answer, CallFailure> {
+                     credentials: DeviceCredentials, timeoutMs: Int? = nil, freshConnection: Bool = false) -> Result<Answer, CallFailure> {
         let offsetBefore = clock.offsetMs
-        let first = signedCall(method, path, query: query, body: body, credentials: credentials, timeoutMs: timeoutMs)
+        let first = signedCall(method, path, query: query, body: body, credentials: credentials, timeoutMs: timeoutMs,
+                               freshConnection: freshConnection)
         // Signed again only if the clock changed meanwhile (this answer or another taught it), so never in a loop.
         if case .failure(.service(let error)) = first, error.code == .timestampSkewed, clock.offsetMs != offsetBefore {
-            return signedCall(method, path, query: query, body: body, credentials: credentials, timeoutMs: timeoutMs)
+            return signedCall(method, path, query: query, body: body, credentials: credentials, timeoutMs: timeoutMs,
+                              freshConnection: freshConnection)
         }
         return first
     }
 
     private func signedCall(_ method: String, _ path: String, query: [(String, String)], body: [UInt8],
-                            credentials: DeviceCredentials, timeoutMs: Int?) -> Result<Answer, CallFailure> {
+                            credentials: DeviceCredentials, timeoutMs: Int?, freshConnection: Bool) -> Result<Answer, CallFailure> {
         // Signed anew on every call (and so on every retry) with the current time and a fresh nonce.
         guard let signingKey = signingKey(for: credentials), let answerKey = credentials.answerKey else {
             return .failure(.service(APIError(.configInvalid, detail: "the keystore holds no usable key for \(credentials.deviceId)")))
@@ -218,7 +223,8 @@ public final class SignedTransport: @unchecked Sendable {
             SignatureHeader.signature: Signing.sign(toSign, with: signingKey),
             "Content-Type": "application/json",
         ]
-        return exchange(method, path, query: query, body: body, headers: headers, timeoutMs: timeoutMs) { response in
+        return exchange(method, path, query: query, body: body, headers: headers, timeoutMs: timeoutMs,
+                        freshConnection: freshConnection) { response in
             self.verify(response, method: method, path: path, nonce: nonce, deviceID: credentials.deviceId, key: answerKey)
         }
     }
@@ -274,7 +280,7 @@ public final class SignedTransport: @unchecked Sendable {
     }
 
     private func exchange(_ method: String, _ path: String, query: [(String, String)], body: [UInt8], headers: [String: String],
-                          timeoutMs: Int? = nil,
+                          timeoutMs: Int? = nil, freshConnection: Bool = false,
                           verify: (HTTPClientResponse) -> Result<Answer, CallFailure>) -> Result<Answer, CallFailure> {
         var url = baseURL + path
         if !query.isEmpty {
@@ -282,7 +288,7 @@ public final class SignedTransport: @unchecked Sendable {
         }
         lock.lock()
         let result = connection.perform(method: method, url: url, headers: headers, body: method == "GET" ? nil : body,
-                                        timeoutMs: timeoutMs)
+                                        timeoutMs: timeoutMs, freshConnection: freshConnection)
         lock.unlock()
         switch result {
         case .failure(let t): return .failure(.transport(t))
