@@ -35,6 +35,9 @@ public final class Metrics: @unchecked Sendable {
         describe("cashierd_group_hops_total", "Times order creation hopped away from a group, by group and reason.")
         describe("cashierd_payments_total", "Payment outcomes reported by the channel.")
         describe("cashierd_request_duration_seconds", "Time to answer a request, by route.")
+        describe("cashierd_unrecorded_total", "Channel answers or pay nonces an order group could not take (answered from memory), by what.")
+        describe("cashierd_channel_setup_errors_total", "Payment refused because a store's channel settings cannot be used, by channel.")
+        describe("cashierd_stale_payments_total", "Payments and refunds settled by the sweep, by outcome.")
     }
 
     private func describe(_ name: String, _ text: String) { help[name] = text }
