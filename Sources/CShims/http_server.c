@@ -56,6 +56,10 @@ struct cashier_http_pool {
     pthread_cond_t finished;
     struct request_state *head, *tail;
     unsigned int max_workers, workers, idle_workers;
+    /// Requests queued and not yet taken by a worker. An idle worker is not yet counted as busy when it is
+    /// woken, so a new worker is started whenever the queue would hold more requests than there are idle
+    /// workers: otherwise a burst arriving at one idle worker would be handled one request at a time.
+    unsigned int pending;
     pthread_t *threads;
     int shutting_down;
     /// Connections open on all daemons of the pool, and the most it keeps open at once.
@@ -535,7 +539,7 @@ static void *worker_main(void *argument);
 static int submit(struct request_state *state) {
     cashier_http_pool *pool = state->server->pool;
     pthread_mutex_lock(&pool->lock);
-    if (pool->idle_workers == 0 && pool->workers < pool->max_workers) {
+    if (pool->pending + 1 > pool->idle_workers && pool->workers < pool->max_workers) {
         if (pthread_create(&pool->threads[pool->workers], NULL, worker_main, pool) == 0) pool->workers++;
     }
     if (pool->workers == 0) {
@@ -546,6 +550,7 @@ static int submit(struct request_state *state) {
     state->next = NULL;
     if (pool->tail) pool->tail->next = state; else pool->head = state;
     pool->tail = state;
+    pool->pending++;
     state->server->jobs++;
     pthread_cond_signal(&pool->work);
     pthread_mutex_unlock(&pool->lock);
@@ -566,6 +571,7 @@ static void *worker_main(void *argument) {
         struct request_state *state = pool->head;
         pool->head = state->next;
         if (!pool->head) pool->tail = NULL;
+        pool->pending--;
         state->job = JOB_RUNNING;
         pthread_mutex_unlock(&pool->lock);
 
@@ -1038,6 +1044,7 @@ void cashier_http_stop(cashier_http_server *server, unsigned int max_wait_second
         struct request_state *state = *link;
         if (state->server == server) {
             *link = state->next;
+            pool->pending--;
             state->job = JOB_CANCELLED;
             state->next = cancelled;
             cancelled = state;

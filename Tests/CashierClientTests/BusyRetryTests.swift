@@ -80,7 +80,7 @@ final class BusyRetryTests: XCTestCase {
     }
 
     func testACommandStartedWhileEveryDomainRefusesItsProbeForLoadStillSells() throws {
-        let service = try Cashierd(groups: 2, tweak: { $0.limits.maxInFlight = 4; $0.channel.slowDelayMs = 2_500 })
+        let service = try Cashierd(groups: 2, tweak: { $0.limits.maxInFlight = 4; $0.channel.slowDelayMs = 6_000 })
         defer { service.stop() }
         let harness = try ClientHarness(domains: service.urls, caFile: service.caFile) { $0.busyRetries = 5 }
         try harness.activate(service)

@@ -58,6 +58,35 @@ final class CapacityTests: XCTestCase {
         XCTAssertLessThanOrEqual(server.workerThreadsStarted, HTTPServerConfiguration(listen: []).workerThreads)
     }
 
+    /// A burst that reaches a pool with one idle worker runs at once, one worker per request: a woken
+    /// worker is not yet busy when the next request of the burst comes, and counting it as free once
+    /// per request made the whole burst wait in line behind it.
+    func testABurstReachingOneIdleWorkerRunsConcurrently() throws {
+        let gate = DispatchSemaphore(value: 0)
+        let gauge = Gauge()
+        var configuration = HTTPServerConfiguration(listen: [ListenAddress(host: "127.0.0.1", port: 0, tls: false)])
+        configuration.workerThreads = 8
+        let server = try HTTPServer(configuration: configuration) { request in
+            gauge.enter()
+            defer { gauge.leave() }
+            if request.path == "/block" { _ = gate.wait(timeout: .now() + 20) }
+            return describe(request)
+        }
+        defer { server.stop() }
+        let port = server.boundAddresses[0].port
+        // One request first: the pool now has one worker, idle.
+        let warm = try RawSocket(port: port)
+        warm.send("GET /warm HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        XCTAssertTrue(warm.readAll().text.hasPrefix("HTTP/1.1 200"))
+        let burst = try (0..<4).map { _ in try RawSocket(port: port, receiveTimeout: 20) }
+        for socket in burst { socket.send("GET /block HTTP/1.1\r\nHost: x\r\n\r\n") }
+        let deadline = Date().addingTimeInterval(5)
+        while gauge.snapshot.current < 4 && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(gauge.snapshot.current, 4, "the burst waited in line behind one worker")
+        for _ in 0..<4 { gate.signal() }
+        XCTAssertEqual(burst.filter { $0.readResponse()?.contains("path=/block\n") == true }.count, 4)
+    }
+
     func testHandlersRunOnABoundedPoolAndNeverHoldUpTheEventThread() throws {
         let gate = DispatchSemaphore(value: 0)
         let gauge = Gauge()
