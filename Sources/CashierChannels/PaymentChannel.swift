@@ -258,3 +258,18 @@ public enum StatementDay {
         }
     }
 }
+
+extension ChannelTiming {
+    /// Whether a payment under way, last asked of the provider at `lastAskedAtMs`, may be asked again at
+    /// `nowMs` (the provider's poll interval; WeChat Pay: about 5 s).
+    public func mayAskAgain(lastAskedAtMs: Int64?, nowMs: Int64) -> Bool {
+        guard let last = lastAskedAtMs else { return true }
+        return nowMs - last >= pollIntervalMs || nowMs < last
+    }
+
+    /// Whether a payment claimed at `claimedAtMs` and still undecided at `nowMs` is past the provider's
+    /// deadline, after which it is to be reversed (WeChat Pay: 30 s; Alipay: 60 s).
+    public func isPastDeadline(claimedAtMs: Int64, nowMs: Int64) -> Bool {
+        nowMs - claimedAtMs >= payDeadlineMs
+    }
+}

@@ -21,6 +21,9 @@ public final class CashierService: @unchecked Sendable {
     /// "cashierd-<instance>", as in logs and health answers.
     public var instanceLabel: String { instanceName }
 
+    /// When each payment under way was last asked of its channel, and what it said (`refreshWithChannel`).
+    let paceLock = NSLock()
+    var lastAsked: [OrderNumber: (at: Int64, pending: PaymentPending)] = [:]
     /// Whether the base data takes writes, for `/healthz`.
     let baseHealth: BaseHealth
     private let admissionLock = NSLock()

@@ -389,14 +389,49 @@ extension CashierService {
     }
 
     /// Asks the channel where a `paying` order stands and records a final answer.
-    func refreshWithChannel(_ order: OrderRecord, now: Int64) throws -> (OrderRecord, PaymentPending?) {
+    ///
+    /// Paced by the channel's rules (`ChannelTiming`): asked again no sooner than its poll interval after
+    /// the last ask (a terminal polling faster is answered how it stood then), and a payment still
+    /// undecided past the channel's deadline after its claim is reversed, as the provider requires
+    /// (WeChat Pay: query every 5 s for 30 s, then reverse). The sweep passes `reverseAtDeadline: false`:
+    /// it has its own, later, rule (`sweep.reverse_after_seconds`).
+    func refreshWithChannel(_ order: OrderRecord, now: Int64, reverseAtDeadline: Bool = true) throws -> (OrderRecord, PaymentPending?) {
+        let channel: PaymentChannel
+        do { channel = try self.channel(of: order, now: now) } catch { return (order, .unknown) }
+        let timing = channel.timing
+        let past = timing.isPastDeadline(claimedAtMs: order.updatedAt, nowMs: now)
+        if !past, let last = paceLock.withLock({ lastAsked[order.orderNo] }), !timing.mayAskAgain(lastAskedAtMs: last.at, nowMs: now) {
+            return (order, last.pending)
+        }
         let answer: ChannelPaymentState
         do {
-            answer = try channel(of: order, now: now).query(outTradeNo: order.orderNo.digits, now: now)
+            answer = try channel.query(outTradeNo: order.orderNo.digits, now: now)
         } catch {
             return (order, .unknown)
         }
-        return try apply(answer, to: order, now: now)
+        let (after, pending) = try apply(answer, to: order, now: now)
+        guard after.status == .paying else {
+            paceLock.withLock { lastAsked[order.orderNo] = nil }
+            return (after, pending)
+        }
+        // Only a payment the provider knows and has not decided (the customer confirming, or its answer
+        // unknown) is reversed at its deadline; one it never saw is left to the terminal and the sweep.
+        guard past, reverseAtDeadline, answer == .userConfirming || answer == .unknown else {
+            paceLock.withLock {
+                if lastAsked.count >= 10_000 { lastAsked.removeAll() }
+                lastAsked[order.orderNo] = (now, pending ?? .unknown)
+            }
+            return (after, pending)
+        }
+        // Undecided past the channel's deadline: reverse it there (money taken, if any, goes back).
+        do {
+            try channel.reverse(outTradeNo: order.orderNo.digits, payStartedAt: order.updatedAt, now: now)
+        } catch {
+            return (after, pending)
+        }
+        metrics.increment("cashierd_payments_total", [("outcome", "reversed_at_deadline")])
+        paceLock.withLock { lastAsked[order.orderNo] = nil }
+        return (try recordChannelAnswer(order, OrderChange(status: .reversed), now: now), nil)
     }
 
     /// Records what the channel says about a `paying` order (the answer to its pay call, or to a query).

@@ -85,7 +85,17 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
         public var sandboxSecretFile: String? = nil
         /// How long one call to the sandbox service may take (more than the service's slow-scenario delay).
         public var sandboxTimeoutMs: Int = 10_000
+        /// How the service paces sandbox payments, as a provider's rules pace theirs: a payment under way is
+        /// asked of the sandbox at most every `poll_interval_ms`, and one still undecided `pay_deadline_ms`
+        /// after its claim is reversed when a terminal asks about it.
+        public var pollIntervalMs: Int64 = SandboxChannel.standardTiming.pollIntervalMs
+        public var payDeadlineMs: Int64 = SandboxChannel.standardTiming.payDeadlineMs
         public init() {}
+
+        /// The pacing the sandbox adapters are given.
+        public var sandboxTiming: ChannelTiming {
+            ChannelTiming(pollIntervalMs: pollIntervalMs, payDeadlineMs: payDeadlineMs, earliestReverseMs: 0)
+        }
 
         /// The simulated customers' behaviour, as the sandbox takes it.
         public var sandboxSettings: SandboxChannel.Settings {
@@ -103,6 +113,8 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
             sandboxCaFile = try c.decodeIfPresent(String.self, forKey: .sandboxCaFile)
             sandboxSecretFile = try c.decodeIfPresent(String.self, forKey: .sandboxSecretFile)
             sandboxTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .sandboxTimeoutMs) ?? d.sandboxTimeoutMs
+            pollIntervalMs = try c.decodeIfPresent(Int64.self, forKey: .pollIntervalMs) ?? d.pollIntervalMs
+            payDeadlineMs = try c.decodeIfPresent(Int64.self, forKey: .payDeadlineMs) ?? d.payDeadlineMs
         }
     }
 

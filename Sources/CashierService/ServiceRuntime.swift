@@ -71,7 +71,9 @@ public final class ServiceRuntime: @unchecked Sendable {
             sandbox = try Self.remoteSandbox(configuration.channel, in: dataDirectory)
         } else {
             switch configuration.channel.ledger {
-            case .sqlite(let path): sandbox = try SandboxChannel(path: resolve(path), settings: configuration.channel.sandboxSettings)
+            case .sqlite(let path):
+                sandbox = try SandboxChannel(path: resolve(path), settings: configuration.channel.sandboxSettings,
+                                             timing: configuration.channel.sandboxTiming)
             case .postgres: throw RuntimeError("the sandbox channel ledger is SQLite only")
             }
         }
@@ -92,7 +94,8 @@ public final class ServiceRuntime: @unchecked Sendable {
                 throw RuntimeError("channel.sandbox_url is https but its CA file \(caFile) cannot be read (set channel.sandbox_ca_file)")
             }
             return try SandboxHTTPChannel(configuration: .init(url: url, caFile: caFile,
-                                                               secret: secret, timeoutMs: settings.sandboxTimeoutMs))
+                                                               secret: secret, timeoutMs: settings.sandboxTimeoutMs,
+                                                               timing: settings.sandboxTiming))
         } catch let error as ChannelError {
             throw RuntimeError("channel.sandbox_url: \(error.detail)")
         }

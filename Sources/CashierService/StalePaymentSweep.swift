@@ -77,7 +77,7 @@ extension CashierService {
     /// Asks the channel about one stale order; reverses it if it is still undecided and has been `paying`
     /// (claimed, or last asked about) since before `reverseBefore`.
     private func settle(_ order: OrderRecord, reverseIfPayingSince reverseBefore: Int64, now: Int64) -> SweepOutcome {
-        guard let (after, _) = try? refreshWithChannel(order, now: now) else { return .leftPaying }
+        guard let (after, _) = try? refreshWithChannel(order, now: now, reverseAtDeadline: false) else { return .leftPaying }
         if after.status != .paying { return .settled }
         guard order.updatedAt < reverseBefore else { return .leftPaying }
         do {

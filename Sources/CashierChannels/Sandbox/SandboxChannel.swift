@@ -23,7 +23,7 @@ public final class SandboxChannel: SandboxLedgerChannel {
     public let name = ChannelKind.sandbox.rawValue
     /// The terminal's own schedule (poll about every 3 s, reverse at 45 s); the sandbox takes a reverse at once.
     public static let standardTiming = ChannelTiming(pollIntervalMs: 3_000, payDeadlineMs: 45_000, earliestReverseMs: 0)
-    public let timing = SandboxChannel.standardTiming
+    public let timing: ChannelTiming
 
     /// How the sandbox's simulated customers behave.
     public struct Settings: Sendable, Equatable {
@@ -53,7 +53,10 @@ public final class SandboxChannel: SandboxLedgerChannel {
         var description: String
     }
 
-    public init(path: String, settings: Settings = Settings()) throws {
+    /// - Parameter timing: how the service paces this channel's payments (the standard one unless a test
+    ///   or a demo wants a shorter deadline).
+    public init(path: String, settings: Settings = Settings(), timing: ChannelTiming = SandboxChannel.standardTiming) throws {
+        self.timing = timing
         // The sandbox stands in for the provider's own systems, so it does not spend this service's fsyncs:
         // its books survive a crash or kill of cashierd (WAL, synchronous=NORMAL), not a power cut.
         db = try Database(.path(path), options: Database.Options(synchronousFull: false, checkpoints: .inBackground(everyMilliseconds: 1_000)))

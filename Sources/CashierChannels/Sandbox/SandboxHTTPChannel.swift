@@ -21,16 +21,18 @@ public final class SandboxHTTPChannel: SandboxLedgerChannel {
         public var connectTimeoutMs: Int
         /// Per call; longer than the slow scenario's delay, or its pays time out.
         public var timeoutMs: Int
+        /// How the service paces the sandbox's payments.
+        public var timing: ChannelTiming
 
         public init(url: String, caFile: String? = nil, secret: SandboxSecret? = nil, connectTimeoutMs: Int = 2_000,
-                    timeoutMs: Int = 10_000) {
+                    timeoutMs: Int = 10_000, timing: ChannelTiming = SandboxChannel.standardTiming) {
             self.url = url; self.caFile = caFile; self.secret = secret
-            self.connectTimeoutMs = connectTimeoutMs; self.timeoutMs = timeoutMs
+            self.connectTimeoutMs = connectTimeoutMs; self.timeoutMs = timeoutMs; self.timing = timing
         }
     }
 
     public let name = "sandbox"
-    public let timing = SandboxChannel.standardTiming
+    public var timing: ChannelTiming { configuration.timing }
     public let configuration: Configuration
     private let base: String
     private let connections: Connections
