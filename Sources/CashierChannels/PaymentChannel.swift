@@ -1,3 +1,5 @@
+import CashierCore
+
 /// One payment provider as the service sees it: pay with a customer's payment code, ask, cancel,
 /// refund, and fetch the day's statement, with every answer in our own terms.
 ///
@@ -224,30 +226,13 @@ public enum StatementDay {
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
               let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
               (1970...9999).contains(y), (1...12).contains(m), (1...daysIn(month: m, year: y)).contains(d) else { return nil }
-        // Days from the civil date (Howard Hinnant's algorithm, proleptic Gregorian).
-        let yy = m <= 2 ? y - 1 : y
-        let era = yy / 400
-        let yoe = yy - era * 400
-        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
-        return (days * 86_400 - utcOffsetSeconds) * 1_000
+        return (CivilTime.epochSeconds(year: y, month: m, day: d) - utcOffsetSeconds) * 1_000
     }
 
     /// The day (`yyyy-MM-dd`) that Unix ms `ms` falls on at `utcOffsetSeconds` east of UTC.
     public static func day(ofMs ms: Int64, utcOffsetSeconds: Int64) -> String {
-        let seconds = ms / 1_000 + utcOffsetSeconds
-        let z = (seconds >= 0 ? seconds : seconds - 86_399) / 86_400 + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(y)-\(two(m))-\(two(d))"
+        let seconds = ms >= 0 ? ms / 1_000 : (ms - 999) / 1_000
+        return CivilTime(epochSeconds: seconds + utcOffsetSeconds).dayDisplay
     }
 
     private static func daysIn(month m: Int64, year y: Int64) -> Int64 {

@@ -200,6 +200,9 @@ public struct CivilTime: Equatable, Sendable {
         pad(year % 100, 2) + pad(month, 2) + pad(day, 2) + pad(hour, 2) + pad(minute, 2) + pad(second, 2)
     }
 
+    /// `YYYY-MM-DD`.
+    public var dayDisplay: String { "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))" }
+
     /// `YYYY-MM-DD hh:mm:ss` (UTC).
     public var display: String {
         "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))"

@@ -72,21 +72,10 @@ enum CashierdCommands {
         let addresses = server.boundAddresses.map { ($0.tls ? "https://" : "http://") + $0.displayName }
         // Written unbuffered: scripts wait for this line to know the service is up.
         FileHandle.standardOutput.write(Data("cashierd \(runtime.service.instanceLabel) listening on \(addresses.joined(separator: ", "))\n".utf8))
-        let stopped = DispatchSemaphore(value: 0)
-        let signalQueue = DispatchQueue(label: "cashierd.signals")
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
-            source.setEventHandler { stopped.signal() }
-            source.resume()
-            sources.append(source)
-        }
-        stopped.wait()
+        waitForStopSignal()
         FileHandle.standardOutput.write(Data("cashierd stopping: finishing requests in flight\n".utf8))
         server.stop()
         FileHandle.standardOutput.write(Data("cashierd stopped\n".utf8))
-        _ = sources
         return 0
     }
 
@@ -301,7 +290,7 @@ enum CashierdCommands {
     /// Blocks until SIGTERM or SIGINT.
     static func waitForStopSignal() {
         let stopped = DispatchSemaphore(value: 0)
-        let signalQueue = DispatchQueue(label: "cashierd.sandbox.signals")
+        let signalQueue = DispatchQueue(label: "cashierd.signals")
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGTERM, SIGINT] {
             signal(sig, SIG_IGN)

@@ -1,3 +1,4 @@
+import CashierCore
 import CashierCrypto
 
 /// One call to Alipay's OpenAPI gateway (`gateway.do`): the common parameters, the business
@@ -144,15 +145,15 @@ public enum AlipayTime {
     static let shanghaiOffsetMs: Int64 = 8 * 3_600_000
 
     /// `yyyy-MM-dd HH:mm:ss` in Asia/Shanghai for Unix milliseconds.
-    public static func timestamp(unixMs: Int64) -> String {
-        let (y, m, d, secondsOfDay) = civil(unixMs: unixMs)
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2)) \(pad(secondsOfDay / 3600, 2)):\(pad(secondsOfDay / 60 % 60, 2)):\(pad(secondsOfDay % 60, 2))"
-    }
+    public static func timestamp(unixMs: Int64) -> String { local(unixMs).display }
 
     /// `yyyy-MM-dd` in Asia/Shanghai: the statement day a moment belongs to.
-    public static func day(unixMs: Int64) -> String {
-        let (y, m, d, _) = civil(unixMs: unixMs)
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))"
+    public static func day(unixMs: Int64) -> String { local(unixMs).dayDisplay }
+
+    /// The civil time in Asia/Shanghai of Unix milliseconds (whole seconds, rounded down).
+    private static func local(_ unixMs: Int64) -> CivilTime {
+        let local = unixMs + shanghaiOffsetMs
+        return CivilTime(epochSeconds: local >= 0 ? local / 1000 : (local - 999) / 1000)
     }
 
     /// Unix milliseconds for `yyyy-MM-dd HH:mm:ss` in Asia/Shanghai; nil if malformed.
@@ -162,8 +163,7 @@ public enum AlipayTime {
               let y = number(parts[0..<4]), let mo = number(parts[5..<7]), let d = number(parts[8..<10]),
               let h = number(parts[11..<13]), let mi = number(parts[14..<16]), let s = number(parts[17..<19]),
               (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 60 else { return nil }
-        let days = daysFromCivil(y, mo, d)
-        return (days * 86_400 + h * 3600 + mi * 60 + s) * 1000 - shanghaiOffsetMs
+        return CivilTime.epochSeconds(year: y, month: mo, day: d, hour: h, minute: mi, second: s) * 1000 - shanghaiOffsetMs
     }
 
     /// True for a well-formed `yyyy-MM-dd`.
@@ -178,36 +178,6 @@ public enum AlipayTime {
         return n
     }
 
-    private static func pad(_ n: Int64, _ width: Int) -> String {
-        let s = String(n)
-        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
-    }
-
-    /// Year, month, day and second of the day in Asia/Shanghai (Howard Hinnant's civil-from-days).
-    private static func civil(unixMs: Int64) -> (Int64, Int64, Int64, Int64) {
-        let local = unixMs + shanghaiOffsetMs
-        let seconds = local >= 0 ? local / 1000 : (local - 999) / 1000
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondsOfDay = seconds - days * 86_400
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d, secondsOfDay)
-    }
-
-    private static func daysFromCivil(_ year: Int64, _ m: Int64, _ d: Int64) -> Int64 {
-        let y = m <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
 }
 
 public enum AlipayAmount {
