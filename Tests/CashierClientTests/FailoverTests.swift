@@ -54,26 +54,12 @@ final class FailoverTests: XCTestCase {
             $0.oneCallSales = false
         })
         defer { setting.close() }
-        setting.session.close()  // the terminal's journal and key now belong to the engine below
-        let engine = try CashierEngine.open(configPath: setting.harness.configPath)
-        engine.start()
+        let lostSale = try setting.sellWhileTheActiveDomainGoesSilent()
+        defer { lostSale.wake() }
+        let (engine, active, result, elapsed) = (lostSale.engine, lostSale.active, lostSale.result, lostSale.elapsed)
         defer { engine.stop() }
-        let active = try XCTUnwrap(engine.statusAfterProbe().activeDomain)
-        let silent = try XCTUnwrap(active == 0 ? setting.first.child?.process.processIdentifier : setting.second.process.processIdentifier)
-        let firstOrder = LockedBox<OrderNumber>()
-        engine.subscribe { event in
-            // Runs on the selling thread just before the pay goes out: the pay will never be read.
-            guard case let .sale(_, .paying(order), _) = event, firstOrder.value == nil else { return }
-            firstOrder.value = order
-            stopAndWait(silent)
-        }
-        defer { kill(silent, SIGCONT) }
-
-        let started = Date()
-        let result = engine.sell(CreateOrderRequest(amount: 300), paymentCode: paymentCode(.paid))
-        let elapsed = Date().timeIntervalSince(started)
         guard case .paid(let paid) = result.outcome else { return XCTFail("not paid: \(result.outcome)") }
-        let lost = try XCTUnwrap(firstOrder.value)
+        let lost = try XCTUnwrap(lostSale.firstOrder)
         XCTAssertNotEqual(paid.orderNo, lost, "the payment was taken on a new order")
         XCTAssertLessThan(elapsed, 15, "the sale waited for the pay's timeout instead of moving on")
         XCTAssertEqual(engine.status().activeDomain, 1 - active)
@@ -84,7 +70,7 @@ final class FailoverTests: XCTestCase {
         XCTAssertTrue(log.contains("no longer waiting for its answer"), log)
 
         // The stopped process wakes up and reads the stale pay: the order is closed, nothing is charged.
-        kill(silent, SIGCONT)
+        lostSale.wake()
         Thread.sleep(forTimeInterval: 1)
         guard case .success(let after) = engine.order(lost) else { return XCTFail("the lost order cannot be read") }
         XCTAssertEqual(after.status, .closed)
@@ -98,31 +84,18 @@ final class FailoverTests: XCTestCase {
     func testAOneCallSaleLostOnADomainThatGoesSilentIsPaidOnceOnTheOther() throws {
         let setting = try TwoDomainSetting(tweak: TwoDomainSetting.onlyTheSlowRequestProbeMovesOn)
         defer { setting.close() }
-        setting.session.close()
-        let engine = try CashierEngine.open(configPath: setting.harness.configPath)
-        engine.start()
+        let lostSale = try setting.sellWhileTheActiveDomainGoesSilent()
+        defer { lostSale.wake() }
+        let (engine, result, elapsed) = (lostSale.engine, lostSale.result, lostSale.elapsed)
         defer { engine.stop() }
-        let active = try XCTUnwrap(engine.statusAfterProbe().activeDomain)
-        let silent = try XCTUnwrap(active == 0 ? setting.first.child?.process.processIdentifier : setting.second.process.processIdentifier)
-        let firstOrder = LockedBox<OrderNumber>()
-        engine.subscribe { event in
-            guard case let .sale(_, .paying(order), _) = event, firstOrder.value == nil else { return }
-            firstOrder.value = order
-            stopAndWait(silent)
-        }
-        defer { kill(silent, SIGCONT) }
-
-        let started = Date()
-        let result = engine.sell(CreateOrderRequest(amount: 300), paymentCode: paymentCode(.paid))
-        let elapsed = Date().timeIntervalSince(started)
         guard case .paid(let paid) = result.outcome else { return XCTFail("not paid: \(result.outcome)") }
-        XCTAssertEqual(paid.orderNo, try XCTUnwrap(firstOrder.value), "the same sale, on the same number, was paid")
+        XCTAssertEqual(paid.orderNo, try XCTUnwrap(lostSale.firstOrder), "the same sale, on the same number, was paid")
         XCTAssertLessThan(elapsed, 15, "the sale waited for its timeout instead of moving on")
         let log = try String(contentsOfFile: setting.harness.configuration.resolvingPaths(against: setting.harness.home.file("config/cashier")).logPath,
                              encoding: .utf8)
         XCTAssertTrue(log.contains("sending POST /v1/sales on"), log)
 
-        kill(silent, SIGCONT)
+        lostSale.wake()
         Thread.sleep(forTimeInterval: 1)
         XCTAssertEqual(try engine.order(paid.orderNo).get().status, .paid)
         try setting.assertNothingWasPaidTwice()
@@ -218,6 +191,38 @@ private struct TwoDomainSetting {
         c.safeRequestTimeoutMs = 60_000
         c.slowRequestProbeMs = 300
         c.probe.idleProbeIntervalMs = 0
+    }
+
+    /// A sale whose first request is left unread: an engine of this terminal sells, and the active domain's
+    /// process is stopped the moment the sale reports `paying` (on the selling thread, just before the
+    /// request goes out), so the request sits on a connection that stays open.
+    struct SaleOnASilentDomain {
+        let engine: CashierEngine
+        let active: Int
+        let silent: Int32
+        let firstOrder: OrderNumber?
+        let result: SaleResult
+        let elapsed: TimeInterval
+        /// Lets the stopped process run again (it then reads the stale request).
+        func wake() { kill(silent, SIGCONT) }
+    }
+
+    func sellWhileTheActiveDomainGoesSilent() throws -> SaleOnASilentDomain {
+        session.close()  // the terminal's journal and key now belong to the engine
+        let engine = try CashierEngine.open(configPath: harness.configPath)
+        engine.start()
+        let active = try XCTUnwrap(engine.statusAfterProbe().activeDomain)
+        let silent = try XCTUnwrap(active == 0 ? first.child?.process.processIdentifier : second.process.processIdentifier)
+        let firstOrder = LockedBox<OrderNumber>()
+        engine.subscribe { event in
+            guard case let .sale(_, .paying(order), _) = event, firstOrder.value == nil else { return }
+            firstOrder.value = order
+            stopAndWait(silent)
+        }
+        let started = Date()
+        let result = engine.sell(CreateOrderRequest(amount: 300), paymentCode: paymentCode(.paid))
+        return SaleOnASilentDomain(engine: engine, active: active, silent: silent, firstOrder: firstOrder.value,
+                                   result: result, elapsed: Date().timeIntervalSince(started))
     }
 
     init(tweak: (inout ClientConfiguration) -> Void = { _ in }) throws {
