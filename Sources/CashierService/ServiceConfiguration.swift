@@ -127,6 +127,9 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
         /// hard limit) less 512, shared by all listen addresses (docs/OPERATIONS.md).
         public var connectionLimit: Int = 20_000
         public var perIpConnectionLimit: Int = 0
+        /// Threads that run request handlers (shared by every listener; started as needed). Twice
+        /// `max_in_flight` by default, so a request to be refused for load is refused at once.
+        public var workerThreads: Int = 128
         public var clockSkewSeconds: Int64 = 300
         /// Failed activation attempts allowed per client address per 10 minutes.
         public var activationAttempts: Int = 10
@@ -144,6 +147,7 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
             connectionTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .connectionTimeoutSeconds) ?? d.connectionTimeoutSeconds
             connectionLimit = try c.decodeIfPresent(Int.self, forKey: .connectionLimit) ?? d.connectionLimit
             perIpConnectionLimit = try c.decodeIfPresent(Int.self, forKey: .perIpConnectionLimit) ?? d.perIpConnectionLimit
+            workerThreads = try c.decodeIfPresent(Int.self, forKey: .workerThreads) ?? d.workerThreads
             clockSkewSeconds = try c.decodeIfPresent(Int64.self, forKey: .clockSkewSeconds) ?? d.clockSkewSeconds
             activationAttempts = try c.decodeIfPresent(Int.self, forKey: .activationAttempts) ?? d.activationAttempts
             pinAttempts = try c.decodeIfPresent(Int.self, forKey: .pinAttempts) ?? d.pinAttempts

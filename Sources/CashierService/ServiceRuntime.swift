@@ -241,6 +241,7 @@ public final class ServiceRuntime: @unchecked Sendable {
         http.connectionTimeoutSeconds = configuration.limits.connectionTimeoutSeconds
         http.connectionLimit = configuration.limits.connectionLimit
         http.perIPConnectionLimit = configuration.limits.perIpConnectionLimit
+        http.workerThreads = max(1, configuration.limits.workerThreads)
         let service = self.service
         return try HTTPServer(configuration: http) { service.handle($0) }
     }
