@@ -50,6 +50,10 @@ Misbehaviour, by command-line flag at start or at any time through the control e
                    {"recall_first": 2}              the first N reverse calls answer recall=Y
                    {"confirm_seconds": 1, "refund_settle_seconds": 2, "slow_seconds": 3}
     GET  /state    the books, every call received (listener, path, numbers) and TLS refusals
+    GET  /books    the money, settled by the clock: per out_trade_no what was charged, returned by a
+                   reverse and refunded, and how many pay calls reached the books; per refund its
+                   amount and status; Beijing days; and the totals (for tests that compare the
+                   service's books with the provider's)
 It generates its CA, the server certificate (127.0.0.1, localhost) and the merchant's client
 certificate (CN = mch_id) with the openssl CLI into --dir at start-up, plus a "stranger" client
 certificate from another CA, and prints ONE JSON line when ready: ports and file paths. It exits when
@@ -442,6 +446,39 @@ class Simulator:
             return {"payments": self.payments, "refunds": self.refunds, "calls": self.calls,
                     "tls_refusals": self.tls_refusals}
 
+    def books(self):
+        """The money as the provider sees it now: what each payment charged (and kept, returned or
+        refunded), and the pay calls that reached each payment (a second one is a second charge
+        attempt the merchant made)."""
+        with self.lock:
+            t = now_s()
+            for p in self.payments.values():
+                self.settle(p, t)
+            pays = {}
+            for c in self.calls:
+                # Refused calls (bad signature, foreign merchant) never reached the books.
+                if c["path"] == "/pay/micropay" and "out_trade_no" in c and not c.get("outcome", "").startswith("refused"):
+                    pays[c["out_trade_no"]] = pays.get(c["out_trade_no"], 0) + 1
+
+            def day(ts):
+                return None if ts is None else beijing(ts).strftime("%Y-%m-%d")
+
+            payments = {}
+            for no, p in self.payments.items():
+                charged = p["amount"] if p.get("paid_at") is not None else 0
+                returned = p["amount"] if p.get("reversed_paid") else 0
+                payments[no] = {"state": p["state"], "amount": p["amount"], "code": p.get("code"),
+                                "transaction_id": p.get("txn"), "charged": charged, "returned": returned,
+                                "refunded": self.refunded(no), "pay_calls": pays.get(no, 0),
+                                "paid_day": day(p.get("paid_at")),
+                                "reversed_day": day(p.get("reversed_at")) if p["state"] == "REVOKED" else None}
+            refunds = {rno: {"out_trade_no": r["out_trade_no"], "amount": r["amount"], "status": r["status"],
+                             "day": day(r["created"])} for rno, r in self.refunds.items()}
+            return {"payments": payments, "refunds": refunds,
+                    "totals": {"charged": sum(p["charged"] for p in payments.values()),
+                               "returned": sum(p["returned"] for p in payments.values()),
+                               "refunded": sum(r["amount"] for r in refunds.values())}}
+
 
 def fail(code, des):
     return {"result_code": "FAIL", "err_code": code, "err_code_des": des}
@@ -619,6 +656,8 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        if self.path == "/books":
+            return self.reply(200, self.server.sim.books())
         if self.path != "/state":
             return self.reply(404, {"error": "no such path"})
         self.reply(200, self.server.sim.state())
