@@ -145,6 +145,25 @@ final class WeChatPayMoneyTests: XCTestCase {
         XCTAssertEqual(order.status, .paid, file: file, line: line)
     }
 
+    /// Runs `body(0)` … `body(count - 1)` each on a thread of its own, all at once (Dispatch's
+    /// `concurrentPerform` runs at most one per core: two here), and waits for them (bounded).
+    func inParallel<T: Sendable>(_ count: Int, seconds: Double = 30, _ body: @escaping @Sendable (Int) -> T) -> [T] {
+        let box = LockedBox<[Int: T]>()
+        box.value = [:]
+        let group = DispatchGroup()
+        for i in 0..<count {
+            group.enter()
+            Thread.detachNewThread {
+                let r = body(i)
+                box.mutate { $0![i] = r }
+                group.leave()
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + seconds), .success, "the parallel calls did not end")
+        let results = box.value ?? [:]
+        return (0..<count).compactMap { results[$0] }
+    }
+
     func refusal<T>(_ r: Result<T, CallFailure>) -> APIError? {
         if case .failure(.service(let e)) = r { return e }
         return nil
@@ -189,13 +208,9 @@ final class WeChatPayMoneyTests: XCTestCase {
             let code = wechatPaymentCode(.slow)
             let sale = try begin(flow, amount: 777)
             let terminals = try (0..<8).map { _ in try terminal() }
-            let box = LockedBox<[Result<OrderView, CallFailure>]>()
-            box.value = []
-            DispatchQueue.concurrentPerform(iterations: terminals.count) { i in
-                let r = Self.pay(sale, code: code, via: terminals[i])
-                box.mutate { $0!.append(r) }
-            }
-            for r in box.value ?? [] {
+            let results = inParallel(terminals.count) { Self.pay(sale, code: code, via: terminals[$0]) }
+            XCTAssertEqual(results.count, 8)
+            for r in results {
                 switch r {
                 case .success(let order): XCTAssertTrue([.paid, .paying].contains(order.status), "\(flow): \(order.status)")
                 case .failure(let f): XCTFail("\(flow): a copy failed: \(f)")
@@ -289,15 +304,11 @@ final class WeChatPayMoneyTests: XCTestCase {
         let sales = try Flow.allCases.map { try begin($0, amount: 4_200) }
         let code = sales.map { _ in wechatPaymentCode(.pays) }
         let terminals = try sales.map { _ in try terminal() }
-        let box = LockedBox<[Int: Result<OrderView, CallFailure>]>()
-        box.value = [:]
-        DispatchQueue.concurrentPerform(iterations: sales.count) { i in
-            let r = Self.pay(sales[i], code: code[i], via: terminals[i])
-            box.mutate { $0![i] = r }
-        }
+        let answers = inParallel(sales.count) { Self.pay(sales[$0], code: code[$0], via: terminals[$0]) }
         try simulator.control(["delays": ["/pay/micropay": 0]])
-        for (i, sale) in sales.enumerated() {
-            let first = try XCTUnwrap(box.value?[i]).unwrap()
+        XCTAssertEqual(answers.count, sales.count)
+        for (sale, answer) in zip(sales, answers) {
+            let first = try answer.unwrap()
             XCTAssertEqual(first.status, .paying, "\(sale.flow)")
             XCTAssertEqual(first.pending, .unknown)
             let final = try settled(sale.number)
@@ -346,13 +357,10 @@ final class WeChatPayMoneyTests: XCTestCase {
         for flow in Flow.allCases {
             let sale = try paidSale(flow, amount: 1_000)
             let terminals = try (0..<8).map { _ in try terminal() }
-            let box = LockedBox<[Result<RefundResponse, CallFailure>]>()
-            box.value = []
-            DispatchQueue.concurrentPerform(iterations: terminals.count) { i in
-                let r = terminals[i].refund(sale.number, amount: 300, ref: "race-\(flow.rawValue)-\(i)", pin: Cashierd.supervisorPIN)
-                box.mutate { $0!.append(r) }
+            let results = inParallel(terminals.count) { i in
+                terminals[i].refund(sale.number, amount: 300, ref: "race-\(flow.rawValue)-\(i)", pin: Cashierd.supervisorPIN)
             }
-            let results = box.value ?? []
+            XCTAssertEqual(results.count, 8)
             XCTAssertEqual(results.filter { (try? $0.get())?.refund.status == .succeeded }.count, 3, "\(flow): \(results)")
             XCTAssertEqual(results.compactMap { refusal($0)?.code }, Array(repeating: .refundExceedsPaid, count: 5))
             XCTAssertEqual(try terminal().query(sale.number).unwrap().refundedAmount, 900)
@@ -390,6 +398,47 @@ final class WeChatPayMoneyTests: XCTestCase {
             XCTAssertEqual(try simulator.calls("/secapi/pay/refund", outTradeNo: sale.number.digits).count, 2,
                            "sent twice (the lost one and the retry), never for a made refund")
             XCTAssertEqual(try charge(sale.number).kept, 600)
+        }
+    }
+
+    /// WeChat accepts a refund before it makes it (PROCESSING): "accepted" is never reported as refunded.
+    /// The terminal is told to send it again; sent again under the same number it stays one refund, and once
+    /// WeChat has made it the same refund_ref answers succeeded.
+    func testARefundWeChatIsStillProcessingIsNotReportedRefunded() throws {
+        try simulator.control(["refund_settle_seconds": 1])
+        let sales = try Flow.allCases.map { try paidSale($0, amount: 1_000) }
+        let t = try terminal()
+        for sale in sales {
+            let accepted = t.refund(sale.number, amount: 250, ref: "slow-\(sale.flow.rawValue)", pin: Cashierd.supervisorPIN)
+            let e = try XCTUnwrap(refusal(accepted), "\(accepted)")
+            XCTAssertEqual(e.code, .channelUnavailable)
+            XCTAssertTrue(e.retryable)
+            XCTAssertEqual(try t.query(sale.number).unwrap().refunds.map(\.status), [.pending])
+            XCTAssertEqual(try simulator.books().refunds(of: sale.number.digits).map(\.status), ["PROCESSING"])
+        }
+        Thread.sleep(forTimeInterval: 1.1)
+        for sale in sales {
+            let done = try t.refund(sale.number, amount: 250, ref: "slow-\(sale.flow.rawValue)", pin: Cashierd.supervisorPIN).unwrap()
+            XCTAssertEqual(done.refund.status, .succeeded)
+            XCTAssertEqual(done.order.refundedAmount, 250)
+            XCTAssertEqual(try simulator.books().refunds(of: sale.number.digits).map(\.status), ["SUCCESS"], "one refund at WeChat")
+            XCTAssertEqual(try charge(sale.number).kept, 750)
+        }
+    }
+
+    /// A refund WeChat refuses (the merchant's balance is too low: NOTENOUGH) is answered REFUND_REFUSED with
+    /// the reason, not as unavailable; nothing is refunded.
+    func testARefundWeChatRefusesIsRefusedWithItsReason() throws {
+        for flow in Flow.allCases {
+            let sale = try paidSale(flow, amount: 1_000)
+            try simulator.control(["refund_refusals": ["NOTENOUGH"]])
+            let refused = try terminal().refund(sale.number, amount: 400, ref: "low-\(flow.rawValue)", pin: Cashierd.supervisorPIN)
+            let e = try XCTUnwrap(refusal(refused), "\(refused)")
+            XCTAssertEqual(e.code, .refundRefused)
+            XCTAssertFalse(e.retryable)
+            XCTAssertTrue(e.detail?.contains("MERCHANT_BALANCE_LOW") == true && e.detail?.contains("NOTENOUGH") == true, "\(e)")
+            XCTAssertEqual(try charge(sale.number).refunded, 0)
+            XCTAssertTrue(try simulator.books().refunds(of: sale.number.digits).isEmpty)
         }
     }
 
@@ -646,7 +695,7 @@ final class SharedWeChatPayService: @unchecked Sendable {
     /// after 1 s, "slow" answers after 1 s, everything else at once.
     static var behaviour: [String: Any] { [
         "delays": ["/pay/micropay": 0, "/secapi/pay/refund": 0], "drops": ["/pay/micropay": 0, "/secapi/pay/refund": 0],
-        "system_error_pays": 0, "userpaying_seconds": NSNull(), "recall_first": 0,
+        "system_error_pays": 0, "userpaying_seconds": NSNull(), "recall_first": 0, "refund_refusals": [String](),
         "confirm_seconds": 1, "slow_seconds": 1, "refund_settle_seconds": 0,
         "primary_down": false, "backup_down": false,
     ] }
