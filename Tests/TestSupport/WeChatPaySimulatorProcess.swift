@@ -142,8 +142,9 @@ public final class WeChatPaySimulatorProcess: @unchecked Sendable {
     public init(arguments: [String] = [], timeoutSeconds: Double = 30) throws {
         directory = try TemporaryDirectory(prefix: "wechatpay-sim")
         let out = directory.file("stdout.txt"), err = directory.file("stderr.txt")
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
+        guard FileManager.default.createFile(atPath: out, contents: nil), FileManager.default.createFile(atPath: err, contents: nil) else {
+            throw RuntimeError("cannot create the simulator's output files in \(directory.path)")
+        }
         let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "/usr/bin/env"
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = (python == "/usr/bin/env" ? ["python3"] : [])
