@@ -48,8 +48,14 @@ Misbehaviour, by command-line flag at start or at any time through the control e
                    {"userpaying_seconds": 3}        the next pays answer USERPAYING and are paid
                                                     after that long (null: back to the codes)
                    {"recall_first": 2}              the first N reverse calls answer recall=Y
+                   {"refund_refusals": ["NOTENOUGH"]}  the next new refunds (one per code, in order) are
+                                                    refused with that err_code; nothing is refunded
                    {"confirm_seconds": 1, "refund_settle_seconds": 2, "slow_seconds": 3}
     GET  /state    the books, every call received (listener, path, numbers) and TLS refusals
+    GET  /books    the money, settled by the clock: per out_trade_no what was charged, returned by a
+                   reverse and refunded, and how many pay calls reached the books; per refund its
+                   amount and status; Beijing days; and the totals (for tests that compare the
+                   service's books with the provider's)
 It generates its CA, the server certificate (127.0.0.1, localhost) and the merchant's client
 certificate (CN = mch_id) with the openssl CLI into --dir at start-up, plus a "stranger" client
 certificate from another CA, and prints ONE JSON line when ready: ports and file paths. It exits when
@@ -78,6 +84,10 @@ MAX_BODY = 64 * 1024
 BILL_HEADER = ("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,"
                "付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,"
                "退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注")
+# The refund refusals the published refund call lists, with their texts.
+REFUND_REFUSAL_TEXT = {"NOTENOUGH": "基本账户余额不足，请充值后重新发起", "TRADE_OVERDUE": "订单已经超过退款期限",
+                       "USER_ACCOUNT_ABNORMAL": "退款请求失败", "INVALID_TRANSACTIONID": "无效transaction_id",
+                       "ERROR": "申请退款业务发生错误"}
 BILL_TOTALS_HEADER = "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额"
 
 
@@ -166,6 +176,7 @@ class Simulator:
         self.system_error_pays = args.system_error_pays
         self.userpaying_seconds = None
         self.recall_first = args.recall_first
+        self.refund_refusals = []
         self.confirm_seconds = args.confirm_seconds
         self.refund_settle_seconds = args.refund_settle_seconds
         self.slow_seconds = args.slow_seconds
@@ -354,6 +365,9 @@ class Simulator:
             if r["out_trade_no"] != no or r["amount"] != fee:
                 return fail("PARAM_ERROR", "订单金额或退款金额与之前请求不一致，请核实后再试")
         else:
+            if self.refund_refusals:
+                code = self.refund_refusals.pop(0)
+                return fail(code, REFUND_REFUSAL_TEXT.get(code, "退款失败"))
             if self.refunded(no) + fee > p["amount"]:
                 return fail("ERROR", "累计退款金额大于支付金额")
             if p["refund_count"] >= 50:
@@ -441,6 +455,39 @@ class Simulator:
                 self.settle(p, t)
             return {"payments": self.payments, "refunds": self.refunds, "calls": self.calls,
                     "tls_refusals": self.tls_refusals}
+
+    def books(self):
+        """The money as the provider sees it now: what each payment charged (and kept, returned or
+        refunded), and the pay calls that reached each payment (a second one is a second charge
+        attempt the merchant made)."""
+        with self.lock:
+            t = now_s()
+            for p in self.payments.values():
+                self.settle(p, t)
+            pays = {}
+            for c in self.calls:
+                # Refused calls (bad signature, foreign merchant) never reached the books.
+                if c["path"] == "/pay/micropay" and "out_trade_no" in c and not c.get("outcome", "").startswith("refused"):
+                    pays[c["out_trade_no"]] = pays.get(c["out_trade_no"], 0) + 1
+
+            def day(ts):
+                return None if ts is None else beijing(ts).strftime("%Y-%m-%d")
+
+            payments = {}
+            for no, p in self.payments.items():
+                charged = p["amount"] if p.get("paid_at") is not None else 0
+                returned = p["amount"] if p.get("reversed_paid") else 0
+                payments[no] = {"state": p["state"], "amount": p["amount"], "code": p.get("code"),
+                                "transaction_id": p.get("txn"), "charged": charged, "returned": returned,
+                                "refunded": self.refunded(no), "pay_calls": pays.get(no, 0),
+                                "paid_day": day(p.get("paid_at")),
+                                "reversed_day": day(p.get("reversed_at")) if p["state"] == "REVOKED" else None}
+            refunds = {rno: {"out_trade_no": r["out_trade_no"], "amount": r["amount"], "status": r["status"],
+                             "day": day(r["created"])} for rno, r in self.refunds.items()}
+            return {"payments": payments, "refunds": refunds,
+                    "totals": {"charged": sum(p["charged"] for p in payments.values()),
+                               "returned": sum(p["returned"] for p in payments.values()),
+                               "refunded": sum(r["amount"] for r in refunds.values())}}
 
 
 def fail(code, des):
@@ -619,6 +666,8 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        if self.path == "/books":
+            return self.reply(200, self.server.sim.books())
         if self.path != "/state":
             return self.reply(404, {"error": "no such path"})
         self.reply(200, self.server.sim.state())
@@ -644,6 +693,8 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                 sim.bad_sign = set(order["bad_sign"])
             if "foreign_appid" in order:
                 sim.foreign_appid = set(order["foreign_appid"])
+            if "refund_refusals" in order:
+                sim.refund_refusals = [str(code) for code in order["refund_refusals"]]
             for key in ("system_error_pays", "recall_first"):
                 if key in order:
                     setattr(sim, key, int(order[key]))
