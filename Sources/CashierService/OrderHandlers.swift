@@ -300,6 +300,9 @@ extension CashierService {
             case .processing, .notFound:
                 throw Refusal(.channelUnavailable, "the channel has the refund but has not confirmed it; send it again with the same refund_ref")
             case .refused(let reason, let message):
+                // Refused at the channel: nothing was refunded. The reservation goes, so nothing sends it
+                // again behind the cashier's back; a new refund (any reference) may be tried.
+                _ = try? hopping.withGroup(number.group) { try $0.dropRefusedRefund(accepted.refundNo, now: now) }
                 throw Refusal(.refundRefused, "\(reason): \(message)")
             }
             try hopping.withGroup(number.group) { try $0.completeRefund(accepted.refundNo, now: now) }

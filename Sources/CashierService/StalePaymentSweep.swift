@@ -106,6 +106,11 @@ extension CashierService {
                                                                 orderAmount: order.amount, amount: refund.amount,
                                                                 currency: refund.currency, reason: refund.reason, now: now))
             }
+            if case .refused = state {
+                // Refused at the channel now: the reservation goes (it will never be made).
+                _ = try hopping.withGroup(refund.orderNo.group) { try $0.dropRefusedRefund(refund.refundNo, now: now) }
+                return false
+            }
             guard state == .succeeded else { return false }
             try hopping.withGroup(refund.orderNo.group) { try $0.completeRefund(refund.refundNo, now: now) }
             return true

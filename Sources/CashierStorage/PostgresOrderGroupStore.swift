@@ -292,6 +292,19 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
         guard (try PostgresRow(found.rows.first ?? []).int64(0)) > 0 else { throw StorageError.failed("no refund \(refundNo)") }
     }
 
+    /// One statement: the pending row's delete and the order's update, as data-modifying CTEs.
+    public func dropRefusedRefund(_ refundNo: RefundNumber, now: Int64) throws -> Bool {
+        let result = try run { c in
+            try c.execute("""
+                WITH gone AS (DELETE FROM refunds WHERE refund_no = $1 AND status = 'pending' RETURNING order_no, amount),
+                     released AS (UPDATE orders SET refunded_amount = orders.refunded_amount - gone.amount, updated_at = $2
+                                  FROM gone WHERE orders.order_no = gone.order_no RETURNING 1)
+                SELECT count(*) FROM released
+                """, [refundNo.text, String(now)])
+        }
+        return (try PostgresRow(result.rows.first ?? []).int64(0)) > 0
+    }
+
     // MARK: Lists
 
     public func listOrders(_ scope: OrderListScope, before: OrderListCursor?, limit: Int) throws -> [OrderRecord] {

@@ -285,6 +285,20 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
         }
     }
 
+    public func dropRefusedRefund(_ refundNo: RefundNumber, now: Int64) throws -> Bool {
+        try with { db in
+            try db.write { () throws -> Bool in
+                let found = try db.query("SELECT order_no, amount FROM refunds WHERE refund_no = ? AND status = ?",
+                                         [.text(refundNo.text), .text(RefundStatus.pending.rawValue)]) { ($0.string(0), $0.int64(1)) }
+                guard let (orderNo, amount) = found.first else { return false }
+                try db.run("DELETE FROM refunds WHERE refund_no = ?", [.text(refundNo.text)])
+                try db.run("UPDATE orders SET refunded_amount = refunded_amount - ?, updated_at = ? WHERE order_no = ?",
+                           [.integer(amount), .integer(now), .text(orderNo)])
+                return true
+            }
+        }
+    }
+
     // MARK: Lists
 
     public func listOrders(_ scope: OrderListScope, before: OrderListCursor?, limit: Int) throws -> [OrderRecord] {

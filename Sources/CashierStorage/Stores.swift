@@ -101,6 +101,10 @@ public protocol OrderGroupStore: AnyObject, Sendable {
     func reserveRefund(_ refund: RefundRecord, maxRefunds: Int, now: Int64) throws -> RefundReservation
     /// Marks a pending refund succeeded.
     func completeRefund(_ refundNo: RefundNumber, now: Int64) throws
+    /// Drops a pending refund the channel refused: the row goes and its amount is no longer reserved on
+    /// the order, so nothing (the sweep included) sends it again. False if it is not pending (gone, or
+    /// succeeded meanwhile: then it stands).
+    func dropRefusedRefund(_ refundNo: RefundNumber, now: Int64) throws -> Bool
 
     /// Orders in `scope` strictly older than `before` (by createdAt, then order number), newest first.
     func listOrders(_ scope: OrderListScope, before: OrderListCursor?, limit: Int) throws -> [OrderRecord]

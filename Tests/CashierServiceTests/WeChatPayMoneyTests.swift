@@ -443,6 +443,14 @@ final class WeChatPayMoneyTests: XCTestCase {
             XCTAssertTrue(e.detail?.contains("MERCHANT_BALANCE_LOW") == true && e.detail?.contains("NOTENOUGH") == true, "\(e)")
             XCTAssertEqual(try charge(sale.number).refunded, 0)
             XCTAssertTrue(try simulator.books().refunds(of: sale.number.digits).isEmpty)
+            // Nothing stays reserved or pending (so no sweep can make the refused refund later): the order
+            // shows nothing refunded, and the whole amount can still be refunded, under the same reference.
+            let after = try terminal().query(sale.number).unwrap()
+            XCTAssertEqual(after.refundedAmount, 0)
+            XCTAssertTrue(after.refunds.isEmpty, "\(after.refunds)")
+            let whole = try terminal().refund(sale.number, amount: 1_000, ref: "low-\(flow.rawValue)", pin: Cashierd.supervisorPIN).unwrap()
+            XCTAssertEqual(whole.refund.status, .succeeded)
+            XCTAssertEqual(try charge(sale.number).refunded, 1_000)
         }
     }
 

@@ -86,6 +86,7 @@ final class CountingGroup: OrderGroupStore, @unchecked Sendable {
         try inner.reserveRefund(refund, maxRefunds: maxRefunds, now: now)
     }
     func completeRefund(_ refundNo: RefundNumber, now: Int64) throws { try inner.completeRefund(refundNo, now: now) }
+    func dropRefusedRefund(_ refundNo: RefundNumber, now: Int64) throws -> Bool { try inner.dropRefusedRefund(refundNo, now: now) }
     func listOrders(_ scope: OrderListScope, before: OrderListCursor?, limit: Int) throws -> [OrderRecord] {
         let met = rendezvous?.arrive()
         let rows = try inner.listOrders(scope, before: before, limit: limit)

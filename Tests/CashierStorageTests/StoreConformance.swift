@@ -155,6 +155,27 @@ func checkOrderGroupConformance(_ make: () throws -> OrderGroupStore, file: Stat
         XCTAssertFalse(try g.recordNonce(retry), "the retry's nonce was recorded with it", file: file, line: line)
     }
 
+    // A refund the channel refused is dropped with its reservation; a succeeded one stands.
+    do {
+        let g = try make()
+        let no = testOrderNumber(5)
+        try g.insertOrder(testOrder(no, amount: 1_000, status: .paid))
+        let refused = RefundRecord(refundNo: RefundNumber(epochSeconds: 1_795_600_000, instance: 1, sequence: 1, group: no.group),
+                                   orderNo: no, amount: 400, currency: "CNY", refundRef: "r1", status: .pending, staffID: "P1", createdAt: 10)
+        XCTAssertEqual(try g.reserveRefund(refused, maxRefunds: 50, now: 10), .reserved(refused), file: file, line: line)
+        XCTAssertEqual(try g.order(no)?.refundedAmount, 400, file: file, line: line)
+        XCTAssertTrue(try g.dropRefusedRefund(refused.refundNo, now: 11), file: file, line: line)
+        XCTAssertEqual(try g.order(no)?.refundedAmount, 0, "the reservation is released", file: file, line: line)
+        XCTAssertTrue(try g.refunds(of: no).isEmpty, file: file, line: line)
+        XCTAssertFalse(try g.dropRefusedRefund(refused.refundNo, now: 12), "already gone", file: file, line: line)
+        var made = refused
+        made.refundNo = RefundNumber(epochSeconds: 1_795_600_000, instance: 1, sequence: 2, group: no.group)
+        XCTAssertEqual(try g.reserveRefund(made, maxRefunds: 50, now: 13), .reserved(made), file: file, line: line)
+        try g.completeRefund(made.refundNo, now: 14)
+        XCTAssertFalse(try g.dropRefusedRefund(made.refundNo, now: 15), "a succeeded refund stands", file: file, line: line)
+        XCTAssertEqual(try g.order(no)?.refundedAmount, 400, file: file, line: line)
+    }
+
     // Compare-and-set transitions.
     do {
         let g = try make()
