@@ -137,6 +137,7 @@ public final class CurlConnection {
             ("RESOLVE", { cashier_curl_setopt_pointer(self.handle, CURLOPT_RESOLVE, UnsafeRawPointer(self.resolveList)) }),
             ("FOLLOWLOCATION", { cashier_curl_setopt_long(self.handle, CURLOPT_FOLLOWLOCATION, 0) }),
             ("TCP_KEEPALIVE", { cashier_curl_setopt_long(self.handle, CURLOPT_TCP_KEEPALIVE, 1) }),
+            ("MAXAGE_CONN", { cashier_curl_setopt_long(self.handle, CURLOPT_MAXAGE_CONN, max(1, c.maxIdleReuseSeconds)) }),
             ("WRITEFUNCTION", { cashier_curl_setopt_write_function(self.handle, CURLOPT_WRITEFUNCTION, curlWriteBody) }),
             ("HEADERFUNCTION", { cashier_curl_setopt_write_function(self.handle, CURLOPT_HEADERFUNCTION, curlWriteHeader) }),
         ]

@@ -25,6 +25,10 @@ public struct HTTPClientConfiguration: Equatable, Sendable {
     public var totalTimeoutMs: Int
     /// CURLOPT_RESOLVE entries, `host:port:address`, e.g. to map test names to 127.0.0.1.
     public var resolve: [String]
+    /// A kept-alive connection idle longer than this is not reused (CURLOPT_MAXAGE_CONN): below the
+    /// service's idle timeout (15 s), so a request never races the service closing the connection it rides
+    /// (which shows as a reset, and would fail a probe or a request for nothing).
+    public var maxIdleReuseSeconds: Int = 12
     /// Trust the system's CA store (libcurl's built-in CA bundle and path) instead of `caFile`, which is
     /// then ignored: for a public provider's endpoints, whose certificates chain to public CAs.
     public var usesSystemTrustStore: Bool

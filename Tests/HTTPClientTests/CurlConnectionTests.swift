@@ -126,6 +126,18 @@ final class CurlConnectionTests: XCTestCase {
         XCTAssertEqual(r.failure, .timedOut(afterConnect: true))
     }
 
+    /// A connection idle longer than `maxIdleReuseSeconds` is not reused: the service closes idle ones after
+    /// its own timeout, and a request sent as it does so is reset.
+    func testAConnectionIdleTooLongIsNotReused() throws {
+        var cfg = config()
+        cfg.maxIdleReuseSeconds = 1
+        let c = try CurlConnection(configuration: cfg)
+        XCTAssertEqual(try c.perform(method: "GET", url: url).get().newConnections, 1)
+        XCTAssertEqual(try c.perform(method: "GET", url: url).get().newConnections, 0, "fresh enough: reused")
+        Thread.sleep(forTimeInterval: 2.1)
+        XCTAssertEqual(try c.perform(method: "GET", url: url).get().newConnections, 1, "idle too long: a new connection")
+    }
+
     func testKeepAliveReusesTheConnection() throws {
         let c = try CurlConnection(configuration: config())
         let first = try c.perform(method: "GET", url: url).get()
