@@ -20,7 +20,7 @@ struct BenchPlan {
     /// A throwaway cluster for the PostgreSQL rows (scripts/bench.sh starts one when it can).
     var postgres: PostgresCluster?
 
-    static let allSteps = ["storage", "e2e", "fsync", "hopping", "growth", "postgres", "list", "client"]
+    static let allSteps = ["storage", "e2e", "fsync", "hopping", "growth", "postgres", "wan", "list", "client"]
 
     /// Closed-loop clients (each its own thread and connection) used to find the most sales per second.
     let closedClients = 8
@@ -56,6 +56,7 @@ struct BenchPlan {
             if steps.contains("growth") { try growth(svc, creds, backend: sqlite) }
         }
         if steps.contains("postgres") { try postgresGroups() }
+        if steps.contains("wan") { try wan() }
         if steps.contains("list") { try listPages() }
         if steps.contains("client") { try client() }
     }
