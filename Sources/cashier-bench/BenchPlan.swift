@@ -20,7 +20,7 @@ struct BenchPlan {
     /// A throwaway cluster for the PostgreSQL rows (scripts/bench.sh starts one when it can).
     var postgres: PostgresCluster?
 
-    static let allSteps = ["storage", "e2e", "fsync", "hopping", "growth", "postgres", "wan", "list", "client"]
+    static let allSteps = ["storage", "e2e", "fsync", "hopping", "growth", "idle", "postgres", "wan", "list", "client"]
 
     /// Closed-loop clients (each its own thread and connection) used to find the most sales per second.
     let closedClients = 8
@@ -30,6 +30,8 @@ struct BenchPlan {
     let saturatingClients = 32
     /// Terminals available to the paced open-loop run (more than needed, so a due sale rarely waits for one).
     let openClients = 16
+    /// Idle kept-alive connections one instance is to hold while the sale load runs.
+    let idleConnections = 10_000
 
     func run() throws {
         let files = raiseOpenFileLimit()
@@ -55,6 +57,7 @@ struct BenchPlan {
             if steps.contains("hopping"), let baseline { try hopping(svc, creds, baseline: baseline) }
             if steps.contains("growth") { try growth(svc, creds, backend: sqlite) }
         }
+        if steps.contains("idle") { try idle(rate: rate ?? 200) }
         if steps.contains("postgres") { try postgresGroups() }
         if steps.contains("wan") { try wan() }
         if steps.contains("list") { try listPages() }
