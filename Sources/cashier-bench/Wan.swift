@@ -23,6 +23,9 @@ struct WANBench {
         var coldConnections: [Int]
         var coldRequests: [String: Int]
         var coldRuns: Int
+        /// The client's own flushes during `clientFlushSales` sequential warm sales of one engine, when counted.
+        var clientFlushes: FlushCount?
+        var clientFlushSales = 0
     }
 
     private func proxies(roundTripMs: Double) throws -> [DelayProxy] {
@@ -49,7 +52,7 @@ struct WANBench {
 
     /// Warm and cold sales at one round trip. Both loops are bounded in count; every sale is bounded
     /// by the client's own deadlines.
-    func measure(roundTripMs rtt: Double, warmSalesPerEngine: Int, coldRuns: Int) throws -> Figures {
+    func measure(roundTripMs rtt: Double, warmSalesPerEngine: Int, coldRuns: Int, countClientFlushes: Bool = false) throws -> Figures {
         let proxies = try proxies(roundTripMs: rtt)
         defer { proxies.forEach { $0.close() } }
         let domains = proxies.map { "https://127.0.0.1:\($0.port)" }
@@ -93,8 +96,20 @@ struct WANBench {
         let warmLog = requestLog(service.data + "/requests.log", fromMs: warmFrom, toMs: warmTo)
 
         guard coldRuns > 0 else {
-            return Figures(roundTripMs: rtt, warm: warm.latencies, warmFailures: warm.failures, serviceTime: warmLog.salesTime,
-                           warmRequests: warmLog.requests, cold: Latencies(), coldConnections: [], coldRequests: [:], coldRuns: 0)
+            var figures = Figures(roundTripMs: rtt, warm: warm.latencies, warmFailures: warm.failures, serviceTime: warmLog.salesTime,
+                                  warmRequests: warmLog.requests, cold: Latencies(), coldConnections: [], coldRequests: [:], coldRuns: 0)
+            if countClientFlushes {
+                // The engine runs in this process: strace on it, every thread, while one engine sells alone.
+                let (flushes, sales) = try countFlushes(pids: [getpid()], who: { _ in "client" }, file: clientFileKind, scratch: directory) {
+                    (0..<20).reduce(0) { n, _ in
+                        guard case .paid = warmEngines[0].sell(CreateOrderRequest(amount: 1_234), paymentCode: instantPaymentCode()).outcome else { return n }
+                        return n + 1
+                    }
+                }
+                figures.clientFlushes = flushes
+                figures.clientFlushSales = sales
+            }
+            return figures
         }
 
         // Cold: one terminal's directory, activated and with one sale behind it (its journal then holds
@@ -157,6 +172,13 @@ struct WANBench {
     }
 }
 
+/// What kind of a terminal's file a path is.
+func clientFileKind(_ path: String) -> String {
+    let name = (path as NSString).lastPathComponent
+    if name.hasPrefix("journal.") { return name.hasSuffix("-wal") ? "journal log" : "journal file" }
+    return name
+}
+
 /// "POST /v1/sales ×160, GET /v1/ping ×4", most frequent first; `per` divides the counts (per run).
 func describeRequests(_ requests: [String: Int], per runs: Int = 1) -> String {
     requests.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
@@ -172,10 +194,13 @@ extension BenchPlan {
         defer { svc.stop() }
         let bench = WANBench(cashier: cashier, service: svc, directory: work + "/wan")
         // The same through the proxy with no delay: what a sale costs besides waiting for round trips.
-        let near = try bench.measure(roundTripMs: 0, warmSalesPerEngine: 50, coldRuns: 0)
+        let near = try bench.measure(roundTripMs: 0, warmSalesPerEngine: 50, coldRuns: 0, countClientFlushes: true)
         let clientOwn = near.warm.percentile(50) - near.serviceTime.percentile(50)
+        let journal = near.clientFlushes.map { c in
+            "; the engine flushed its journal \(fmt(Double(c.total(of: "client")) / Double(max(near.clientFlushSales, 1)))) times per sale (\(c.breakdown(of: "client", per: near.clientFlushSales)); strace on this process during \(near.clientFlushSales) sales of one engine alone)"
+        } ?? ""
         row("warm sale through the proxy, no delay", "p50 \(fmt(near.warm.percentile(50))) / p99 \(fmt(near.warm.percentile(99))) ms",
-            "as the WAN warm rows below with no delay added (\(near.warm.count) sales): the client's own time per sale, p50 \(fmt(clientOwn)) ms, is this less the service's own p50 \(fmt(near.serviceTime.percentile(50))) ms (journal writes before and after the request, signing, verifying)")
+            "as the WAN warm rows below with no delay added (\(near.warm.count) sales): the client's own time per sale, p50 \(fmt(clientOwn)) ms, is this less the service's own p50 \(fmt(near.serviceTime.percentile(50))) ms (the journal's durable writes before and after the request, signing, verifying)\(journal)")
         let loopback = try bench.coldOnLoopback(runs: 5)
         row("cold `cashier pay` on loopback, no delay", "p50 \(fmt(loopback.percentile(50))) ms",
             "5 fresh `cashier pay` processes straight to the service, journal holding numbers: what a cold sale costs besides waiting for round trips (process start, keystore, journal, probe, TLS handshakes, the service)")
