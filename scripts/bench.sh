@@ -3,7 +3,7 @@
 # and prints one table of goals (ratios measured in this run) and one of every figure, each with how it
 # was measured. Results and what they mean: docs/PERFORMANCE.md.
 #
-#   scripts/bench.sh            full run (about 10-15 minutes on 2 cores after the build; every load run
+#   scripts/bench.sh            full run (about 7-10 minutes on 2 cores after the build; every load run
 #                               is bounded in count or seconds and stops by itself)
 #   BENCH_SECONDS=3 scripts/bench.sh      shorter load runs
 #   BENCH_BIG=100000 scripts/bench.sh     fewer stored orders for the large growth run (default 1,000,000)
