@@ -26,8 +26,8 @@ request = function()
   counter = counter + 1
   if not thread_part then
     thread_part = (thread_tag or "0"):gsub("[^%w]", ""):sub(-8) .. "-"
-    -- 18 digits, 13 first, 0 last (paid at once), unique per run, thread and sale.
-    code_prefix = string.format("13%05d%02d", math.random(0, 99999), (thread_no or 0) % 100)
+    -- 18 digits: 99 first (the sandbox channel), 0 last (paid at once), unique per run, thread and sale.
+    code_prefix = string.format("99%05d%02d", math.random(0, 99999), (thread_no or 0) % 100)
   end
   if order then
     sent = "pay"

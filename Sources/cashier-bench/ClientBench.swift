@@ -67,7 +67,7 @@ struct ClientBench {
             "median of 5 runs: process start, load keystore+journal, probe both domains, print, exit")
         row("client resident memory (`cashier status`)", "\(status.rssKiB / 1024) MiB", "max RSS over those runs (/usr/bin/time %M)")
         let healthy = try medianRun(pay(), runs: 5)
-        row("client sale, both domains up", "\(fmt(healthy.ms)) ms", "median of 5 `cashier pay` runs, process start to PAID (includes cold start)")
+        row("client sale, both domains up", "\(fmt(healthy.ms)) ms", "median of 5 `cashier pay` runs (one-call sale, journal holding numbers), process start to PAID (includes cold start)")
         row("client resident memory (`cashier pay`)", "\(healthy.rssKiB / 1024) MiB", "max RSS over those runs")
 
         let hole = try BlackHole()
@@ -89,7 +89,7 @@ struct ClientBench {
                 "warm CashierEngine (default settings: safe requests time out after 2.5 s, probe after 0.6 s without an answer; both domains behind proxies); the active domain (\(r.from + 1)) then \(fault == .blackHole ? "stops passing bytes (connections stay open)" : "closes and refuses"); next sale until \(r.outcome), active domain now \(r.domain.map { String($0 + 1) } ?? "none")")
         }
         let lost = try failover.run(fault: .blackHole, at: .asThePayGoesOut)
-        row("client failover mid-sale, the pay lost to a black-holed domain", "\(fmt(lost.ms)) ms",
-            "as above, but the active domain (\(lost.from + 1)) stops passing bytes just as the pay goes out (the engine's `paying` event), so the pay never arrives; sale start until \(lost.outcome) (pay given up after the probe, order found `created` and closed, paid on a new order with the same code), active domain now \(lost.domain.map { String($0 + 1) } ?? "none")")
+        row("client failover mid-sale, the sale lost to a black-holed domain", "\(fmt(lost.ms)) ms",
+            "as above, but the active domain (\(lost.from + 1)) stops passing bytes just as the sale goes out (the engine's `paying` event), so it never arrives; sale start until \(lost.outcome) (the one-call sale is safe to send again: the same sale, same number, goes to the domain that won the probe), active domain now \(lost.domain.map { String($0 + 1) } ?? "none")")
     }
 }

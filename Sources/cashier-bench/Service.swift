@@ -1,5 +1,6 @@
 import CashierClient
 import CashierCore
+import CashierCrypto
 import CashierService
 import Foundation
 import HTTPClient
@@ -152,7 +153,28 @@ final class ServiceProcess {
         try SignedTransport(baseURL: urls[index], http: http())
     }
 
-    /// Activates a terminal with a fresh code.
+    /// Activates a terminal as `cashier` does: an Ed25519 key pair made here, its public key sent with a
+    /// fresh code; requests are then signed (and answers checked) with Ed25519, as the shipped client's are.
+    func activateWithKey(name: String = "bench terminal") throws -> DeviceCredentials {
+        let key = Ed25519.PrivateKey.generate()
+        switch try transport().activate(code: try newActivationCode(), deviceName: name, publicKey: key.publicKey) {
+        case .success(.publicKey(let r)):
+            return DeviceCredentials(deviceId: r.deviceId, privateKey: key, servicePublicKey: r.servicePublicKey, store: r.store)
+        case .success(.secret):
+            throw BenchError("the service answered an Ed25519 activation with a shared secret")
+        case .failure(let f):
+            throw BenchError("activation failed: \(f)")
+        }
+    }
+
+    /// Resident memory of the running service in KiB (VmRSS), 0 if it is not running.
+    var residentKiB: Int {
+        guard let pid, let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+    }
+
+    /// Activates a terminal with a fresh code and a shared secret (HMAC), which wrk's Lua signing needs.
     func activate() throws -> DeviceCredentials {
         let code = try newActivationCode()
         switch try transport().activate(code: code, deviceName: "bench terminal") {
@@ -162,4 +184,31 @@ final class ServiceProcess {
     }
 
     deinit { stop() }
+}
+
+/// The entries of cashierd's request log (one JSON object a line) whose line contains `marker`, with when
+/// each request arrived (`ts`, Unix ms) and how long it took (`ms`).
+func requestLogEntries(_ log: String, containing marker: String = "") -> [(entry: [String: Any], arrivedMs: Double, ms: Double)] {
+    guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return [] }
+    let parser = ISO8601DateFormatter()
+    parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return text.split(separator: "\n").compactMap { line in
+        guard marker.isEmpty || line.contains(marker),
+              let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let ts = obj["ts"] as? String, let date = parser.date(from: ts) else { return nil }
+        return (obj, date.timeIntervalSince1970 * 1000, obj["ms"] as? Double ?? 0)
+    }
+}
+
+/// Raises this process's soft open-file limit to its hard limit; returns (soft, hard) afterwards.
+@discardableResult
+func raiseOpenFileLimit() -> (soft: UInt64, hard: UInt64) {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return (0, 0) }
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+    return (UInt64(limit.rlim_cur), UInt64(limit.rlim_max))
 }

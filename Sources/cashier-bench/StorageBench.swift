@@ -72,23 +72,11 @@ func seedOrders(groupFiles: [(tag: Int, path: String)], store: StoreInfo, device
     }
 }
 
-/// What durable commits wait for on this disk: single fdatasyncs, and rows of them back to back.
-struct DiskLatencies {
-    /// Every fdatasync on its own.
-    var single = Latencies()
-    /// Each row of `DiskLatencies.commitsInARow` overwrite + fdatasync steps, timed from first write to last sync.
-    var row = Latencies()
-    /// The durable commits a sale cannot do without, one after another in its order group, whatever the
-    /// code around them: the create and the claim before the channel is called (the result is recorded
-    /// without a flush since the fifth round, docs/PERFORMANCE.md).
-    static let commitsInARow = 2
-}
-
 /// fdatasync latencies of 4 KiB overwrites in a preallocated 1 MiB file, the way SQLite reuses its
-/// write-ahead log: every 2 ms, `DiskLatencies.commitsInARow` overwrite + fdatasync steps back to back,
-/// for `seconds`. Each fdatasync is one sample of `single`; each row's total is one sample of `row`.
-func fsyncLatencies(directory: String, seconds: Double) throws -> DiskLatencies {
-    let path = directory + "/fsync-probe.dat"
+/// write-ahead log: one overwrite + fdatasync every `DiskProbe.intervalMicroseconds`, for `seconds`.
+/// Each fdatasync is one sample.
+func fsyncLatencies(directory: String, seconds: Double) throws -> Latencies {
+    let path = directory + "/fsync-probe-\(UInt32.random(in: 0...UInt32.max)).dat"
     let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw BenchError("cannot create \(path)") }
     defer {
@@ -99,20 +87,16 @@ func fsyncLatencies(directory: String, seconds: Double) throws -> DiskLatencies 
     let zeros = [UInt8](repeating: 0, count: size)
     guard pwrite(fd, zeros, size, 0) == size, fsync(fd) == 0 else { throw BenchError("cannot preallocate \(path)") }
     let page = [UInt8](repeating: 7, count: 4_096)
-    var latencies = DiskLatencies()
+    var latencies = Latencies()
     var offset = 0
     let end = monotonicSeconds() + seconds
     while monotonicSeconds() < end {
-        let rowStart = monotonicSeconds()
-        for _ in 0..<DiskLatencies.commitsInARow {
-            guard pwrite(fd, page, page.count, off_t(offset)) == page.count else { throw BenchError("write to \(path) failed") }
-            offset = (offset + page.count) % size
-            let t0 = monotonicSeconds()
-            guard fdatasync(fd) == 0 else { throw BenchError("fdatasync of \(path) failed") }
-            latencies.single.add((monotonicSeconds() - t0) * 1000)
-        }
-        latencies.row.add((monotonicSeconds() - rowStart) * 1000)
-        usleep(2_000)
+        guard pwrite(fd, page, page.count, off_t(offset)) == page.count else { throw BenchError("write to \(path) failed") }
+        offset = (offset + page.count) % size
+        let t0 = monotonicSeconds()
+        guard fdatasync(fd) == 0 else { throw BenchError("fdatasync of \(path) failed") }
+        latencies.add((monotonicSeconds() - t0) * 1000)
+        usleep(DiskProbe.intervalMicroseconds)
     }
     return latencies
 }
@@ -120,8 +104,12 @@ func fsyncLatencies(directory: String, seconds: Double) throws -> DiskLatencies 
 /// `fsyncLatencies` on a thread of its own, started at once; `wait()` returns its latencies.
 final class DiskProbe: @unchecked Sendable {
     // @unchecked: `result` is written by the probe thread before `done` is signalled, read only after.
+    /// Sparse enough (about 250 flushes/s) not to be a large share of the disk's work beside a sale load,
+    /// dense enough for a p99 of thousands of samples in a 15 s run.
+    static let intervalMicroseconds: UInt32 = 4_000
+    static let how = "4 KiB overwrite in a preallocated 1 MiB file (as SQLite reuses its log), then fdatasync, one every 4 ms"
     private let done = DispatchSemaphore(value: 0)
-    private var result: DiskLatencies?
+    private var result: Latencies?
 
     init(directory: String, seconds: Double) {
         let thread = Thread { [self] in
@@ -131,7 +119,7 @@ final class DiskProbe: @unchecked Sendable {
         thread.start()
     }
 
-    func wait() -> DiskLatencies? {
+    func wait() -> Latencies? {
         done.wait()
         return result
     }

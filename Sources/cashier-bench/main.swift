@@ -6,8 +6,9 @@ import Foundation
 /// `cashier-bench`: the Swift side of scripts/bench.sh. Every figure is printed as a ROW line (see Report.swift).
 let usage = """
 usage: cashier-bench run --work DIR --cashierd PATH --cashier PATH [--seconds S] [--big N] [--only STEP,...]
-                         [--half-load-rate SALES_PER_SECOND]
-           steps: storage, e2e, hopping, growth, list, client, fsync
+                         [--half-load-rate SALES_PER_SECOND] [--pg-port PORT --pg-dir DIR]
+           steps: storage, e2e, fsync, hopping, growth, idle, postgres, wan, list, client
+           --pg-port/--pg-dir: a running throwaway cluster (scripts/pg-cluster.sh) for the PostgreSQL rows
        cashier-bench activate --data DIR --url URL     prints DEVICE_ID and DEVICE_SECRET (for wrk's signing script)
 """
 
@@ -28,6 +29,8 @@ struct Options {
 }
 
 func main() throws {
+    // The proxies write to sockets whose peer may have gone: a failed write is handled, not a signal.
+    signal(SIGPIPE, SIG_IGN)
     let argv = CommandLine.arguments
     guard argv.count >= 2 else { print(usage); exit(2) }
     let options = try Options(argv.dropFirst(2))
@@ -47,10 +50,16 @@ func main() throws {
         let plan = BenchPlan(work: try options.required("work"), cashierd: try options.required("cashierd"),
                              cashier: try options.required("cashier"), seconds: Double(options.values["seconds"] ?? "5") ?? 5,
                              bigCount: Int(options.values["big"] ?? "1000000") ?? 1_000_000,
-                             steps: Set((options.values["only"] ?? "storage,e2e,fsync,hopping,growth,list,client").split(separator: ",").map(String.init)),
+                             steps: Set((options.values["only"] ?? BenchPlan.allSteps.joined(separator: ",")).split(separator: ",").map(String.init)),
                              halfLoadRate: try options.values["half-load-rate"].map { text in
                                  guard let rate = Double(text), rate > 0 else { throw BenchError("--half-load-rate takes a positive number of sales/s") }
                                  return rate
+                             },
+                             postgres: try options.values["pg-port"].map { text in
+                                 guard let port = Int(text), let dir = options.values["pg-dir"] else {
+                                     throw BenchError("--pg-port takes a port and needs --pg-dir")
+                                 }
+                                 return PostgresCluster(port: port, directory: dir)
                              })
         try plan.run()
     default:
