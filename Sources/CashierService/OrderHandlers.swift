@@ -234,9 +234,7 @@ extension CashierService {
     /// and is refused without reaching the channel; answered `closed`, the proof that the code was not
     /// spent. Only numbers young enough to be used for a sale are closed so; older ones are not found.
     private func closeUnplacedSale(_ number: OrderNumber, auth: AuthenticatedDevice, now: Int64) throws -> Reply {
-        guard now - number.epochSeconds * 1_000 <= Self.orderNumberValidityMs, number.epochSeconds * 1_000 <= now + 300_000 else {
-            throw Refusal(.orderNotFound)
-        }
+        guard Self.isUsableForASale(number, now: now) else { throw Refusal(.orderNotFound) }
         let closed = OrderRecord(orderNo: number, merchantID: auth.store.merchantID, storeID: auth.store.id,
                                  deviceID: auth.device.id, amount: 0, currency: auth.store.currency, status: .closed,
                                  items: [], createdAt: now, updatedAt: now)
@@ -489,12 +487,17 @@ extension CashierService {
     }
 
     func reply(_ order: OrderRecord, pending: PaymentPending?) throws -> Reply {
+        var reply = Reply.json(try answerView(order, pending: pending))
+        reply.group = order.orderNo.group.value
+        return reply
+    }
+
+    /// The order as an answer shows it: its refunds (read when it has any) and, while `paying`, why.
+    func answerView(_ order: OrderRecord, pending: PaymentPending?) throws -> OrderView {
         let refunds = order.refundedAmount > 0 ? try hopping.withGroup(order.orderNo.group) { try $0.refunds(of: order.orderNo) } : []
         var view = view(order, refunds: refunds)
         view.pending = order.status == .paying ? (pending ?? .unknown) : nil
-        var reply = Reply.json(view)
-        reply.group = order.orderNo.group.value
-        return reply
+        return view
     }
 
     func view(_ order: OrderRecord, refunds: [RefundRecord]) -> OrderView {

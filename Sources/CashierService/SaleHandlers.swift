@@ -7,6 +7,13 @@ extension CashierService {
     /// How long a number given out for one-call sales may be used (it carries the time it was made).
     static let orderNumberValidityMs: Int64 = 24 * 3_600 * 1_000
 
+    /// Whether `number` could be one this service gave out for a sale still to be made: made in the last
+    /// `orderNumberValidityMs`, and not later than now (with five minutes for instances' clocks).
+    static func isUsableForASale(_ number: OrderNumber, now: Int64) -> Bool {
+        let madeAt = number.epochSeconds * 1_000
+        return madeAt <= now + 300_000 && now - madeAt <= orderNumberValidityMs
+    }
+
     // MARK: Numbers
 
     /// `POST /v1/order-numbers`: numbers for one-call sales, in groups that take orders now. Nothing is
@@ -15,12 +22,12 @@ extension CashierService {
     func orderNumbers(_ request: HTTPRequest, auth: AuthenticatedDevice, now: Int64) throws -> Reply {
         let body = try decode(OrderNumbersRequest.self, request)
         guard (1...20).contains(body.count) else { throw Refusal(.invalidField, "count must be 1 to 20") }
-        let numbers = try freshNumbers(body.count, now: now)
+        let numbers = freshNumbers(body.count, now: now)
         guard !numbers.isEmpty else { throw Refusal(.noGroupAvailable) }
         return .json(OrderNumbersResponse(orderNumbers: numbers, validUntil: now + Self.orderNumberValidityMs))
     }
 
-    private func freshNumbers(_ count: Int, now: Int64) throws -> [OrderNumber] {
+    private func freshNumbers(_ count: Int, now: Int64) -> [OrderNumber] {
         hopping.groupsForNewNumbers(count: count).map { nextOrderNumber(group: $0, now: now) }
     }
 
@@ -40,8 +47,7 @@ extension CashierService {
         let (currency, items) = try validateSale(amount: body.amount, currency: body.currency, items: body.items,
                                                  clientRef: body.clientRef, store: auth.store)
         if let reserve = body.reserve, !(0...5).contains(reserve) { throw Refusal(.invalidField, "reserve must be 0 to 5") }
-        let madeAt = body.orderNo.epochSeconds * 1_000
-        guard madeAt <= now + 300_000, now - madeAt <= Self.orderNumberValidityMs else {
+        guard Self.isUsableForASale(body.orderNo, now: now) else {
             throw Refusal(.invalidField, "order_no must be a number this service gave out in the last 24 hours")
         }
         let channel = try channel(forCode: body.paymentCode, store: auth.store, now: now)
@@ -65,17 +71,12 @@ extension CashierService {
             }
             (order, pending) = try answerPayOfStartedOrder(existing, code: body.paymentCode, now: now)
         }
-        var reply = try self.reply(order, pending: pending)
-        let view = try API.decode(OrderView.self, from: reply.body)
-        let fresh = try freshNumbers(body.reserve ?? 0, now: now)
-        var answer = Reply.json(SaleResponse(order: view, orderNumbers: fresh), status: placedStatus(placed))
-        answer.group = reply.group
-        reply = answer
+        let answer = SaleResponse(order: try answerView(order, pending: pending), orderNumbers: freshNumbers(body.reserve ?? 0, now: now))
+        // 201 when this request placed the order, 200 when it met one already there.
+        var status = 200
+        if case .placed = placed { status = 201 }
+        var reply = Reply.json(answer, status: status)
+        reply.group = order.orderNo.group.value
         return reply
-    }
-
-    private func placedStatus(_ placed: PlacedSale) -> Int {
-        if case .placed = placed { return 201 }
-        return 200
     }
 }
