@@ -6,8 +6,18 @@
 
 static volatile sig_atomic_t cashier_curses_active = 0;
 
+/* The character type from the environment; when that locale is not installed (LANG=zh_CN.UTF-8 on a
+   minimal image) or is not UTF-8, a UTF-8 one that every glibc system has (C.UTF-8), else en_US.UTF-8:
+   without a UTF-8 character type ncursesw draws every wide character as blank. */
+static void cashier_choose_locale(void) {
+    const char *chosen = setlocale(LC_ALL, "");
+    const char *ctype = setlocale(LC_CTYPE, NULL);
+    if (chosen != NULL && ctype != NULL && (strstr(ctype, "UTF-8") || strstr(ctype, "utf8") || strstr(ctype, "UTF8"))) return;
+    if (setlocale(LC_CTYPE, "C.UTF-8") == NULL) setlocale(LC_CTYPE, "en_US.UTF-8");
+}
+
 WINDOW *cashier_curses_start(void) {
-    setlocale(LC_ALL, "");
+    cashier_choose_locale();
     WINDOW *win = initscr();
     if (win == NULL) return NULL;
     cashier_curses_active = 1;

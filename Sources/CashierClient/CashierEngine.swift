@@ -636,9 +636,10 @@ public final class CashierEngine: @unchecked Sendable {
             steps += 1
             if queue.isEmpty {
                 if case .finished(let outcome) = machine.phase {
-                    if case .paid(let view) = outcome { writeReceipt(view) }
+                    var receipt: ReceiptPrinting?
+                    if case .paid(let view) = outcome { receipt = writeReceipt(view) }
                     log.write("sale \(id) finished: \(outcome)")
-                    return SaleResult(id: id, orderNo: orderNo, outcome: outcome)
+                    return SaleResult(id: id, orderNo: orderNo, outcome: outcome, receipt: receipt)
                 }
                 guard let wake = machine.wakeAtMs else { break }
                 let delay = wake - nowMs()
@@ -697,22 +698,54 @@ public final class CashierEngine: @unchecked Sendable {
     }
 
     /// Writes the receipt of a paid sale to the configured sink: appended to a file, or sent to a printer
-    /// device as ESC/POS. A failing printer is logged, never a reason to fail the sale.
-    private func writeReceipt(_ view: OrderView) {
-        guard let sink = configuration.receiptSink else { return }
-        let text = Receipt.text(order: view, store: credentials?.store)
+    /// device as ESC/POS, with the order number as a barcode. A failing printer is logged and answered,
+    /// never a reason to fail the sale: printing never decides a payment.
+    @discardableResult
+    private func writeReceipt(_ view: OrderView, copy: Bool = false) -> ReceiptPrinting {
+        guard let sink = configuration.receiptSink else { return .noPrinter }
+        let text = Receipt.text(order: view, store: credentials?.store, copy: copy)
         let format = configuration.receiptFormat ?? (sink.hasPrefix("/dev/") ? .escpos : .text)
-        let bytes = format == .escpos ? Receipt.escpos(text) : Array((text + "\n").utf8)
+        let bytes = format == .escpos ? Receipt.escpos(text, barcode: view.orderNo) : Array((text + "\n").utf8)
         if !sink.hasPrefix("/dev/"), !FileManager.default.fileExists(atPath: sink) {
             _ = FileManager.default.createFile(atPath: sink, contents: nil, attributes: [.posixPermissions: 0o600])
         }
         guard let h = FileHandle(forWritingAtPath: sink) else {
             log.write("receipt of \(view.orderNo) not written: cannot open \(sink)")
-            return
+            return .failed("cannot open \(sink)")
         }
-        if !sink.hasPrefix("/dev/") { _ = try? h.seekToEnd() }
-        h.write(Data(bytes))
-        try? h.close()
+        defer { try? h.close() }
+        do {
+            if !sink.hasPrefix("/dev/") { _ = try h.seekToEnd() }
+            try h.write(contentsOf: Data(bytes))
+        } catch {
+            log.write("receipt of \(view.orderNo) not written: \(error)")
+            return .failed("\(sink): \(error.localizedDescription)")
+        }
+        try? journal.recordReceipt(view.orderNo)
+        return .printed
+    }
+
+    /// Prints a receipt of `order` again, marked COPY (the last receipt printed when nil), from the order
+    /// as the service has it now (refunds included).
+    public func reprintReceipt(order: OrderNumber?) -> Result<(OrderView, ReceiptPrinting), APIError> {
+        guard configuration.receiptSink != nil else {
+            return .failure(APIError(.badInput, detail: "no receipt printer: set receipt_sink in the configuration"))
+        }
+        let number: OrderNumber
+        if let order { number = order } else {
+            guard let last = try? journal.lastReceipt() else {
+                return .failure(APIError(.badInput, detail: "no receipt has been printed on this terminal yet; give the order number"))
+            }
+            number = last
+        }
+        switch self.order(number) {
+        case .failure(let e): return .failure(e)
+        case .success(let view):
+            guard view.status == .paid else {
+                return .failure(APIError(.badInput, detail: "order \(number.digits) is \(view.status.rawValue); only paid orders have receipts"))
+            }
+            return .success((view, writeReceipt(view, copy: true)))
+        }
     }
 
     /// The catalogue item with this code (from `catalog_path`), for checkout lines typed as item codes.

@@ -16,9 +16,20 @@ public struct SaleResult: Equatable, Sendable {
     public var id: String
     public var orderNo: OrderNumber?
     public var outcome: SaleOutcome
-    public init(id: String, orderNo: OrderNumber?, outcome: SaleOutcome) {
-        self.id = id; self.orderNo = orderNo; self.outcome = outcome
+    /// For a paid sale: whether its receipt was printed. A failed print leaves the sale paid.
+    public var receipt: ReceiptPrinting?
+    public init(id: String, orderNo: OrderNumber?, outcome: SaleOutcome, receipt: ReceiptPrinting? = nil) {
+        self.id = id; self.orderNo = orderNo; self.outcome = outcome; self.receipt = receipt
     }
+}
+
+/// What became of a receipt sent to the printer.
+public enum ReceiptPrinting: Equatable, Sendable {
+    case printed
+    /// No `receipt_sink` is configured.
+    case noPrinter
+    /// The printer (or file) could not be opened or written: missing, out of paper, a device error.
+    case failed(String)
 }
 
 /// One domain as the status display shows it.

@@ -107,6 +107,7 @@ public final class HeadlessSession: @unchecked Sendable {
                     if let unreachable = engine.reachability() { throw unreachable }
                     let result = engine.sell(request, paymentCode: code)
                     var o = Reporting.outcome(result.outcome)
+                    if let receipt = result.receipt { o.merge(Reporting.receipt(receipt)) { a, _ in a } }
                     o["sale"] = result.id
                     if let n = result.orderNo { o["order_no"] = n.digits }
                     return o
@@ -134,6 +135,16 @@ public final class HeadlessSession: @unchecked Sendable {
             do throws(APIError) {
                 let order = try CommandInput.orderNumber(string("order"))
                 run(command: cmd, id: id) { () throws(APIError) in ["order": Reporting.object(try engine.order(order).get())] }
+            } catch { fail(cmd, id: id, error) }
+        case "receipt":
+            do throws(APIError) {
+                var number: OrderNumber?
+                if let text = string("order") { number = try CommandInput.orderNumber(text) }
+                let order = number
+                run(command: cmd, id: id) { () throws(APIError) in
+                    let (view, printing) = try engine.reprintReceipt(order: order).get()
+                    return ["order_no": view.orderNo.digits, "copy": true].merging(Reporting.receipt(printing)) { a, _ in a }
+                }
             } catch { fail(cmd, id: id, error) }
         case "orders":
             let limit = ((args.value as? [String: Any])?["limit"] as? NSNumber)?.intValue ?? 20

@@ -23,6 +23,8 @@ public final class Journal: @unchecked Sendable {
             CREATE TABLE IF NOT EXISTS refunds (
                 ref TEXT PRIMARY KEY, order_no TEXT NOT NULL, amount INTEGER NOT NULL, snapshot TEXT NOT NULL,
                 final INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS receipts (
+                order_no TEXT PRIMARY KEY, printed_at INTEGER NOT NULL);
             """)
     }
 
@@ -104,6 +106,20 @@ public final class Journal: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         return try db.query("SELECT snapshot FROM sales WHERE id = ?", [.text(id)]) { $0.string(0) }
             .first.flatMap { try? API.decode(SaleStateMachine.self, from: Array($0.utf8)) }
+    }
+
+    /// Notes that a receipt of `order` went to the printer (or file), for "reprint the last receipt".
+    public func recordReceipt(_ order: OrderNumber) throws {
+        lock.lock(); defer { lock.unlock() }
+        _ = try db.run("INSERT INTO receipts (order_no, printed_at) VALUES (?, ?) ON CONFLICT(order_no) DO UPDATE SET printed_at = excluded.printed_at",
+                       [.text(order.digits), .integer(now())])
+    }
+
+    /// The order whose receipt was printed last, if any.
+    public func lastReceipt() throws -> OrderNumber? {
+        lock.lock(); defer { lock.unlock() }
+        return try db.query("SELECT order_no FROM receipts ORDER BY printed_at DESC, rowid DESC LIMIT 1") { $0.string(0) }
+            .first.flatMap(OrderNumber.init)
     }
 
     public func saveRefund(_ refund: RefundStateMachine) throws {

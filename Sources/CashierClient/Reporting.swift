@@ -66,6 +66,15 @@ public enum Reporting {
         return d
     }
 
+    /// A receipt's printing as JSON: `{"receipt": "printed" | "no_printer" | "failed", "receipt_error"?}`.
+    public static func receipt(_ r: ReceiptPrinting) -> [String: Any] {
+        switch r {
+        case .printed: return ["receipt": "printed"]
+        case .noPrinter: return ["receipt": "no_printer"]
+        case .failed(let why): return ["receipt": "failed", "receipt_error": why]
+        }
+    }
+
     public static func phase(_ p: SalePhase) -> [String: Any] {
         switch p {
         case .creating: return ["phase": "creating"]

@@ -140,11 +140,15 @@ struct Commands {
         engine.unsubscribe(subscription)
         if json {
             var o = Reporting.outcome(result.outcome)
+            if let receipt = result.receipt { o.merge(Reporting.receipt(receipt)) { a, _ in a } }
             o["sale"] = result.id
             if let n = result.orderNo { o["order_no"] = n.digits }
             Self.printJSON(o)
         } else {
             print(describe(result.outcome))
+            if case .failed(let why)? = result.receipt {
+                print("the sale is paid, but its receipt was NOT printed (\(why)): `cashier receipt` prints it again")
+            }
         }
         return ExitCode(outcome: result.outcome).rawValue
     }
@@ -207,6 +211,30 @@ struct Commands {
                 for r in v.refunds { print("  refund \(r.refundNo.text) \(money(r.amount, r.currency)) \(r.status.rawValue) ref \(r.refundRef)") }
                 if let f = v.failure { print("failure: \(f.reason) \(f.message)") }
             }
+            return 0
+        }
+    }
+
+    /// `cashier receipt [ORDER_NO]`: prints a paid order's receipt again, marked COPY (the last receipt
+    /// this terminal printed when no number is given). Exit 0 once printed; a printer that fails is exit 7.
+    func receipt() -> Int32 {
+        if let failed = requireActivation() { return failed }
+        var number: OrderNumber?
+        if let text = invocation.argument("ORDER_NO") {
+            do { number = try CommandInput.orderNumber(text) } catch { return Self.report(error, json: json) }
+        }
+        engine.start()
+        switch engine.reprintReceipt(order: number) {
+        case .failure(let e): return Self.report(e, json: json)
+        case .success(let (view, printing)):
+            if json {
+                Self.printJSON(["order_no": view.orderNo.digits, "copy": true].merging(Reporting.receipt(printing)) { a, _ in a })
+            } else if case .failed(let why) = printing {
+                print("receipt of order \(view.orderNo.digits) NOT printed: \(why)")
+            } else {
+                print("receipt of order \(view.orderNo.digits) printed again (COPY)")
+            }
+            if case .failed = printing { return ExitCode.needsAttention.rawValue }
             return 0
         }
     }

@@ -205,7 +205,7 @@ final class CommandLineCLITests: XCTestCase {
     func testEveryCommandsHelpIsPrintedAndNothingElseIsDone() throws {
         let commands = try listedCommands()
         XCTAssertEqual(commands.map { $0.joined(separator: " ") },
-                       ["activate", "status", "pay", "refund", "orders", "order", "resume", "rotate-key", "tui", "help", "completion"])
+                       ["activate", "status", "pay", "refund", "orders", "order", "receipt", "resume", "rotate-key", "tui", "help", "completion"])
         // Both ways of giving an activation code (or an order number) are still taken: they meet the bad configuration.
         XCTAssertEqual(try cashier(["activate", "AAAA-BBBB"]).status, 8)
         XCTAssertEqual(try cashier(["activate", "--code", "AAAA-BBBB"]).status, 8)
@@ -274,7 +274,7 @@ final class CommandLineCLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let script = r.stdout
         XCTAssertEqual(try bashCompletion(script: script, words: ["cashier", "pa"]), ["pay"])
-        XCTAssertEqual(Set(try bashCompletion(script: script, words: ["cashier", "re"])), ["refund", "resume"])
+        XCTAssertEqual(Set(try bashCompletion(script: script, words: ["cashier", "re"])), ["refund", "receipt", "resume"])
         XCTAssertEqual(try bashCompletion(script: script, words: ["cashier", "pay", "--am"]), ["--amount"])
         XCTAssertEqual(Set(try bashCompletion(script: script, words: ["cashier", "refund", "--order", "1", "--"])),
                        ["--order", "--amount", "--pin", "--ref", "--json", "--config", "--help"])

@@ -24,6 +24,80 @@ final class ReceiptAndCatalogTests: XCTestCase {
         XCTAssertEqual(Array(bytes.suffix(7)), [0x1B, 0x64, 0x04, 0x1D, 0x56, 0x42, 0x00], "feed, then partial cut")
     }
 
+    func testCopyIsMarkedAndTheOrderNumberIsACode128Barcode() throws {
+        let number = try XCTUnwrap(OrderNumber("26112509464000700042137"))
+        let order = OrderView(orderNo: number, storeId: "S1", deviceId: "D1", amount: 100, currency: "CNY", status: .paid,
+                              createdAt: 1_795_600_000_000, updatedAt: 1_795_600_000_000, paidAt: 1_795_600_000_000)
+        let original = Receipt.text(order: order, store: nil)
+        let copy = Receipt.text(order: order, store: nil, copy: true)
+        XCTAssertFalse(original.contains("COPY"))
+        let copyLines = copy.split(separator: "\n").map(String.init)
+        XCTAssertEqual(copyLines.first?.trimmingCharacters(in: .whitespaces), "*** COPY ***")
+        XCTAssertEqual(copyLines.last?.trimmingCharacters(in: .whitespaces), "*** COPY ***")
+        for line in copyLines { XCTAssertLessThanOrEqual(line.count, Receipt.width, line) }
+
+        // GS k 73 (Code 128), 16 data bytes: "{B" and the first digit, then "{C" and the 22 other digits in pairs.
+        let expected: [UInt8] = [0x0A, 0x1B, 0x61, 0x01, 0x1D, 0x48, 0x02, 0x1D, 0x68, 80, 0x1D, 0x77, 0x02,
+                                 0x1D, 0x6B, 73, 16, 0x7B, 0x42, 0x32, 0x7B, 0x43,
+                                 61, 12, 50, 94, 64, 0, 7, 0, 4, 21, 37,
+                                 0x0A, 0x1B, 0x61, 0x00]
+        XCTAssertEqual(Receipt.barcode(number), expected)
+        let bytes = Receipt.escpos(original, barcode: number)
+        XCTAssertEqual(Array(bytes.prefix(2)), [0x1B, 0x40])
+        XCTAssertEqual(Array(bytes.suffix(7)), [0x1B, 0x64, 0x04, 0x1D, 0x56, 0x42, 0x00], "the cut comes after the barcode")
+        XCTAssertNotNil(bytes.firstRange(of: expected), "the barcode is in the printed bytes")
+    }
+
+    /// A reprint (last receipt, or any order's) is marked COPY; a printer that fails never unpays a sale.
+    func testReprintAndAFailingPrinter() throws {
+        let service = try Cashierd()
+        defer { service.stop() }
+        let dir = try TemporaryDirectory(prefix: "reprint")
+        let printer = dir.file("receipts.txt")
+        let harness = try ClientHarness(domains: service.urls, caFile: service.caFile) { $0.receiptSink = printer }
+        try harness.activate(service)
+        let none = try harness.runJSON(["receipt"])
+        XCTAssertEqual(none.status, 2, none.raw.stdout)
+        XCTAssertTrue((none.json["detail"] as? String ?? "").contains("no receipt has been printed"), none.raw.stdout)
+
+        let first = try harness.runJSON(["pay", "--amount", "3.00", "--code", paymentCode(.paid)])
+        XCTAssertEqual(first.status, 0, first.raw.stdout)
+        XCTAssertEqual(first.json["receipt"] as? String, "printed")
+        let firstNo = try XCTUnwrap(first.json["order_no"] as? String)
+        let second = try harness.runJSON(["pay", "--amount", "4.00", "--code", paymentCode(.paid)])
+        let secondNo = try XCTUnwrap(second.json["order_no"] as? String)
+
+        let last = try harness.runJSON(["receipt"])
+        XCTAssertEqual(last.status, 0, last.raw.stdout)
+        XCTAssertEqual(last.json["order_no"] as? String, secondNo, "with no number: the last receipt printed")
+        let byNumber = try harness.run(["receipt", firstNo])
+        XCTAssertEqual(byNumber.status, 0, byNumber.stderr)
+        XCTAssertTrue(byNumber.stdout.contains("printed again (COPY)"), byNumber.stdout)
+        let printed = try String(contentsOfFile: printer, encoding: .utf8)
+        let receipts = printed.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+        XCTAssertEqual(receipts.count, 4, printed)
+        XCTAssertFalse(receipts[0].contains("COPY"))
+        XCTAssertTrue(receipts[2].contains("COPY") && receipts[2].contains(secondNo), receipts[2])
+        XCTAssertTrue(receipts[3].contains("COPY") && receipts[3].contains(firstNo), receipts[3])
+
+        // The printer goes away (a directory where the file was: it cannot be opened for writing).
+        try FileManager.default.removeItem(atPath: printer)
+        try FileManager.default.createDirectory(atPath: printer, withIntermediateDirectories: false)
+        let unprinted = try harness.run(["pay", "--amount", "5.00", "--code", paymentCode(.paid)])
+        XCTAssertEqual(unprinted.status, 0, "still paid: \(unprinted.stdout)")
+        XCTAssertTrue(unprinted.stdout.contains("PAID"), unprinted.stdout)
+        XCTAssertTrue(unprinted.stdout.contains("receipt was NOT printed"), unprinted.stdout)
+        let failedReprint = try harness.runJSON(["receipt", firstNo])
+        XCTAssertEqual(failedReprint.status, 7, failedReprint.raw.stdout)
+        XCTAssertEqual(failedReprint.json["receipt"] as? String, "failed")
+
+        // Headless: the same reprint command.
+        try FileManager.default.removeItem(atPath: printer)
+        let session = try harness.run(["--headless"], stdin: #"{"cmd":"receipt","id":"r","order":"\#(firstNo)"}"# + "\n")
+        XCTAssertTrue(session.stdout.contains(#""receipt":"printed""#), session.stdout)
+        XCTAssertTrue(try String(contentsOfFile: printer, encoding: .utf8).contains("COPY"))
+    }
+
     func testPaidSalesPrintToTheSinkAndCatalogueCodesBecomeItems() throws {
         let service = try Cashierd()
         defer { service.stop() }

@@ -286,6 +286,20 @@ final class TUIEndToEndTests: XCTestCase {
         XCTAssertEqual(displayWidth(zhTotal.trimmingTrailingSpaces), displayWidth(enTotal.trimmingTrailingSpaces), "\(enTotal)\n\(zhTotal)")
     }
 
+    /// A terminal set to a locale the system does not have (zh_CN.UTF-8 on a minimal image) still draws
+    /// Chinese: the front end falls back to a UTF-8 character type instead of blanking wide characters.
+    func testChineseDrawsWhenTheLocaleIsNotInstalled() throws {
+        let installed = try runCommand("/usr/bin/locale", ["-a"], timeoutSeconds: 10).stdout.lowercased()
+        try XCTSkipIf(installed.contains("zh_cn"), "zh_CN is installed here; the fallback is not needed")
+        let service = try Cashierd(groups: 1)
+        defer { service.stop() }
+        let home = try home(for: service)
+        home.localeEnvironment = ["LANG": "zh_CN.UTF-8", "LC_ALL": ""]
+        let pane = try startUI(home)
+        let screen = try XCTUnwrap(pane.waitFor("收款", "合计"))
+        XCTAssertFalse(screen.contains("Checkout"), screen)
+    }
+
     func testSmallTerminalShowsTooSmallAndResizingBackRedraws() throws {
         let service = try Cashierd(groups: 1)
         defer { service.stop() }

@@ -29,9 +29,12 @@ final class TerminalHome: @unchecked Sendable {
 
     static var binary: String { productsDirectory() + "/cashier" }
 
+    /// The locale variables the terminal runs with (an installed UTF-8 locale unless a test says otherwise).
+    var localeEnvironment = ["LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"]
+
     var environment: [String: String] {
         ["HOME": home.path, "XDG_CONFIG_HOME": home.file("config"), "CASHIER_CONFIG": configPath,
-         "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "xterm-256color"]
+         "TERM": "xterm-256color"].merging(localeEnvironment) { a, _ in a }
     }
 
     /// Runs `cashier ARGS` to its end from the shell.
