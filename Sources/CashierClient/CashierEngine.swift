@@ -51,7 +51,8 @@ public final class CashierEngine: @unchecked Sendable {
         do {
             transports = try configuration.domains.map { try SignedTransport(baseURL: $0, http: configuration.http, clock: clock) }
             let box = WeakEngine()
-            prober = try DomainProber(urls: configuration.domains, configuration: configuration, clock: clock) {
+            prober = try DomainProber(urls: configuration.domains, configuration: configuration, clock: clock,
+                                      storeSeen: { box.engine?.noteStore($0) }) {
                 box.engine?.credentials
             }
             box.engine = self
@@ -59,6 +60,17 @@ public final class CashierEngine: @unchecked Sendable {
             throw APIError(.configInvalid, detail: "cannot set up the connections: \(error)")
         }
         prober.subscribe { [weak self] news in self?.probeNews(news) }
+    }
+
+    /// Keeps the store as the service now describes it (a new time zone, a new name) in the keystore.
+    func noteStore(_ store: StoreInfo) {
+        lock.lock()
+        guard var creds = credentialsValue, creds.store != store, creds.store.storeId == store.storeId else { lock.unlock(); return }
+        creds.store = store
+        credentialsValue = creds
+        lock.unlock()
+        do { try keystore.save(creds) } catch { log.write("the store's new details are not kept: \(error)") }
+        log.write("store \(store.storeId) now: \(store.storeName), time zone \(store.timeZone ?? "UTC")")
     }
 
     /// Loads the configuration from `--config`, `CASHIER_CONFIG` or the user's config directory.

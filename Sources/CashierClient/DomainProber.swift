@@ -32,13 +32,18 @@ public final class DomainProber: @unchecked Sendable {
     private var finishedRound = 0
     private var stopped = false
     private var timerThreadStarted = false
+    private let storeSeen: (@Sendable (StoreInfo) -> Void)?
 
     /// - Parameters:
     ///   - credentials: the device's credentials when activated (probes then send a signed ping), nil
     ///     before (probes ask `/healthz`).
     ///   - clock: the terminal's corrected clock, shared with its other connections.
+    ///   - storeSeen: told the store as each signed ping's answer has it, so the terminal keeps up with
+    ///     changes to it (its time zone) without activating again.
     public init(urls: [String], configuration: ClientConfiguration, clock: ServiceClock = ServiceClock(),
+                storeSeen: (@Sendable (StoreInfo) -> Void)? = nil,
                 credentials: @escaping @Sendable () -> DeviceCredentials?) throws {
+        self.storeSeen = storeSeen
         self.urls = urls
         // Probes get connections of their own so a slow request never delays a probe.
         var http = configuration.http
@@ -210,7 +215,8 @@ public final class DomainProber: @unchecked Sendable {
             }
             let latency = Int64(Date().timeIntervalSince(started) * 1000)
             switch result {
-            case .success:
+            case .success(let answer):
+                if let storeSeen, let ping = try? API.decode(PingResponse.self, from: answer.body) { storeSeen(ping.store) }
                 condition.lock(); lastFailures[domain] = nil; condition.unlock()
                 feed(.probeAnswered(domain: domain, round: round, latencyMs: latency))
             case .failure(.service(let e)) where !e.retryable:

@@ -23,7 +23,8 @@ public enum Receipt {
         }
         lines.append(String(repeating: "-", count: width))
         lines.append("Order \(order.orderNo.digits)")
-        lines.append("Time  \(CivilTime(epochSeconds: (order.paidAt ?? order.updatedAt) / 1000).display) UTC")
+        let zone = StoreTime(store: store)
+        lines.append("Time  \(zone.display(ms: order.paidAt ?? order.updatedAt)) \(zone.identifier)")
         lines.append(String(repeating: "-", count: width))
         let items = order.items.isEmpty
             ? [OrderItem(name: "Amount", quantity: 1, unitPrice: order.amount)]

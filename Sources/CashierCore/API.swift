@@ -74,9 +74,13 @@ public struct StoreInfo: Codable, Equatable, Sendable {
     public var merchantId: String
     public var merchantName: String
     public var currency: String
-    public init(storeId: String, storeName: String, merchantId: String, merchantName: String, currency: String) {
+    /// The store's time zone, an IANA name (`Asia/Shanghai`): what people read (screens, receipts) is in
+    /// it. Absent from services before store time zones: then UTC.
+    public var timeZone: String?
+    public init(storeId: String, storeName: String, merchantId: String, merchantName: String, currency: String,
+                timeZone: String? = nil) {
         self.storeId = storeId; self.storeName = storeName; self.merchantId = merchantId
-        self.merchantName = merchantName; self.currency = currency
+        self.merchantName = merchantName; self.currency = currency; self.timeZone = timeZone
     }
 }
 

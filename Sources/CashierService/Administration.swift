@@ -72,13 +72,28 @@ public enum Administration {
         return m
     }
 
-    public static func addStore(base: BaseStore, merchantID: String, name: String, currency: String, now: Int64) throws -> StoreRecord {
+    public static func addStore(base: BaseStore, merchantID: String, name: String, currency: String, timeZone: String = "UTC",
+                                now: Int64) throws -> StoreRecord {
         guard try base.merchant(id: merchantID) != nil else { throw RuntimeError("no merchant \(merchantID)") }
         guard Money.isValidCurrency(currency) else { throw RuntimeError("currency must be three capital letters, e.g. CNY") }
         guard (1...100).contains(name.count) else { throw RuntimeError("a store name is 1 to 100 characters") }
-        let s = StoreRecord(id: newID("S"), merchantID: merchantID, name: name, currency: currency, createdAt: now)
+        try checkTimeZone(timeZone)
+        let s = StoreRecord(id: newID("S"), merchantID: merchantID, name: name, currency: currency, createdAt: now, timeZone: timeZone)
         try base.insertStore(s)
         return s
+    }
+
+    /// Sets the time zone a store's people read times in (screens, receipts); terminals learn it from
+    /// their next ping or activation.
+    public static func setStoreTimeZone(base: BaseStore, storeID: String, timeZone: String) throws {
+        try checkTimeZone(timeZone)
+        guard try base.setStoreTimeZone(storeID: storeID, timeZone: timeZone) else { throw RuntimeError("no store \(storeID)") }
+    }
+
+    private static func checkTimeZone(_ name: String) throws {
+        guard StoreTime(identifier: name) != nil else {
+            throw RuntimeError("\(name) is not a time zone this system knows; use an IANA name such as Asia/Shanghai or UTC")
+        }
     }
 
     /// Lets a store take a channel's codes, with the merchant settings its adapter reads (a JSON object
@@ -222,12 +237,18 @@ public enum Administration {
             public var currency: String
             /// Milliseconds since 1970 (UTC).
             public var createdAt: Int64
-            enum CodingKeys: String, CodingKey { case id, merchantId = "merchant_id", name, currency, createdAt = "created_at" }
+            /// IANA name.
+            public var timeZone: String
+            enum CodingKeys: String, CodingKey {
+                case id, merchantId = "merchant_id", name, currency, createdAt = "created_at", timeZone = "time_zone"
+            }
         }
         public var stores: [Store]
 
         public init(_ records: [StoreRecord]) {
-            stores = records.map { Store(id: $0.id, merchantId: $0.merchantID, name: $0.name, currency: $0.currency, createdAt: $0.createdAt) }
+            stores = records.map {
+                Store(id: $0.id, merchantId: $0.merchantID, name: $0.name, currency: $0.currency, createdAt: $0.createdAt, timeZone: $0.timeZone)
+            }
         }
     }
 

@@ -296,7 +296,7 @@ public final class CashierService: @unchecked Sendable {
     func storeInfo(_ store: StoreRecord) -> StoreInfo {
         let merchantName = (try? base.merchant(id: store.merchantID))??.name ?? ""
         return StoreInfo(storeId: store.id, storeName: store.name, merchantId: store.merchantID,
-                         merchantName: merchantName, currency: store.currency)
+                         merchantName: merchantName, currency: store.currency, timeZone: store.timeZone)
     }
 
     static func apiError(for error: HoppingError) -> APIError {

@@ -803,6 +803,10 @@ enum OpenAPIDocument {
      },
      "currency": {
       "type": "string"
+     },
+     "time_zone": {
+      "type": "string",
+      "description": "The store's time zone, an IANA name such as Asia/Shanghai: times people read (screens, receipts) are shown in it; absent from services before store time zones (then UTC). The wire keeps UTC milliseconds."
      }
     }
    },

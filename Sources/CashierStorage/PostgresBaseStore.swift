@@ -30,7 +30,18 @@ public final class PostgresBaseStore: BaseStore {
         """
         CREATE TABLE IF NOT EXISTS stores (
             id text PRIMARY KEY, merchant_id text NOT NULL REFERENCES merchants(id), name text NOT NULL,
-            currency text NOT NULL, created_at bigint NOT NULL)
+            currency text NOT NULL, created_at bigint NOT NULL, time_zone text NOT NULL DEFAULT 'UTC')
+        """,
+        // A base made before store time zones: every store is UTC until one is set. Checked first, so a
+        // current table is not locked for nothing.
+        """
+        DO $$
+        BEGIN
+            IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                           WHERE table_schema = current_schema() AND table_name = 'stores' AND column_name = 'time_zone') THEN
+                ALTER TABLE stores ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC';
+            END IF;
+        END $$
         """,
         """
         CREATE TABLE IF NOT EXISTS staff (
@@ -120,24 +131,28 @@ public final class PostgresBaseStore: BaseStore {
 
     public func insertStore(_ store: StoreRecord) throws {
         _ = try run {
-            try $0.execute("INSERT INTO stores (id, merchant_id, name, currency, created_at) VALUES ($1, $2, $3, $4, $5)",
-                           [store.id, store.merchantID, store.name, store.currency, String(store.createdAt)])
+            try $0.execute("INSERT INTO stores (id, merchant_id, name, currency, created_at, time_zone) VALUES ($1, $2, $3, $4, $5, $6)",
+                           [store.id, store.merchantID, store.name, store.currency, String(store.createdAt), store.timeZone])
         }
     }
 
     public func store(id: String) throws -> StoreRecord? {
-        try run { try $0.execute("SELECT id, merchant_id, name, currency, created_at FROM stores WHERE id = $1", [id]) }
+        try run { try $0.execute("SELECT id, merchant_id, name, currency, created_at, time_zone FROM stores WHERE id = $1", [id]) }
             .rows.map(Self.store).first
     }
 
     public func stores() throws -> [StoreRecord] {
-        try run { try $0.execute("SELECT id, merchant_id, name, currency, created_at FROM stores ORDER BY id") }.rows.map(Self.store)
+        try run { try $0.execute("SELECT id, merchant_id, name, currency, created_at, time_zone FROM stores ORDER BY id") }.rows.map(Self.store)
+    }
+
+    public func setStoreTimeZone(storeID: String, timeZone: String) throws -> Bool {
+        try run { try $0.execute("UPDATE stores SET time_zone = $1 WHERE id = $2", [timeZone, storeID]) }.affectedRows == 1
     }
 
     private static func store(_ r: [String?]) throws -> StoreRecord {
         let row = PostgresRow(r)
         return StoreRecord(id: try row.string(0), merchantID: try row.string(1), name: try row.string(2),
-                           currency: try row.string(3), createdAt: try row.int64(4))
+                           currency: try row.string(3), createdAt: try row.int64(4), timeZone: try row.string(5))
     }
 
     // MARK: Store channels

@@ -35,8 +35,11 @@ public struct StoreRecord: Equatable, Sendable {
     public var name: String
     public var currency: String
     public var createdAt: Int64
-    public init(id: String, merchantID: String, name: String, currency: String, createdAt: Int64) {
+    /// The store's time zone, an IANA name; what people read is shown in it (`StoreTime`).
+    public var timeZone: String
+    public init(id: String, merchantID: String, name: String, currency: String, createdAt: Int64, timeZone: String = "UTC") {
         self.id = id; self.merchantID = merchantID; self.name = name; self.currency = currency; self.createdAt = createdAt
+        self.timeZone = timeZone
     }
 }
 

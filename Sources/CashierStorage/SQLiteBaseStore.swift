@@ -5,7 +5,8 @@ import SQLite
 /// Base data in one SQLite file shared by every service instance on the machine.
 public final class SQLiteBaseStore: BaseStore {
     /// 2: devices keep a key type and either a secret or a public key; the service's signing key.
-    public static let schemaVersion: Int64 = 2
+    /// 3: stores have a time zone.
+    public static let schemaVersion: Int64 = 3
 
     private let db: Database
     /// A read-only connection for the device and store lookups of every signed request, so they never wait
@@ -34,7 +35,7 @@ public final class SQLiteBaseStore: BaseStore {
         """
         CREATE TABLE IF NOT EXISTS stores (
             id TEXT PRIMARY KEY, merchant_id TEXT NOT NULL REFERENCES merchants(id), name TEXT NOT NULL,
-            currency TEXT NOT NULL, created_at INTEGER NOT NULL)
+            currency TEXT NOT NULL, created_at INTEGER NOT NULL, time_zone TEXT NOT NULL DEFAULT 'UTC')
         """,
         """
         CREATE TABLE IF NOT EXISTS staff (
@@ -86,6 +87,7 @@ public final class SQLiteBaseStore: BaseStore {
             "DROP TABLE devices",
             "ALTER TABLE devices_v2 RENAME TO devices",
         ],
+        3: ["ALTER TABLE stores ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC'"],
     ]
 
     // MARK: Merchants and stores
@@ -111,23 +113,29 @@ public final class SQLiteBaseStore: BaseStore {
 
     public func insertStore(_ store: StoreRecord) throws {
         try storage {
-            try db.run("INSERT INTO stores (id, merchant_id, name, currency, created_at) VALUES (?, ?, ?, ?, ?)",
-                       [.text(store.id), .text(store.merchantID), .text(store.name), .text(store.currency), .integer(store.createdAt)])
+            try db.run("INSERT INTO stores (id, merchant_id, name, currency, created_at, time_zone) VALUES (?, ?, ?, ?, ?, ?)",
+                       [.text(store.id), .text(store.merchantID), .text(store.name), .text(store.currency), .integer(store.createdAt),
+                        .text(store.timeZone)])
         }
     }
 
     public func store(id: String) throws -> StoreRecord? {
         try storage {
-            try lookups.query("SELECT id, merchant_id, name, currency, created_at FROM stores WHERE id = ?", [.text(id)], row: Self.store).first
+            try lookups.query("SELECT id, merchant_id, name, currency, created_at, time_zone FROM stores WHERE id = ?", [.text(id)], row: Self.store).first
         }
     }
 
     public func stores() throws -> [StoreRecord] {
-        try storage { try db.query("SELECT id, merchant_id, name, currency, created_at FROM stores ORDER BY id", row: Self.store) }
+        try storage { try db.query("SELECT id, merchant_id, name, currency, created_at, time_zone FROM stores ORDER BY id", row: Self.store) }
     }
 
     private static func store(_ s: Statement) -> StoreRecord {
-        StoreRecord(id: s.string(0), merchantID: s.string(1), name: s.string(2), currency: s.string(3), createdAt: s.int64(4))
+        StoreRecord(id: s.string(0), merchantID: s.string(1), name: s.string(2), currency: s.string(3), createdAt: s.int64(4),
+                    timeZone: s.string(5))
+    }
+
+    public func setStoreTimeZone(storeID: String, timeZone: String) throws -> Bool {
+        try storage { try db.run("UPDATE stores SET time_zone = ? WHERE id = ?", [.text(timeZone), .text(storeID)]) == 1 }
     }
 
     // MARK: Store channels

@@ -14,6 +14,8 @@ public protocol BaseStore: AnyObject, Sendable {
     func insertStore(_ store: StoreRecord) throws
     func store(id: String) throws -> StoreRecord?
     func stores() throws -> [StoreRecord]
+    /// Sets a store's time zone (an IANA name the caller has checked); false if there is no such store.
+    func setStoreTimeZone(storeID: String, timeZone: String) throws -> Bool
 
     /// The payment channels the store takes (none configured: none).
     func storeChannels(storeID: String) throws -> [StoreChannelRecord]

@@ -274,7 +274,7 @@ enum Receipt {
         var out: [String] = []
         if let store { out.append("\(store.merchantName) · \(store.storeName)") }
         out.append(s["receipt.order", order.orderNo])
-        out.append(s["receipt.time", Format.time(order.paidAt ?? order.updatedAt)])
+        out.append(s["receipt.time", Format.time(order.paidAt ?? order.updatedAt, store), StoreTime(store: store).identifier])
         out.append(SaleTable.header(s))
         for item in order.items {
             out.append(SaleTable.row(name: item.name, quantity: item.quantity, unit: item.unitPrice,

@@ -81,7 +81,7 @@ struct OrdersScreen: Screen {
         guard let page else { return }
         if page.orders.isEmpty { b.write(s["orders.none"], row: area.top + 2, column: x) }
         for (i, o) in page.orders.prefix(area.rows - 3).enumerated() {
-            let text = DisplayWidth.fit(o.orderNo.digits, to: 24) + DisplayWidth.fit(Format.time(o.createdAt), to: 20)
+            let text = DisplayWidth.fit(o.orderNo.digits, to: 24) + DisplayWidth.fit(Format.time(o.createdAt, context.status.store), to: 20)
                 + DisplayWidth.fit(Format.amount(o.amount), to: 12, alignRight: true) + "  "
                 + DisplayWidth.fit(Format.status(o.status, s), to: 10)
                 + DisplayWidth.fit(o.refundedAmount > 0 ? Format.amount(o.refundedAmount) : "", to: 10, alignRight: true)
@@ -137,7 +137,7 @@ struct OrderDetailScreen: Screen {
         var lines = Receipt.lines(order: order, store: context.status.store, strings: s)
         lines.append(s["detail.refunded", Format.amount(order.refundedAmount), Format.amount(order.refundable)])
         for r in order.refunds {
-            lines.append("  \(r.refundNo)  \(Format.time(r.createdAt))  \(Format.amount(r.amount))  \(r.status.rawValue)")
+            lines.append("  \(r.refundNo)  \(Format.time(r.createdAt, context.status.store))  \(Format.amount(r.amount))  \(r.status.rawValue)")
         }
         if let f = order.failure { lines.append(s["detail.failure", f.message, f.reason]) }
         for (i, line) in lines.prefix(area.rows).enumerated() { b.write(line, row: area.top + i, column: x) }

@@ -66,9 +66,10 @@ enum Format {
 
     static func amount(_ minor: Int64) -> String { Money(minorUnits: minor).decimalString }
 
-    /// `YYYY-MM-DD hh:mm:ss` of a Unix-milliseconds time (UTC).
-    static func time(_ milliseconds: Int64) -> String {
-        CivilTime(epochSeconds: milliseconds / 1000).display
+    /// `YYYY-MM-DD hh:mm:ss` of a Unix-milliseconds time in the store's time zone (UTC when the terminal
+    /// does not know the store's).
+    static func time(_ milliseconds: Int64, _ store: StoreInfo?) -> String {
+        StoreTime(store: store).display(ms: milliseconds)
     }
 
     static func status(_ status: OrderStatus, _ s: Strings) -> String { s["status.\(status.rawValue)"] }

@@ -185,7 +185,7 @@ struct Commands {
             if json { Self.printJSON((Reporting.object(page) as? [String: Any]) ?? [:]) } else {
                 for o in page.orders {
                     let refunded = o.refundedAmount > 0 ? " refunded \(money(o.refundedAmount, o.currency))" : ""
-                    print("\(o.orderNo.digits)  \(CivilTime(epochSeconds: o.createdAt / 1000).display)  \(money(o.amount, o.currency))  \(o.status.rawValue)\(refunded)")
+                    print("\(o.orderNo.digits)  \(StoreTime(store: engine.credentials?.store).display(ms: o.createdAt))  \(money(o.amount, o.currency))  \(o.status.rawValue)\(refunded)")
                 }
                 if page.orders.isEmpty { print("no orders") }
                 if !page.unavailableGroups.isEmpty { print("(groups \(page.unavailableGroups) did not answer; their orders are missing)") }

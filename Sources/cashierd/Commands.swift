@@ -108,8 +108,15 @@ enum CashierdCommands {
 
     static func storeAdd(_ inv: Invocation) throws -> Int32 {
         let s = try Administration.addStore(base: try runtime(inv).base, merchantID: try inv.requiredString("merchant"),
-                                            name: try inv.requiredString("name"), currency: try inv.requiredString("currency"), now: now())
+                                            name: try inv.requiredString("name"), currency: try inv.requiredString("currency"),
+                                            timeZone: try inv.requiredString("time-zone"), now: now())
         print(s.id)
+        return 0
+    }
+
+    static func storeSet(_ inv: Invocation) throws -> Int32 {
+        try Administration.setStoreTimeZone(base: try runtime(inv).base, storeID: try inv.requiredString("store"),
+                                            timeZone: try inv.requiredString("time-zone"))
         return 0
     }
 

@@ -58,7 +58,12 @@ let commandTable = CommandTable(
                 .string("merchant", "ID", required: true, help: "the merchant"),
                 .string("name", "NAME", required: true, help: "the store's name"),
                 .string("currency", "CODE", default: "CNY", help: "the store's currency (ISO 4217)"),
+                .string("time-zone", "ZONE", default: "UTC", help: "the store's time zone (IANA), e.g. Asia/Shanghai"),
             ], run: CashierdCommands.storeAdd),
+            Command("set", summary: "change a store's settings", options: [
+                .string("store", "ID", required: true, help: "the store"),
+                .string("time-zone", "ZONE", required: true, help: "the time zone screens and receipts show (IANA), e.g. Asia/Shanghai"),
+            ], run: CashierdCommands.storeSet),
             Command("list", summary: "every store: id, merchant, currency, name", options: [
                 .flag("json", help: "print one JSON document instead of lines"),
             ], run: CashierdCommands.storeList),

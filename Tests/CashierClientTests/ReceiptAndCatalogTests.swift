@@ -98,6 +98,43 @@ final class ReceiptAndCatalogTests: XCTestCase {
         XCTAssertTrue(try String(contentsOfFile: printer, encoding: .utf8).contains("COPY"))
     }
 
+    /// A store's time zone, set on the running service, reaches an activated terminal with its next probe:
+    /// its receipts and order list read local time, while the wire keeps UTC milliseconds.
+    func testTheStoresTimeZoneReachesTheTerminalsReceipts() throws {
+        let service = try Cashierd()
+        defer { service.stop() }
+        let dir = try TemporaryDirectory(prefix: "zone")
+        let printer = dir.file("receipts.txt")
+        let harness = try ClientHarness(domains: service.urls, caFile: service.caFile) { $0.receiptSink = printer }
+        try harness.activate(service)
+        func store() throws -> [String: Any] {
+            let status = try harness.runJSON(["status"])
+            let top = (status.json["status"] as? [String: Any]) ?? status.json
+            return try XCTUnwrap(top["store"] as? [String: Any], status.raw.stdout)
+        }
+        let storeID = try XCTUnwrap(try store()["store_id"] as? String)
+        XCTAssertNil(try store()["time_zone"] as? String == "Asia/Shanghai" ? "set already" : nil)
+
+        let bad = try service.admin(["store", "set", "--store", storeID, "--time-zone", "Mars/Olympus_Mons"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("is not a time zone"), bad.stderr)
+        let set = try service.admin(["store", "set", "--store", storeID, "--time-zone", "Asia/Shanghai"])
+        XCTAssertEqual(set.status, 0, set.stderr)
+        let listed = try service.admin(["store", "list", "--json"])
+        let stores = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any])?["stores"] as? [[String: Any]])
+        XCTAssertEqual(stores.first { $0["id"] as? String == storeID }?["time_zone"] as? String, "Asia/Shanghai", listed.stdout)
+
+        let sale = try harness.runJSON(["pay", "--amount", "1.00", "--code", paymentCode(.paid)])
+        XCTAssertEqual(sale.status, 0, sale.raw.stdout)
+        let order = try XCTUnwrap(sale.json["order"] as? [String: Any])
+        let paidAt = try XCTUnwrap((order["paid_at"] as? NSNumber)?.int64Value)
+        let local = try XCTUnwrap(StoreTime(identifier: "Asia/Shanghai")).display(ms: paidAt)
+        let receipt = try String(contentsOfFile: printer, encoding: .utf8)
+        XCTAssertTrue(receipt.contains("Time  \(local) Asia/Shanghai"), "want \(local) Asia/Shanghai in\n\(receipt)")
+        XCTAssertNotEqual(local, StoreTime.utc.display(ms: paidAt))
+        XCTAssertEqual(try store()["time_zone"] as? String, "Asia/Shanghai", "the keystore keeps the store as the service now has it")
+    }
+
     func testPaidSalesPrintToTheSinkAndCatalogueCodesBecomeItems() throws {
         let service = try Cashierd()
         defer { service.stop() }

@@ -86,6 +86,23 @@ final class OrderNumberTests: XCTestCase {
         XCTAssertEqual(seen.count, 100_000)
     }
 
+    /// What people read is in the store's zone, with the zone's offset at that instant.
+    func testStoreTimeShowsTheStoresZoneAcrossSummerTime() throws {
+        let shanghai = try XCTUnwrap(StoreTime(identifier: "Asia/Shanghai"))
+        XCTAssertEqual(shanghai.display(ms: 1_795_600_000_000), "2026-11-25 17:46:40", "09:46:40 UTC is 17:46:40 in Shanghai")
+        let berlin = try XCTUnwrap(StoreTime(identifier: "Europe/Berlin"))
+        XCTAssertEqual(berlin.display(ms: 1_774_746_000_000 - 1_000), "2026-03-29 01:59:59", "winter time: UTC+1")
+        XCTAssertEqual(berlin.display(ms: 1_774_746_000_000), "2026-03-29 03:00:00", "summer time from 01:00 UTC: UTC+2")
+        XCTAssertNil(StoreTime(identifier: "Mars/Olympus_Mons"))
+        XCTAssertNil(StoreTime(identifier: ""))
+        XCTAssertEqual(StoreTime(store: nil).identifier, "UTC")
+        let store = StoreInfo(storeId: "S", storeName: "n", merchantId: "M", merchantName: "m", currency: "CNY", timeZone: "Asia/Shanghai")
+        XCTAssertEqual(StoreTime(store: store), shanghai)
+        var unknown = store
+        unknown.timeZone = "Nowhere/Else"
+        XCTAssertEqual(StoreTime(store: unknown).display(ms: 1_795_600_000_000), "2026-11-25 09:46:40", "an unknown zone shows UTC")
+    }
+
     func testCivilTime() {
         XCTAssertEqual(CivilTime(epochSeconds: 0).display, "1970-01-01 00:00:00")
         XCTAssertEqual(CivilTime(epochSeconds: 951_782_400).display, "2000-02-29 00:00:00")

@@ -34,7 +34,7 @@ final class WireCodingTests: XCTestCase {
             assertSameBytes(ErrorEnvelope(error: APIError(ErrorCode.allCases[random.below(ErrorCode.allCases.count)],
                                                           detail: random.maybe { $0.text() })))
             let store = StoreInfo(storeId: random.text(), storeName: random.text(), merchantId: random.text(),
-                                  merchantName: random.text(), currency: random.text())
+                                  merchantName: random.text(), currency: random.text(), timeZone: random.maybe { $0.text() })
             assertSameBytes(PingResponse(instance: random.text(), time: random.amount(), deviceId: random.text(), store: store))
             assertSameBytes(ActivateRequest(code: random.text(), deviceName: random.maybe { $0.text() }))
             assertSameBytes(ActivateResponse(deviceId: random.text(), deviceSecret: random.text(), store: store))

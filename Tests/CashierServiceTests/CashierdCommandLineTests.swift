@@ -51,7 +51,7 @@ final class CashierdCommandLineTests: XCTestCase {
 
         let commands = try listedCommands()
         XCTAssertEqual(commands.map { $0.joined(separator: " ") },
-                       ["init", "serve", "merchant add", "merchant list", "merchant orders", "store add", "store list",
+                       ["init", "serve", "merchant add", "merchant list", "merchant orders", "store add", "store set", "store list",
                         "store channel set", "store channel list", "store channel remove", "staff add",
                         "staff list", "activation-code", "device list", "device revoke", "groups", "groups add", "groups retire",
                         "channel sign", "channel check", "reconcile", "sandbox serve", "help", "completion"])
@@ -132,7 +132,7 @@ final class CashierdCommandLineTests: XCTestCase {
         XCTAssertEqual(stores.status, 0, stores.stderr)
         let list = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(stores.stdout.utf8)) as? [String: Any], stores.stdout)
         let store = try XCTUnwrap((list["stores"] as? [[String: Any]])?.first)
-        XCTAssertEqual(Set(store.keys), ["id", "merchant_id", "name", "currency", "created_at"])
+        XCTAssertEqual(Set(store.keys), ["id", "merchant_id", "name", "currency", "created_at", "time_zone"])
         XCTAssertEqual(store["id"] as? String, demo["store_id"] as? String)
         XCTAssertEqual(store["merchant_id"] as? String, demo["merchant_id"] as? String)
         XCTAssertEqual(store["name"] as? String, "Demo Store")

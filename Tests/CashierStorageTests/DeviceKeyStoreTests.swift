@@ -59,6 +59,7 @@ final class DeviceKeyStoreTests: XCTestCase {
         }
         let store = try SQLiteBaseStore(.path(path))
         XCTAssertEqual(try store.device(id: "D1"), DeviceRecord(id: "D1", storeID: "S1", name: "till", secret: secret, activatedAt: 3))
+        XCTAssertEqual(try store.store(id: "S1")?.timeZone, "UTC", "a store from before time zones is UTC")
         XCTAssertEqual(try store.activationCodes(storeID: "S1").first?.deviceID, "D1")
         let db = try Database(.path(path), options: .init(readOnly: true))
         defer { db.close() }
@@ -77,7 +78,9 @@ final class DeviceKeyStoreTests: XCTestCase {
         XCTAssertEqual(try db.query("SELECT count(*) FROM devices WHERE secret IS NOT NULL") { $0.int64(0) }, [0])
         // Opening again changes nothing.
         _ = try SQLiteBaseStore(.path(path))
-        XCTAssertEqual(try db.query("SELECT count(*) FROM schema_version WHERE version = 2") { $0.int64(0) }, [1])
+        XCTAssertEqual(try db.query("SELECT count(*) FROM schema_version WHERE version = ?", [.integer(SQLiteBaseStore.schemaVersion)]) {
+            $0.int64(0)
+        }, [1])
     }
 
     // MARK: PostgreSQL
@@ -107,6 +110,7 @@ final class DeviceKeyStoreTests: XCTestCase {
         }
         let store = try PostgresBaseStore.open(options)
         XCTAssertEqual(try store.device(id: "D1"), DeviceRecord(id: "D1", storeID: "S1", name: "till", secret: secret, activatedAt: 3))
+        XCTAssertEqual(try store.store(id: "S1")?.timeZone, "UTC", "a store from before time zones is UTC")
         XCTAssertEqual(try store.activationCodes(storeID: "S1").first?.deviceID, "D1")
         // What an instance of the older version inserts is an HMAC device.
         try store.pool.execute("INSERT INTO devices (id, store_id, name, secret_hex, activated_at, revoked_at) VALUES ('D0', 'S1', 'old', $1, 4, NULL)",

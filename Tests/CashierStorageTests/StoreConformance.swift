@@ -29,6 +29,11 @@ func checkBaseStoreConformance(_ make: () throws -> BaseStore, file: StaticStrin
         XCTAssertEqual(try s.merchants().map(\.id), ["M1"], file: file, line: line)
         XCTAssertEqual(try s.store(id: "S2")?.name, "Harbour", file: file, line: line)
         XCTAssertEqual(try s.stores().map(\.id), ["S1", "S2"], file: file, line: line)
+        XCTAssertEqual(try s.store(id: "S1")?.timeZone, "UTC", file: file, line: line)
+        XCTAssertTrue(try s.setStoreTimeZone(storeID: "S1", timeZone: "Asia/Shanghai"), file: file, line: line)
+        XCTAssertEqual(try s.store(id: "S1")?.timeZone, "Asia/Shanghai", file: file, line: line)
+        XCTAssertEqual(try s.stores().map(\.timeZone), ["Asia/Shanghai", "UTC"], file: file, line: line)
+        XCTAssertFalse(try s.setStoreTimeZone(storeID: "S9", timeZone: "UTC"), file: file, line: line)
         XCTAssertThrowsError(try s.insertMerchant(MerchantRecord(id: "M1", name: "again", createdAt: 1)), file: file, line: line) {
             guard case StorageError.duplicateKey = $0 else { return XCTFail("want duplicateKey, got \($0)", file: file, line: line) }
         }

@@ -48,6 +48,7 @@ extension StoreInfo: WireCodable {
         w.field("merchant_name", merchantName)
         w.field("store_id", storeId)
         w.field("store_name", storeName)
+        w.field("time_zone", timeZone)
         w.endObject()
     }
 
@@ -55,7 +56,7 @@ extension StoreInfo: WireCodable {
         let f = try WireFields(value, of: Self.self)
         self.init(storeId: try f.required("store_id"), storeName: try f.required("store_name"),
                   merchantId: try f.required("merchant_id"), merchantName: try f.required("merchant_name"),
-                  currency: try f.required("currency"))
+                  currency: try f.required("currency"), timeZone: try f.optional("time_zone"))
     }
 }
 
