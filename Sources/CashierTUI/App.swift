@@ -35,15 +35,16 @@ public struct App {
     /// Whether the backend has a command in flight.
     public var backendBusy: Bool { backend.status().busy }
 
-    private func context(now: Double) -> ScreenContext {
+    private func context(now: Double, keyTime: Double? = nil) -> ScreenContext {
         let b = backend
-        return ScreenContext(strings: strings, now: now, status: b.status(), catalog: { b.catalogItem(code: $0) })
+        return ScreenContext(strings: strings, now: now, keyTime: keyTime ?? now, status: b.status(), catalog: { b.catalogItem(code: $0) })
     }
 
-    /// Handles one key.
-    public mutating func handle(_ key: Key, now: Double) -> AppFlags {
+    /// Handles one key; `keyTime` is when it was typed (default `now`), which tells a scanner's burst
+    /// from typing.
+    public mutating func handle(_ key: Key, now: Double, keyTime: Double? = nil) -> AppFlags {
         if key == .resize { return .redraw }
-        let ctx = context(now: now)
+        let ctx = context(now: now, keyTime: keyTime)
         notice = nil
         let keymap = stack[stack.count - 1].keymap
         if showingHelp {

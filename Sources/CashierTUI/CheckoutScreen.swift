@@ -24,6 +24,8 @@ struct CheckoutScreen: Screen {
     var lines: [SaleLine] = []
     var input = ""
     var message: Message?
+    /// How the input was typed: a scanner's burst is an item code, never an amount.
+    var typing = ScanDetector()
 
     let keymap = KeyMap.checkout
     let titleKey = "title.checkout"
@@ -39,7 +41,8 @@ struct CheckoutScreen: Screen {
     }
 
     mutating func type(_ c: Character, _ context: ScreenContext) -> [Effect] {
-        if input.count < 40 { input.append(c) }
+        if input.isEmpty { typing.reset() }
+        if input.count < 40 { input.append(c); typing.typed(at: context.keyTime) }
         message = nil
         return []
     }
@@ -99,9 +102,24 @@ struct CheckoutScreen: Screen {
                 message = nil
                 return []
             }
+            if typing.isScan(endedAt: context.keyTime) {
+                // A barcode scanned into the line field names an item; a code that is not one (a customer's
+                // payment code scanned too early, a receipt's order number) must never become an amount.
+                let scanned = input
+                input = ""
+                typing.reset()
+                guard let item = context.catalog(scanned) else {
+                    message = .error(s["checkout.scanNotItem", scanned])
+                    return []
+                }
+                lines.append(SaleLine(sku: item.sku ?? scanned, name: item.name, quantity: 1, unitPrice: item.unitPrice))
+                message = nil
+                return []
+            }
             if let line = parseLine(input, context) {
                 lines.append(line)
                 input = ""
+                typing.reset()
                 message = nil
             }
             return []

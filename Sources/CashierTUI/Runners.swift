@@ -14,6 +14,8 @@ public func runKeyScript(_ script: String, backend: any CashierBackend, language
     let steps = try KeyScript.parse(script)
     var app = App(backend: backend, language: language)
     var clock = 0.0
+    // When each key was typed: a person's pace, a key every quarter second, unless the script scans.
+    var typing = 0.0
     func settle() {
         let start = Date()
         _ = app.pollBackend(now: clock)
@@ -28,7 +30,15 @@ public func runKeyScript(_ script: String, backend: any CashierBackend, language
         if app.hasQuit { break }
         switch step {
         case .key(let key):
-            _ = app.handle(key, now: clock)
+            typing = max(typing + 0.25, clock)
+            _ = app.handle(key, now: clock, keyTime: typing)
+        case .scan(let code):
+            typing = max(typing + 0.25, clock)
+            for c in code {
+                _ = app.handle(.char(c), now: clock, keyTime: typing)
+                typing += 0.005
+            }
+            _ = app.handle(.enter, now: clock, keyTime: typing)
         case .wait(let seconds):
             if realTime {
                 let end = Date().addingTimeInterval(seconds)

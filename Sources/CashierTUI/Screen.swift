@@ -31,6 +31,9 @@ struct ScreenContext {
     var strings: Strings
     /// Seconds on the app's clock (monotonic; virtual in key scripts).
     var now: Double
+    /// When the key being handled was typed, on the same clock: in key scripts a person's pace (a key every
+    /// quarter second) unless the script says `<Scan:…>`, so a scanner's burst can be told from typing.
+    var keyTime: Double
     var status: BackendStatus
     var catalog: (String) -> OrderItem?
     var currency: String { status.store?.currency ?? Money.defaultCurrency }

@@ -103,6 +103,25 @@ final class OrderNumberTests: XCTestCase {
         XCTAssertEqual(StoreTime(store: unknown).display(ms: 1_795_600_000_000), "2026-11-25 09:46:40", "an unknown zone shows UTC")
     }
 
+    func testScanDetectorTellsABurstFromTyping() {
+        func detector(_ times: [Double]) -> ScanDetector {
+            var d = ScanDetector()
+            for t in times { d.typed(at: t) }
+            return d
+        }
+        let burst = (0..<18).map { 10 + Double($0) * 0.01 }
+        XCTAssertTrue(detector(burst).isScan(endedAt: 10.2), "18 keys 10 ms apart, then Enter")
+        XCTAssertFalse(detector(burst).isScan(endedAt: 10.5), "Enter long after the last key: typed")
+        XCTAssertFalse(detector([1, 1.01, 1.02]).isScan(endedAt: 1.03), "three keys are too few for a scan")
+        XCTAssertFalse(detector([1, 1.3, 1.6, 1.9]).isScan(endedAt: 2.1), "a person's pace")
+        XCTAssertFalse(detector([1, 1.01, 1.5, 1.51]).isScan(endedAt: 1.52), "one slow gap is typing")
+        XCTAssertFalse(detector((0..<40).map { Double($0) * 0.05 }).isScan(endedAt: 2.0), "longer than 1.5 s in all")
+        var reset = detector([1, 1.3, 1.6, 1.9])
+        reset.reset()
+        for t in [5.0, 5.01, 5.02, 5.03] { reset.typed(at: t) }
+        XCTAssertTrue(reset.isScan(endedAt: 5.04))
+    }
+
     func testCivilTime() {
         XCTAssertEqual(CivilTime(epochSeconds: 0).display, "1970-01-01 00:00:00")
         XCTAssertEqual(CivilTime(epochSeconds: 951_782_400).display, "2000-02-29 00:00:00")

@@ -56,6 +56,23 @@ final class ScreenTests: XCTestCase {
         XCTAssertTrue(bad.contains("Unknown item code 999."), bad)
     }
 
+    /// A barcode scanned into the line field is an item code or nothing: a payment code or a receipt's order
+    /// number scanned there never becomes an amount. The same digits typed by hand are an amount.
+    func testAScanIntoTheLineFieldIsAnItemNeverAnAmount() throws {
+        let b = CannedBackend(items: Self.items)
+        let item = try runKeyScript("<Scan:6901234567892>", backend: b)
+        XCTAssertTrue(item.contains("可口可乐") && item.contains("3.50 CNY"), item)
+        let code = try runKeyScript("<Scan:1234>", backend: b)
+        XCTAssertTrue(code.contains("1234 was scanned and is not an item code; type amounts by hand."), code)
+        XCTAssertTrue(code.contains("0.00 CNY"), "nothing was added: \(code)")
+        let typed = try runKeyScript("1234<Enter>", backend: b)
+        XCTAssertTrue(typed.contains("1234.00 CNY"), typed)
+        // At the payment code prompt a scan is what is expected.
+        let paying = CannedBackend(items: Self.items) { _ in [] }
+        let prompt = try runKeyScript("5<Enter><Enter><Scan:994567890123456789>", backend: paying)
+        XCTAssertFalse(prompt.contains("was scanned"), prompt)
+    }
+
     func testPaymentProgressCountsDownAndCannotBeLeft() throws {
         let n = CannedBackend.orderNumber(1)
         let b = CannedBackend { command in

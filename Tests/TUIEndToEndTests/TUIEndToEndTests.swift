@@ -52,7 +52,7 @@ final class TUIEndToEndTests: XCTestCase {
 
     /// Types one amount line, goes on to the payment code and scans it.
     private func sell(_ pane: TmuxPane, amount: String, code: String, file: StaticString = #filePath, line: UInt = #line) {
-        pane.type(amount)
+        pane.typeByHand(amount)
         pane.press("Enter")
         pane.waitFor(amount, file: file, line: line)
         pane.press("Enter")
@@ -284,6 +284,22 @@ final class TUIEndToEndTests: XCTestCase {
         let enTotal = try XCTUnwrap(lines(en).first { $0.contains("TOTAL") })
         let zhTotal = try XCTUnwrap(lines(zh).first { $0.contains("合计") })
         XCTAssertEqual(displayWidth(zhTotal.trimmingTrailingSpaces), displayWidth(enTotal.trimmingTrailingSpaces), "\(enTotal)\n\(zhTotal)")
+    }
+
+    /// A payment code scanned into the line field (the customer was quick) is refused there, never taken
+    /// for an amount; the same sale then goes on with the amount typed and the code scanned at its prompt.
+    func testAScannedCodeNeverBecomesAnAmount() throws {
+        let service = try Cashierd(groups: 1)
+        defer { service.stop() }
+        let home = try home(for: service)
+        let pane = try startUI(home)
+        waitForCheckout(pane)
+        let code = paymentCode(.paid)
+        pane.scan(code)
+        let refused = try XCTUnwrap(pane.waitFor("was scanned and is not an item code"))
+        XCTAssertTrue(refused.contains("0.00 CNY"), refused)
+        sell(pane, amount: "8.80", code: code)
+        pane.waitFor("PAID", "8.80")
     }
 
     /// A terminal set to a locale the system does not have (zh_CN.UTF-8 on a minimal image) still draws

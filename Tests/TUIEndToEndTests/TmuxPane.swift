@@ -49,6 +49,14 @@ final class TmuxPane: @unchecked Sendable {
         _ = try? Self.run(["-L", socket, "send-keys", "-t", session] + keys)
     }
 
+    /// Types at a person's pace, a key every 150 ms (a burst is taken for a barcode scanner).
+    func typeByHand(_ text: String) {
+        for c in text {
+            type(String(c))
+            Thread.sleep(forTimeInterval: 0.15)
+        }
+    }
+
     /// Types a scanner's burst: the digits and Enter in one send.
     func scan(_ code: String) {
         type(code)
