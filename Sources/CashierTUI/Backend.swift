@@ -25,6 +25,18 @@ public enum BackendCommand: Equatable, Sendable {
     /// Fetch one page of the store's orders, newest first; `cursor` is a `nextCursor` from an earlier page.
     /// Answered by `.orderList`.
     case listOrders(cursor: String?, limit: Int)
+    /// Print a paid order's receipt again, marked COPY: this order's, or the last receipt printed when nil.
+    /// Answered by `.receipt(…, copy: true)`.
+    case reprintReceipt(OrderNumber?)
+}
+
+/// What became of a receipt sent to the printer.
+public enum ReceiptPrint: Equatable, Sendable {
+    case printed
+    /// No printer is configured.
+    case noPrinter
+    /// The printer is missing, out of paper or failing; the sale it was for stays paid.
+    case failed(String)
 }
 
 /// A sale as entered on the checkout screen.
@@ -57,6 +69,9 @@ public enum BackendEvent: Equatable, Sendable {
     case order(Result<OrderView, APIError>)
     case refund(Result<RefundView, APIError>)
     case orderList(Result<OrderListResponse, APIError>)
+    /// A receipt went to the printer (or did not): a sale's own (`copy` false, right after its `.finished`)
+    /// or a reprint's.
+    case receipt(Result<ReceiptPrint, APIError>, copy: Bool)
 }
 
 /// The state of one of the two service domains.

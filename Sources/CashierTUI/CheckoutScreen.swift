@@ -80,6 +80,14 @@ struct CheckoutScreen: Screen {
                 message = .info(s["checkout.voided"])
             }
             return []
+        case .reprintReceipt:
+            switch phase {
+            case .result(.paid(let order)): return [.send(.reprintReceipt(order.orderNo))]
+            case .entering where lines.isEmpty && input.isEmpty: return [.send(.reprintReceipt(nil))]
+            default:
+                message = .error(s["checkout.finishFirst"])
+                return []
+            }
         case .openRefund, .openOrders:
             guard phase == .entering, lines.isEmpty else {
                 message = .error(s["checkout.finishFirst"])
@@ -170,6 +178,10 @@ struct CheckoutScreen: Screen {
     }
 
     mutating func receive(_ event: BackendEvent, _ context: ScreenContext) -> [Effect] {
+        if case let .receipt(result, copy) = event {
+            message = Receipt.message(result, copy: copy, context.strings)
+            return []
+        }
         guard case .paying = phase else { return [] }
         switch event {
         case .sale(.finished(let outcome), _): phase = .result(outcome); message = nil
@@ -288,6 +300,17 @@ enum SaleTable {
 
 /// The text receipt of an order.
 enum Receipt {
+    /// What the cashier is told about a receipt sent to the printer: nothing when a sale's own receipt
+    /// printed (or there is no printer), a warning when it did not, and how a reprint went.
+    static func message(_ result: Result<ReceiptPrint, APIError>, copy: Bool, _ s: Strings) -> Message? {
+        switch result {
+        case .failure(let e): return .error(Format.error(e, s))
+        case .success(.printed): return copy ? .info(s["receipt.reprinted"]) : nil
+        case .success(.noPrinter): return copy ? .error(s["receipt.noPrinter"]) : nil
+        case .success(.failed(let why)): return .error(s[copy ? "receipt.notPrinted" : "receipt.saleNotPrinted", why])
+        }
+    }
+
     static func lines(order: OrderView, store: StoreInfo?, strings s: Strings) -> [String] {
         var out: [String] = []
         if let store { out.append("\(store.merchantName) · \(store.storeName)") }

@@ -4,7 +4,7 @@ import Terminal
 public enum Request: String, CaseIterable, Sendable {
     case help, back, quit, confirm, deleteBackward, clearInput
     case moveUp, moveDown, pageUp, pageDown
-    case openRefund, openOrders, voidSale, refundOrder
+    case openRefund, openOrders, voidSale, refundOrder, reprintReceipt
 
     /// The Strings key of the one-line description shown on the help screen.
     public var descriptionKey: String { "request.\(rawValue)" }
@@ -64,6 +64,7 @@ public struct KeyTable: Sendable {
         KeyBinding(.checkout, .function(2), .openRefund), KeyBinding(.checkout, .char("r"), .openRefund),
         KeyBinding(.checkout, .function(3), .openOrders), KeyBinding(.checkout, .char("o"), .openOrders),
         KeyBinding(.checkout, .function(8), .voidSale),
+        KeyBinding(.checkout, .function(7), .reprintReceipt),
 
         KeyBinding(.orders, .up, .moveUp), KeyBinding(.orders, .char("k"), .moveUp),
         KeyBinding(.orders, .down, .moveDown), KeyBinding(.orders, .char("j"), .moveDown),
@@ -71,5 +72,6 @@ public struct KeyTable: Sendable {
         KeyBinding(.orders, .pageUp, .pageUp), KeyBinding(.orders, .char("p"), .pageUp),
 
         KeyBinding(.orderDetail, .char("r"), .refundOrder), KeyBinding(.orderDetail, .function(2), .refundOrder),
+        KeyBinding(.orderDetail, .function(7), .reprintReceipt),
     ])
 }

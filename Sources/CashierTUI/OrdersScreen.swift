@@ -113,12 +113,19 @@ struct OrderDetailScreen: Screen {
             guard let order else { return [] }
             guard order.refundable > 0 else { message = .error(context.strings["refund.nothing"]); return [] }
             return [.push(RefundScreen(order: order))]
+        case .reprintReceipt:
+            guard let order else { return [] }
+            return [.send(.reprintReceipt(order.orderNo))]
         case .confirm: return []
         default: return nil
         }
     }
 
     mutating func receive(_ event: BackendEvent, _ context: ScreenContext) -> [Effect] {
+        if case let .receipt(result, copy) = event {
+            message = Receipt.message(result, copy: copy, context.strings)
+            return []
+        }
         guard order == nil, case .order(let result) = event else { return [] }
         switch result {
         case .success(let o): order = o

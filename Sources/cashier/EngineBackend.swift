@@ -51,13 +51,16 @@ struct EngineBackend: CashierBackend {
                 let request = CreateOrderRequest(amount: sale.amount, currency: sale.currency,
                                                  items: sale.items.isEmpty ? nil : sale.items)
                 // Phases (the final one included) arrive through the engine's `.sale` events.
-                _ = engine.sell(request, paymentCode: sale.paymentCode)
+                let result = engine.sell(request, paymentCode: sale.paymentCode)
+                if let receipt = result.receipt { inbox.push(.receipt(.success(ReceiptPrint(receipt)), copy: false)) }
             case .lookupOrder(let n):
                 inbox.push(.order(engine.order(n)))
             case let .refund(order, amount, pin, ref):
                 inbox.push(.refund(engine.refund(order: order, amount: amount, pin: pin, refundRef: ref).result))
             case let .listOrders(cursor, limit):
                 inbox.push(.orderList(engine.orders(limit: limit, cursor: cursor)))
+            case .reprintReceipt(let n):
+                inbox.push(.receipt(engine.reprintReceipt(order: n).map { ReceiptPrint($0.1) }, copy: true))
             }
         }
         thread.start()
@@ -78,4 +81,14 @@ private final class Inbox: @unchecked Sendable {
     func end() { lock.lock(); running -= 1; lock.unlock() }
     var busy: Bool { lock.lock(); defer { lock.unlock() }; return running > 0 || !events.isEmpty }
     func drain() -> [BackendEvent] { lock.lock(); defer { events = []; lock.unlock() }; return events }
+}
+
+extension ReceiptPrint {
+    init(_ printing: ReceiptPrinting) {
+        switch printing {
+        case .printed: self = .printed
+        case .noPrinter: self = .noPrinter
+        case .failed(let why): self = .failed(why)
+        }
+    }
 }

@@ -286,6 +286,34 @@ final class TUIEndToEndTests: XCTestCase {
         XCTAssertEqual(displayWidth(zhTotal.trimmingTrailingSpaces), displayWidth(enTotal.trimmingTrailingSpaces), "\(enTotal)\n\(zhTotal)")
     }
 
+    /// A sale whose receipt cannot be printed is still paid and says so; F7 prints it again, marked COPY.
+    func testAFailedReceiptLeavesTheSalePaidAndF7PrintsItAgain() throws {
+        let service = try Cashierd(groups: 1)
+        defer { service.stop() }
+        let home = try home(for: service)
+        let printer = home.home.file("printer.txt")
+        try FileManager.default.createDirectory(atPath: printer, withIntermediateDirectories: false) // cannot be written
+        var configuration = home.configuration
+        configuration.receiptSink = printer
+        try configuration.write(to: home.configPath)
+        let pane = try startUI(home)
+        waitForCheckout(pane)
+        sell(pane, amount: "2.50", code: paymentCode(.paid))
+        let paid = try XCTUnwrap(pane.waitFor("PAID", "receipt was NOT printed"))
+        XCTAssertTrue(paid.contains("F7 prints it again"), paid)
+        try FileManager.default.removeItem(atPath: printer)
+        pane.press("F7")
+        pane.waitFor("The receipt was printed again (COPY).")
+        let printed = try String(contentsOfFile: printer, encoding: .utf8)
+        XCTAssertTrue(printed.contains("*** COPY ***") && printed.contains("2.50"), printed)
+        pane.press("Enter")
+        waitForCheckout(pane)
+        pane.press("F7")
+        pane.waitFor("The receipt was printed again (COPY).")
+        XCTAssertEqual(try String(contentsOfFile: printer, encoding: .utf8).components(separatedBy: "*** COPY ***").count, 5,
+                       "two copies, each marked at the top and the bottom")
+    }
+
     /// A payment code scanned into the line field (the customer was quick) is refused there, never taken
     /// for an amount; the same sale then goes on with the amount typed and the code scanned at its prompt.
     func testAScannedCodeNeverBecomesAnAmount() throws {
