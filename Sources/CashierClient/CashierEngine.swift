@@ -153,7 +153,7 @@ public final class CashierEngine: @unchecked Sendable {
         let unfinished = (try? journal.unfinishedSales().count) ?? 0
         return EngineStatus(domains: domains, activeDomain: machine.active, unreachable: machine.unreachable,
                             probeRounds: machine.round, deviceId: creds?.deviceId, store: creds?.store, unfinishedSales: unfinished,
-                            clockOffsetMs: serviceClock.offsetMs)
+                            clockOffsetMs: serviceClock.offsetMs, staff: try? journal.signedInStaff())
     }
 
     /// Waits (bounded) until the start-up round has a winner or ended, then returns the status.
@@ -562,6 +562,33 @@ public final class CashierEngine: @unchecked Sendable {
         var query = [("limit", String(limit))]
         if let cursor { query.append(("cursor", cursor)) }
         return perform("GET", API.Path.orders, query: query, policy: .safe).decoded(OrderListResponse.self).mapError(\.apiError)
+    }
+
+    // MARK: - Staff
+
+    /// Signs a member of the store's staff in with their PIN, checked by the service; the journal keeps who
+    /// is signed in (never the PIN) until `signOut`, across restarts.
+    public func signIn(pin: String) -> Result<StaffView, APIError> {
+        guard PINHash.isValidPIN(pin) else { return .failure(APIError(.badInput, detail: "a staff PIN is 4 to 12 digits")) }
+        let body = API.encode(StaffSignInRequest(pin: pin))
+        switch perform("POST", API.Path.staffSignIn, body: body, policy: .safe).decoded(StaffSignInResponse.self) {
+        case .failure(let f): return .failure(f.apiError)
+        case .success(let answer):
+            do { try journal.saveSignedInStaff(answer.staff) } catch {
+                return .failure(APIError(.configInvalid, detail: "the journal cannot keep who is signed in: \(error)"))
+            }
+            log.write("\(answer.staff.role) \(answer.staff.staffId) (\(answer.staff.name)) signed in")
+            return .success(answer.staff)
+        }
+    }
+
+    /// Signs out whoever is signed in; returns who that was.
+    @discardableResult
+    public func signOut() -> StaffView? {
+        let was = try? journal.signedInStaff()
+        try? journal.saveSignedInStaff(nil)
+        if let was { log.write("\(was.staffId) signed out") }
+        return was
     }
 
     // MARK: - Sales

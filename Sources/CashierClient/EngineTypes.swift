@@ -55,6 +55,8 @@ public struct EngineStatus: Codable, Equatable, Sendable {
     /// Milliseconds added to this terminal's clock to sign with the service's time (0: the clocks agree,
     /// or the service has not said otherwise).
     public var clockOffsetMs: Int64
+    /// Who is signed in at this terminal (`cashier sign-in`), if anyone.
+    public var staff: StaffView?
 }
 
 extension CallFailure {

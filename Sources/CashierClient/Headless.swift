@@ -136,6 +136,11 @@ public final class HeadlessSession: @unchecked Sendable {
                 let order = try CommandInput.orderNumber(string("order"))
                 run(command: cmd, id: id) { () throws(APIError) in ["order": Reporting.object(try engine.order(order).get())] }
             } catch { fail(cmd, id: id, error) }
+        case "sign_in":
+            guard let pin = string("pin") else { fail(cmd, id: id, APIError(.badInput, detail: "sign_in needs the staff \"pin\"")); return true }
+            run(command: cmd, id: id) { () throws(APIError) in ["staff": Reporting.object(try engine.signIn(pin: pin).get())] }
+        case "sign_out":
+            run(command: cmd, id: id) { ["signed_out": engine.signOut().map { Reporting.object($0) } ?? NSNull()] }
         case "receipt":
             do throws(APIError) {
                 var number: OrderNumber?

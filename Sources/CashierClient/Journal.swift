@@ -23,6 +23,8 @@ public final class Journal: @unchecked Sendable {
             CREATE TABLE IF NOT EXISTS refunds (
                 ref TEXT PRIMARY KEY, order_no TEXT NOT NULL, amount INTEGER NOT NULL, snapshot TEXT NOT NULL,
                 final INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS signed_in (
+                id INTEGER PRIMARY KEY CHECK (id = 1), staff TEXT NOT NULL, at INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS receipts (
                 order_no TEXT PRIMARY KEY, printed_at INTEGER NOT NULL);
             """)
@@ -106,6 +108,21 @@ public final class Journal: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         return try db.query("SELECT snapshot FROM sales WHERE id = ?", [.text(id)]) { $0.string(0) }
             .first.flatMap { try? API.decode(SaleStateMachine.self, from: Array($0.utf8)) }
+    }
+
+    /// Keeps who is signed in at the terminal (nil: nobody).
+    public func saveSignedInStaff(_ staff: StaffView?) throws {
+        lock.lock(); defer { lock.unlock() }
+        guard let staff else { _ = try db.run("DELETE FROM signed_in"); return }
+        _ = try db.run("INSERT INTO signed_in (id, staff, at) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET staff = excluded.staff, at = excluded.at",
+                       [.text(String(decoding: API.encode(staff), as: UTF8.self)), .integer(now())])
+    }
+
+    /// Who is signed in at the terminal, if anyone.
+    public func signedInStaff() throws -> StaffView? {
+        lock.lock(); defer { lock.unlock() }
+        return try db.query("SELECT staff FROM signed_in WHERE id = 1") { $0.string(0) }
+            .first.flatMap { try? API.decode(StaffView.self, from: Array($0.utf8)) }
     }
 
     /// Notes that a receipt of `order` went to the printer (or file), for "reprint the last receipt".

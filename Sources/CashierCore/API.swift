@@ -15,6 +15,7 @@ public enum API {
         public static let orders = "/v1/orders"
         public static let sales = "/v1/sales"
         public static let orderNumbers = "/v1/order-numbers"
+        public static let staffSignIn = "/v1/staff/sign-in"
         public static func order(_ n: OrderNumber) -> String { "/v1/orders/\(n.digits)" }
         public static func pay(_ n: OrderNumber) -> String { "/v1/orders/\(n.digits)/pay" }
         public static func reverse(_ n: OrderNumber) -> String { "/v1/orders/\(n.digits)/reverse" }
@@ -135,6 +136,29 @@ public struct RotateKeyResponse: Codable, Equatable, Sendable {
     /// The service's Ed25519 public key, which signs every answer to the device from now on.
     public var servicePublicKey: String
     public init(deviceId: String, servicePublicKey: String) { self.deviceId = deviceId; self.servicePublicKey = servicePublicKey }
+}
+
+// MARK: - Staff
+
+/// `POST /v1/staff/sign-in`: a cashier signs in at the terminal with their staff PIN. Wrong PINs count
+/// against the terminal as for refunds (`PIN_INVALID`, then `PIN_LOCKED`).
+public struct StaffSignInRequest: Codable, Equatable, Sendable {
+    public var pin: String
+    public init(pin: String) { self.pin = pin }
+}
+
+/// A member of the store's staff as a terminal shows them (never their PIN).
+public struct StaffView: Codable, Equatable, Sendable {
+    public var staffId: String
+    public var name: String
+    /// `cashier` or `supervisor`.
+    public var role: String
+    public init(staffId: String, name: String, role: String) { self.staffId = staffId; self.name = name; self.role = role }
+}
+
+public struct StaffSignInResponse: Codable, Equatable, Sendable {
+    public var staff: StaffView
+    public init(staff: StaffView) { self.staff = staff }
 }
 
 // MARK: - Orders

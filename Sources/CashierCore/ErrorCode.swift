@@ -128,7 +128,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .refundLimitReached: return "This order has had as many refunds as are allowed."
         case .pinInvalid: return "The PIN is wrong."
         case .pinNotSupervisor: return "Refunds need a supervisor's PIN."
-        case .pinLocked: return "Too many wrong PINs; refunds from this terminal are locked for a while."
+        case .pinLocked: return "Too many wrong PINs; PINs from this terminal are refused for a while."
         case .idempotencyConflict: return "That refund reference was already used for a different refund."
         case .refundRefused: return "The payment channel refused the refund."
         case .groupUnavailable: return "The order's data is temporarily unavailable; try again shortly."

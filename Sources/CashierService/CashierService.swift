@@ -64,13 +64,14 @@ public final class CashierService: @unchecked Sendable {
 
     enum Route: String {
         case health, metrics, openAPI, activate, ping, createOrder, listOrders, getOrder, pay, reverse, refund, rotateKey, sale, orderNumbers
+        case staffSignIn
 
         /// How urgent the route is under overload; nil for routes that are always answered.
         var priority: RequestPriority? {
             switch self {
             case .health, .metrics, .openAPI: return nil
             case .listOrders: return .list
-            case .activate, .ping, .createOrder, .rotateKey, .sale, .orderNumbers: return .newOrder
+            case .activate, .ping, .createOrder, .rotateKey, .sale, .orderNumbers, .staffSignIn: return .newOrder
             case .getOrder, .pay, .reverse, .refund: return .completion
             }
         }
@@ -104,6 +105,7 @@ public final class CashierService: @unchecked Sendable {
         case API.Path.rotateKey: return only("POST", .rotateKey)
         case API.Path.sales: return only("POST", .sale)
         case API.Path.orderNumbers: return only("POST", .orderNumbers)
+        case API.Path.staffSignIn: return only("POST", .staffSignIn)
         case API.Path.orders:
             if method == "POST" { return .success((.createOrder, nil)) }
             if method == "GET" { return .success((.listOrders, nil)) }
@@ -236,6 +238,7 @@ public final class CashierService: @unchecked Sendable {
         case .rotateKey: return try rotateKey(request, auth: auth!, now: now)
         case .sale: return try sale(request, auth: auth!, now: now)
         case .orderNumbers: return try orderNumbers(request, auth: auth!, now: now)
+        case .staffSignIn: return try staffSignIn(request, auth: auth!, now: now)
         }
     }
 

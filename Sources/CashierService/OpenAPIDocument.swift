@@ -647,6 +647,57 @@ enum OpenAPIDocument {
      }
     }
    }
+  },
+  "/v1/staff/sign-in": {
+   "post": {
+    "summary": "Sign a member of the store's staff in at the terminal with their PIN (wrong PINs count as for refunds)",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/StaffSignInRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/StaffSignInResponse"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   }
   }
  },
  "components": {
@@ -1307,6 +1358,52 @@ enum OpenAPIDocument {
        "pattern": "^[0-9]{23}$",
        "description": "an order number (23 digits, Luhn check digit)"
       }
+     }
+    }
+   },
+   "StaffSignInRequest": {
+    "type": "object",
+    "required": [
+     "pin"
+    ],
+    "properties": {
+     "pin": {
+      "type": "string",
+      "description": "The staff PIN, 4 to 12 digits"
+     }
+    }
+   },
+   "StaffView": {
+    "type": "object",
+    "required": [
+     "staff_id",
+     "name",
+     "role"
+    ],
+    "properties": {
+     "staff_id": {
+      "type": "string"
+     },
+     "name": {
+      "type": "string"
+     },
+     "role": {
+      "type": "string",
+      "enum": [
+       "cashier",
+       "supervisor"
+      ]
+     }
+    }
+   },
+   "StaffSignInResponse": {
+    "type": "object",
+    "required": [
+     "staff"
+    ],
+    "properties": {
+     "staff": {
+      "$ref": "#/components/schemas/StaffView"
      }
     }
    }

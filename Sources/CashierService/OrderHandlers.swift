@@ -263,7 +263,7 @@ extension CashierService {
             throw Refusal(.invalidField, problem)
         }
         let order = try loadOrder(number, auth: auth)
-        let supervisor = try checkSupervisorPIN(body.pin, store: auth.store, device: auth.device, now: now)
+        let supervisor = try checkStaffPIN(body.pin, store: auth.store, device: auth.device, now: now, supervisorOnly: true)
 
         let refund = RefundRecord(refundNo: nextRefundNumber(group: number.group, now: now), orderNo: number,
                                   amount: body.amount, currency: order.currency, refundRef: body.refundRef,
@@ -314,8 +314,10 @@ extension CashierService {
         return reply
     }
 
-    /// Finds the supervisor whose PIN this is; counts wrong PINs per terminal and locks refunds after too many.
-    private func checkSupervisorPIN(_ pin: String, store: StoreRecord, device: DeviceRecord, now: Int64) throws -> StaffRecord {
+    /// Finds the member of the store's staff whose PIN this is (a supervisor when `supervisorOnly`); counts
+    /// wrong PINs per terminal and refuses every PIN from it (sign-in and refunds alike) after too many in
+    /// 15 minutes.
+    func checkStaffPIN(_ pin: String, store: StoreRecord, device: DeviceRecord, now: Int64, supervisorOnly: Bool) throws -> StaffRecord {
         let key = "pin:\(device.id)"
         let windowStart = now - 15 * 60 * 1000
         guard try base.attempts(key: key, windowStart: windowStart) < configuration.limits.pinAttempts else {
@@ -324,7 +326,7 @@ extension CashierService {
         if PINHash.isValidPIN(pin) {
             let staff = try base.staff(storeID: store.id)
             if let match = staff.first(where: { $0.pinHash.matches(pin) }) {
-                guard match.role == .supervisor else { throw Refusal(.pinNotSupervisor) }
+                guard match.role == .supervisor || !supervisorOnly else { throw Refusal(.pinNotSupervisor) }
                 try base.clearAttempts(key: key)
                 return match
             }

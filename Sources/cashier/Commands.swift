@@ -99,6 +99,7 @@ struct Commands {
             }
             if let id = s.deviceId, let store = s.store { print("device \(id), store \(store.storeName) (\(store.storeId))") }
             else { print("not activated") }
+            if let staff = s.staff { print("signed in: \(staff.name) (\(staff.staffId), \(staff.role))") }
             if s.unfinishedSales > 0 { print("\(s.unfinishedSales) unfinished sale(s) in the journal") }
             if s.clockOffsetMs != 0 {
                 print("this terminal's clock is \(ClockCorrection.describe(offsetMs: s.clockOffsetMs)) the service's; "
@@ -213,6 +214,27 @@ struct Commands {
             }
             return 0
         }
+    }
+
+    /// `cashier sign-in --pin PIN`: a member of the store's staff signs in at this terminal.
+    func signIn() throws -> Int32 {
+        if let failed = requireActivation() { return failed }
+        let pin = try invocation.requiredString("pin")
+        engine.start()
+        switch engine.signIn(pin: pin) {
+        case .failure(let e): return Self.report(e, json: json)
+        case .success(let staff):
+            if json { Self.printJSON(["staff": Reporting.object(staff)]) } else { print("signed in: \(staff.name) (\(staff.staffId), \(staff.role))") }
+            return 0
+        }
+    }
+
+    /// `cashier sign-out`: nobody is signed in at this terminal afterwards.
+    func signOut() -> Int32 {
+        let was = engine.signOut()
+        if json { Self.printJSON(["signed_out": was.map { Reporting.object($0) } ?? NSNull()]) }
+        else { print(was.map { "signed out: \($0.name)" } ?? "nobody was signed in") }
+        return 0
     }
 
     /// `cashier receipt [ORDER_NO]`: prints a paid order's receipt again, marked COPY (the last receipt

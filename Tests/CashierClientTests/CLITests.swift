@@ -97,6 +97,46 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(reconcile.stdout.contains("paid orders in groups: \(paid); paid at channel: \(paid)"), reconcile.stdout)
     }
 
+    /// Staff sign in with their PIN (any role), checked by the service; the terminal keeps who is signed in
+    /// (never the PIN) until sign-out, and wrong PINs lock the terminal's PINs as for refunds.
+    func testStaffSignInSignOutAndLockOut() throws {
+        try harness.activate(service)
+        let cashier = try harness.runJSON(["sign-in", "--pin", Cashierd.cashierPIN])
+        XCTAssertEqual(cashier.status, 0, cashier.raw.stdout + cashier.raw.stderr)
+        let staff = try XCTUnwrap(cashier.json["staff"] as? [String: Any])
+        XCTAssertEqual(staff["role"] as? String, "cashier")
+        XCTAssertNotNil(staff["staff_id"] as? String)
+        let status = try harness.runJSON(["status"])
+        XCTAssertEqual((status.json["staff"] as? [String: Any])?["staff_id"] as? String, staff["staff_id"] as? String, status.raw.stdout)
+        let journalPath = ((harness.configPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(harness.configuration.journalPath)
+        let journal = String(decoding: try Data(contentsOf: URL(fileURLWithPath: journalPath)), as: UTF8.self)
+        XCTAssertTrue(journal.contains(staff["staff_id"] as? String ?? "?"), "the journal keeps who is signed in")
+        XCTAssertFalse(journal.contains(Cashierd.cashierPIN), "the journal never holds a PIN")
+
+        let out = try harness.run(["sign-out"])
+        XCTAssertEqual(out.status, 0)
+        XCTAssertTrue(out.stdout.contains("signed out: "), out.stdout)
+        XCTAssertNil(try harness.runJSON(["status"]).json["staff"] as? [String: Any])
+        XCTAssertTrue(try harness.run(["sign-out"]).stdout.contains("nobody was signed in"))
+
+        XCTAssertEqual(try harness.run(["sign-in", "--pin", "12"]).status, 2, "not a PIN at all: bad input, not counted")
+        for _ in 0..<5 {
+            let wrong = try harness.runJSON(["sign-in", "--pin", "0000"])
+            XCTAssertEqual(wrong.status, 6)
+            XCTAssertEqual(wrong.json["code"] as? String, "PIN_INVALID")
+        }
+        let locked = try harness.runJSON(["sign-in", "--pin", Cashierd.supervisorPIN])
+        XCTAssertEqual(locked.json["code"] as? String, "PIN_LOCKED", "five wrong PINs lock every PIN from the terminal")
+
+        // Headless: the same commands, on another terminal (this one's PINs are locked).
+        let other = try ClientHarness(domains: service.urls, caFile: service.caFile)
+        try other.activate(service)
+        let session = try other.run(["--headless"], stdin: #"{"cmd":"sign_in","id":"i","pin":"\#(Cashierd.supervisorPIN)"}"# + "\n"
+                                      + #"{"cmd":"status","id":"s"}"# + "\n" + #"{"cmd":"sign_out","id":"o"}"# + "\n")
+        XCTAssertTrue(session.stdout.contains(#""role":"supervisor""#), session.stdout)
+        XCTAssertTrue(session.stdout.contains(#""signed_out":{"#), session.stdout)
+    }
+
     func testRefundRetriedWithTheSameReferenceRefundsOnce() throws {
         try harness.activate(service)
         let sale = try harness.runJSON(["pay", "--amount", "10.00", "--code", paymentCode(.paid)])
@@ -205,7 +245,7 @@ final class CommandLineCLITests: XCTestCase {
     func testEveryCommandsHelpIsPrintedAndNothingElseIsDone() throws {
         let commands = try listedCommands()
         XCTAssertEqual(commands.map { $0.joined(separator: " ") },
-                       ["activate", "status", "pay", "refund", "orders", "order", "receipt", "resume", "rotate-key", "tui", "help", "completion"])
+                       ["activate", "status", "pay", "refund", "orders", "order", "sign-in", "sign-out", "receipt", "resume", "rotate-key", "tui", "help", "completion"])
         // Both ways of giving an activation code (or an order number) are still taken: they meet the bad configuration.
         XCTAssertEqual(try cashier(["activate", "AAAA-BBBB"]).status, 8)
         XCTAssertEqual(try cashier(["activate", "--code", "AAAA-BBBB"]).status, 8)

@@ -291,6 +291,47 @@ extension OrderView: WireCodable {
     }
 }
 
+extension StaffSignInRequest: WireCodable {
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("pin", pin)
+        w.endObject()
+    }
+
+    public init(wire value: JSONValue) throws {
+        let f = try WireFields(value, of: Self.self)
+        self.init(pin: try f.required("pin"))
+    }
+}
+
+extension StaffView: WireCodable {
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("name", name)
+        w.field("role", role)
+        w.field("staff_id", staffId)
+        w.endObject()
+    }
+
+    public init(wire value: JSONValue) throws {
+        let f = try WireFields(value, of: Self.self)
+        self.init(staffId: try f.required("staff_id"), name: try f.required("name"), role: try f.required("role"))
+    }
+}
+
+extension StaffSignInResponse: WireCodable {
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("staff", staff)
+        w.endObject()
+    }
+
+    public init(wire value: JSONValue) throws {
+        let f = try WireFields(value, of: Self.self)
+        self.init(staff: try f.required("staff"))
+    }
+}
+
 extension RefundRequest: WireCodable {
     public func write(to w: inout JSONWriter) {
         w.beginObject()
