@@ -65,6 +65,35 @@ final class PatroniFailoverTests: XCTestCase {
         XCTAssertEqual(pool.reconnects, 1)
     }
 
+    /// With etcd frozen (SIGSTOP: it holds its sockets but answers nothing) the primary keeps taking writes:
+    /// Patroni's failsafe_mode keeps it primary while it reaches its standby. Without it, it would demote itself
+    /// to read-only once retry_timeout passed.
+    func testPrimaryStaysWritableWhileEtcdIsFrozen() throws {
+        let conninfo = try Self.cluster.live()
+        let pool = ConnectionPool(options: ConnectionOptions(conninfo: conninfo, connectTimeoutSeconds: 2, statementTimeoutMilliseconds: 3_000),
+                                  maxConnections: 1, checkoutTimeoutSeconds: 5)
+        defer { pool.close() }
+        _ = try Self.cluster.run(["wait-primary", "30"])
+        try pool.execute("CREATE TABLE IF NOT EXISTS etcd_outage_writes (n int)")
+        let pidText = try String(contentsOfFile: Self.cluster.dir + "/etcd.pid", encoding: .utf8)
+        guard let etcd = pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)) else { return XCTFail("no etcd pid") }
+        XCTAssertEqual(kill(etcd, SIGSTOP), 0)
+        defer { kill(etcd, SIGCONT) }
+        // ttl + retry_timeout and then some: long past the point where a primary without failsafe is read-only.
+        let until = Date().addingTimeInterval(16)
+        var n = 0
+        while Date() < until {
+            n += 1
+            XCTAssertNoThrow(try pool.execute("INSERT INTO etcd_outage_writes VALUES ($1)", [String(n)]), "write \(n) with etcd frozen")
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        XCTAssertGreaterThanOrEqual(n, 20)
+        XCTAssertEqual(pool.reconnects, 0, "the primary never went away")
+        kill(etcd, SIGCONT)
+        _ = try Self.cluster.run(["wait-primary", "30"])
+        try Self.cluster.run(["wait-sync", "60"])
+    }
+
     /// Writes run through one pool while the primary is SIGKILLed: they fail, only with connection-level errors,
     /// for at most the failover time; then succeed on the new primary through the same pool; and every write
     /// acknowledged before or during the kill is on the new primary. The old primary then rejoins as a standby.
