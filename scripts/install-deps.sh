@@ -17,6 +17,9 @@ packages=(
   postgresql             # tests start throwaway PostgreSQL clusters
   tmux                   # tests drive the real terminal front end
   haproxy                # the local multi-instance deployment's front doors (drills)
+  patroni etcd-server    # replicated PostgreSQL clusters with automatic failover (scripts/ha-cluster.sh)
+  prometheus             # promtool checks deploy/prometheus/ (and the server scrapes a deployment)
+  systemd                # systemd-analyze verifies deploy/systemd/ units
   curl openssl           # tests use the command-line tools as independent peers
   faketime               # tests run the terminal with its clock set wrong
 )

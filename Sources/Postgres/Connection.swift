@@ -49,6 +49,14 @@ public final class Connection {
 
     deinit { PQfinish(handle) }
 
+    /// The server this connection reached, "host:port" (with a multi-host conninfo: the one libpq chose).
+    public var server: String {
+        guard let handle else { return "" }
+        let host = PQhost(handle).map { String(cString: $0) } ?? ""
+        let port = PQport(handle).map { String(cString: $0) } ?? ""
+        return "\(host):\(port)"
+    }
+
     /// Closes the connection; later calls throw `.unavailable`.
     public func close() {
         PQfinish(handle)

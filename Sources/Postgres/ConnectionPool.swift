@@ -4,8 +4,13 @@ import Foundation
 ///
 /// Connections are made lazily, up to `maxConnections`. A connection that broke while in use is dropped
 /// when it comes back; an idle one that the server closed meanwhile is noticed and replaced at checkout.
-/// After a connection-level failure every idle connection made before it is dropped too, so one restart of
-/// the server costs one failed call, not one per pooled connection.
+/// A connection-level failure (`PostgresError.isConnectionFailure`: the connection lost, the server shutting
+/// down, or a server that turned read-only, as an old primary does when it comes back as a standby) drops that
+/// connection and every idle one made before it, so one restart or failover costs one failed call, not one per
+/// pooled connection. The next checkout connects afresh; with a multi-host conninfo and
+/// `target_session_attrs=read-write` libpq then finds the server that is primary now. The pool never retries a
+/// call itself: the failed call throws and its caller decides (a request is answered "retry").
+/// A statement or lock timeout leaves the connection in the pool.
 ///
 /// All calls block the calling thread (libpq is synchronous): run them on threads of your own, never on the
 /// Swift concurrency pool. `@unchecked Sendable`: all mutable state is guarded by `condition`.
@@ -21,6 +26,9 @@ public final class ConnectionPool: @unchecked Sendable {
     /// Bumped on every connection-level failure; idle connections from older generations are discarded.
     private var generation = 0
     private var closed = false
+    /// Set by a connection-level failure (or a failed connect), cleared by the next successful connect.
+    private var lostServer = false
+    private var reconnectCount = 0
 
     public init(options: ConnectionOptions, maxConnections: Int = 4, checkoutTimeoutSeconds: Double = 5) {
         precondition(maxConnections > 0, "a pool needs at least one connection")
@@ -41,7 +49,7 @@ public final class ConnectionPool: @unchecked Sendable {
             checkin(connection, generation: gen, failed: false)
             return value
         } catch let error as PostgresError {
-            checkin(connection, generation: gen, failed: error.kind == .unavailable)
+            checkin(connection, generation: gen, failed: error.isConnectionFailure)
             throw error
         } catch {
             checkin(connection, generation: gen, failed: false)
@@ -72,6 +80,15 @@ public final class ConnectionPool: @unchecked Sendable {
         toClose.forEach { $0.connection.close() }
     }
 
+    /// Times the pool connected again after losing its server: the first connection made after a connection-level
+    /// failure or a failed connect counts once, however many follow it. A rise means the server restarted, a
+    /// network path broke, or (with a multi-host conninfo) the primary moved.
+    public var reconnects: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return reconnectCount
+    }
+
     /// Connections currently made (idle or in use).
     public var openConnections: Int {
         condition.lock()
@@ -94,6 +111,7 @@ public final class ConnectionPool: @unchecked Sendable {
                     if candidate.connection.isUsable { return (candidate.connection, candidate.generation) }
                     candidate.connection.close()
                     condition.lock()
+                    lostServer = true
                 }
                 else { candidate.connection.close() }
                 open -= 1
@@ -104,11 +122,19 @@ public final class ConnectionPool: @unchecked Sendable {
                 let gen = generation
                 condition.unlock()
                 do {
-                    return (try Connection(options: options), gen)
+                    let connection = try Connection(options: options)
+                    condition.lock()
+                    if lostServer {
+                        lostServer = false
+                        reconnectCount += 1
+                    }
+                    condition.unlock()
+                    return (connection, gen)
                 } catch {
                     condition.lock()
                     open -= 1
                     generation += 1
+                    lostServer = true
                     condition.signal()
                     condition.unlock()
                     throw error
@@ -123,9 +149,14 @@ public final class ConnectionPool: @unchecked Sendable {
     }
 
     private func checkin(_ connection: Connection, generation gen: Int, failed: Bool) {
-        let usable = !failed && connection.isUsable && !connection.inTransaction
+        // A connection found dead on its way back failed at the connection level too, whatever the call threw.
+        let broken = failed || !connection.isUsable
+        let usable = !broken && !connection.inTransaction
         condition.lock()
-        if failed, gen == generation { generation += 1 }
+        if broken {
+            lostServer = true
+            if gen == generation { generation += 1 }
+        }
         if usable, !closed, gen == generation {
             idle.append((connection, gen))
             condition.signal()

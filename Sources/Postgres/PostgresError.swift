@@ -28,16 +28,29 @@ public struct PostgresError: Error, Equatable, Sendable, CustomStringConvertible
     }
 
     /// Unavailable: a dead connection, class 08 (connection exception), 53 (insufficient resources),
-    /// 57P01-57P03 (shutdown, cannot connect now), 57014 (statement timeout or cancel), 55P03 (lock timeout).
+    /// 57P01-57P03 (shutdown, cannot connect now), 25006 (a read-only server: a primary that became a standby),
+    /// 57014 (statement timeout or cancel), 55P03 (lock timeout).
     public static func classify(sqlState: String?, connectionBad: Bool) -> Kind {
         if connectionBad { return .unavailable }
         guard let state = sqlState, state.utf8.count == 5 else { return .unavailable }
         if state == "23505" { return .uniqueViolation }
         if state.hasPrefix("08") || state.hasPrefix("53") { return .unavailable }
         switch state {
-        case "57P01", "57P02", "57P03", "57014", "55P03": return .unavailable
+        case "57P01", "57P02", "57P03", "25006", "57014", "55P03": return .unavailable
         default: return .other
         }
+    }
+
+    /// Whether the failure is the connection's, not the statement's: the connection is gone (no SQLSTATE: libpq
+    /// lost or could not make it), class 08, the server shutting down or not taking connections (57P01-57P03), or
+    /// the server is read-only (25006: after a failover the old primary comes back as a standby). Such a
+    /// connection must not be used again: the next connection, made afresh, finds the current primary (a multi-host
+    /// conninfo with `target_session_attrs=read-write`). A statement or lock timeout, or a full server (53…), leaves
+    /// the connection good.
+    public var isConnectionFailure: Bool {
+        guard kind == .unavailable else { return false }
+        guard let state = sqlState else { return true }
+        return state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03" || state == "25006"
     }
 
     public var description: String {
