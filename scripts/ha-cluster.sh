@@ -178,7 +178,9 @@ start_etcd() {
     ) &
     for _ in $(seq 1 100); do
         if curl -fsS -m 1 "http://127.0.0.1:$BASE_PORT/health" 2>/dev/null | grep -q '"true"'; then return 0; fi
-        alive "$dir/etcd.pid" || break
+        # The pid file appears once the starting shell has closed its inherited descriptors (slow when the
+        # caller, a test runner, holds many): only a pid file whose process is gone means etcd died.
+        if [ -f "$dir/etcd.pid" ] && ! alive "$dir/etcd.pid"; then break; fi
         sleep 0.1
     done
     tail -n 20 "$dir/etcd.log" >&2
@@ -201,7 +203,8 @@ start_member() {
             exec setsid sh -c "$launch" sh "$mdir"
         fi
     ) &
-    for _ in $(seq 1 50); do alive "$mdir/patroni.pid" && return 0; sleep 0.1; done
+    # As for etcd: the pid file waits for the starting shell to close its inherited descriptors.
+    for _ in $(seq 1 300); do alive "$mdir/patroni.pid" && return 0; sleep 0.1; done
     tail -n 20 "$mdir/patroni.log" >&2
     die "patroni for $NAME-$k did not start"
 }
