@@ -181,9 +181,21 @@ public struct CreateOrderRequest: Codable, Equatable, Sendable {
     public var items: [OrderItem]?
     /// The terminal's own reference for the sale (shown on receipts, searchable).
     public var clientRef: String?
-    public init(amount: Int64, currency: String? = nil, items: [OrderItem]? = nil, clientRef: String? = nil) {
+    /// Who rang the sale up (the staff member signed in at the terminal), recorded on the order.
+    public var staffId: String?
+    /// The shift (`POST /v1/shifts`) the sale belongs to, so its reports count it.
+    public var shiftId: String?
+    public init(amount: Int64, currency: String? = nil, items: [OrderItem]? = nil, clientRef: String? = nil,
+                staffId: String? = nil, shiftId: String? = nil) {
         self.amount = amount; self.currency = currency; self.items = items; self.clientRef = clientRef
+        self.staffId = staffId; self.shiftId = shiftId
     }
+}
+
+/// How a sale is paid: by the customer's payment code through a channel, or in cash at the till.
+public enum Tender: String, Codable, Sendable, CaseIterable {
+    case code
+    case cash
 }
 
 /// Where an order stands.
@@ -268,16 +280,29 @@ public struct OrderView: Codable, Equatable, Sendable {
     /// While `status` is `paying`: why the payment is not final yet.
     public var pending: PaymentPending?
     public var refunds: [RefundView]
+    /// How it is paid; absent means `code` (answers of services from before cash).
+    public var tender: Tender?
+    /// For a cash sale: what the customer handed over, minor units (the change is this minus `amount`).
+    public var cashGiven: Int64?
+    public var staffId: String?
+    public var shiftId: String?
 
     public init(orderNo: OrderNumber, storeId: String, deviceId: String, amount: Int64, currency: String,
                 status: OrderStatus, refundedAmount: Int64 = 0, items: [OrderItem] = [], clientRef: String? = nil,
                 createdAt: Int64, updatedAt: Int64, paidAt: Int64? = nil, channelTxn: String? = nil,
-                failure: PaymentFailure? = nil, pending: PaymentPending? = nil, refunds: [RefundView] = []) {
+                failure: PaymentFailure? = nil, pending: PaymentPending? = nil, refunds: [RefundView] = [],
+                tender: Tender? = nil, cashGiven: Int64? = nil, staffId: String? = nil, shiftId: String? = nil) {
         self.orderNo = orderNo; self.storeId = storeId; self.deviceId = deviceId; self.amount = amount
         self.currency = currency; self.status = status; self.refundedAmount = refundedAmount; self.items = items
         self.clientRef = clientRef; self.createdAt = createdAt; self.updatedAt = updatedAt; self.paidAt = paidAt
         self.channelTxn = channelTxn; self.failure = failure; self.pending = pending; self.refunds = refunds
+        self.tender = tender; self.cashGiven = cashGiven; self.staffId = staffId; self.shiftId = shiftId
     }
+
+    /// Whether the order was paid in cash.
+    public var isCash: Bool { tender == .cash }
+    /// For a cash sale, the change handed back.
+    public var change: Int64? { cashGiven.map { max(0, $0 - amount) } }
 
     public var money: Money { Money(minorUnits: amount, currency: currency) }
     public var refundable: Int64 { status == .paid ? amount - refundedAmount : 0 }
@@ -290,8 +315,12 @@ public struct RefundRequest: Codable, Equatable, Sendable {
     /// A supervisor's PIN of the order's store.
     public var pin: String
     public var reason: String?
-    public init(amount: Int64, refundRef: String, pin: String, reason: String? = nil) {
+    /// The staff member signed in at the terminal, and their shift: the refund counts in that shift's reports.
+    public var staffId: String?
+    public var shiftId: String?
+    public init(amount: Int64, refundRef: String, pin: String, reason: String? = nil, staffId: String? = nil, shiftId: String? = nil) {
         self.amount = amount; self.refundRef = refundRef; self.pin = pin; self.reason = reason
+        self.staffId = staffId; self.shiftId = shiftId
     }
 }
 
@@ -302,7 +331,7 @@ public struct RefundResponse: Codable, Equatable, Sendable {
     public init(refund: RefundView, order: OrderView) { self.refund = refund; self.order = order }
 }
 
-/// The one-call sale (`POST /v1/sales`): the order, its payment code and the number the terminal holds
+/// The one-call sale (`POST /v1/sales`): the order, how it is paid and the number the terminal holds
 /// for it, in one request. The number makes it idempotent: the same sale sent again (after any failure, to
 /// either domain) meets the order it placed, never a second one.
 public struct SaleRequest: Codable, Equatable, Sendable {
@@ -313,13 +342,22 @@ public struct SaleRequest: Codable, Equatable, Sendable {
     public var currency: String?
     public var items: [OrderItem]?
     public var clientRef: String?
-    public var paymentCode: String
+    /// The customer's payment code; required for `code`, absent for `cash`.
+    public var paymentCode: String?
     /// How many fresh numbers the answer should carry for the next sales (0–5).
     public var reserve: Int?
+    /// Absent means `code`. A cash sale is paid when it is placed: the cash is in the drawer.
+    public var tender: Tender?
+    /// For cash: what the customer handed over (at least `amount`), so receipts and reports show the change.
+    public var cashGiven: Int64?
+    public var staffId: String?
+    public var shiftId: String?
     public init(orderNo: OrderNumber, amount: Int64, currency: String? = nil, items: [OrderItem]? = nil, clientRef: String? = nil,
-                paymentCode: String, reserve: Int? = nil) {
+                paymentCode: String?, reserve: Int? = nil, tender: Tender? = nil, cashGiven: Int64? = nil,
+                staffId: String? = nil, shiftId: String? = nil) {
         self.orderNo = orderNo; self.amount = amount; self.currency = currency; self.items = items
         self.clientRef = clientRef; self.paymentCode = paymentCode; self.reserve = reserve
+        self.tender = tender; self.cashGiven = cashGiven; self.staffId = staffId; self.shiftId = shiftId
     }
 }
 

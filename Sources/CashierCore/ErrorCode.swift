@@ -43,6 +43,11 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case pinLocked = "PIN_LOCKED"
     case idempotencyConflict = "IDEMPOTENCY_CONFLICT"
     case refundRefused = "REFUND_REFUSED"
+    case staffUnknown = "STAFF_UNKNOWN"
+    case shiftNotFound = "SHIFT_NOT_FOUND"
+    case shiftAlreadyOpen = "SHIFT_ALREADY_OPEN"
+    case shiftUnsettled = "SHIFT_UNSETTLED"
+    case supervisorRequired = "SUPERVISOR_REQUIRED"
     // Availability.
     case groupUnavailable = "GROUP_UNAVAILABLE"
     case noGroupAvailable = "NO_GROUP_AVAILABLE"
@@ -64,11 +69,11 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         switch self {
         case .malformedRequest, .invalidField, .paymentCodeInvalid, .channelNotConfigured, .amountInvalid, .badInput, .httpMalformed: return 400
         case .signatureMissing, .deviceUnknown, .signatureInvalid, .timestampSkewed, .nonceReplayed: return 401
-        case .deviceRevoked, .orderOtherStore, .pinInvalid, .pinNotSupervisor: return 403
-        case .notFound, .activationCodeInvalid, .orderNotFound: return 404
+        case .deviceRevoked, .orderOtherStore, .pinInvalid, .pinNotSupervisor, .supervisorRequired: return 403
+        case .notFound, .activationCodeInvalid, .orderNotFound, .staffUnknown, .shiftNotFound: return 404
         case .methodNotAllowed: return 405
         case .activationCodeUsed, .orderNotPayable, .paymentUnderWay, .orderNotPaid, .orderNotReversible, .refundExceedsPaid,
-             .refundLimitReached, .idempotencyConflict, .refundRefused: return 409
+             .refundLimitReached, .idempotencyConflict, .refundRefused, .shiftAlreadyOpen, .shiftUnsettled: return 409
         case .activationCodeExpired: return 410
         case .bodyTooLarge: return 413
         case .uriTooLong: return 414
@@ -86,7 +91,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     public var isRetryable: Bool {
         switch self {
         case .groupUnavailable, .noGroupAvailable, .overloaded, .channelUnavailable, .serviceUnreachable,
-             .rateLimited, .pinLocked, .internalError, .paymentUnderWay, .baseUnavailable:
+             .rateLimited, .pinLocked, .internalError, .paymentUnderWay, .baseUnavailable, .shiftUnsettled:
             return true
         default:
             return false
@@ -131,6 +136,11 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .pinLocked: return "Too many wrong PINs; PINs from this terminal are refused for a while."
         case .idempotencyConflict: return "That refund reference was already used for a different refund."
         case .refundRefused: return "The payment channel refused the refund."
+        case .staffUnknown: return "No member of this store's staff has that id; sign in again."
+        case .shiftNotFound: return "There is no such shift open at this terminal; open a shift first."
+        case .shiftAlreadyOpen: return "This terminal already has a shift open; close it first."
+        case .shiftUnsettled: return "A payment of this shift is not final yet; settle it, then close the shift."
+        case .supervisorRequired: return "The counted cash is too far from the expected; a supervisor's PIN is needed."
         case .groupUnavailable: return "The order's data is temporarily unavailable; try again shortly."
         case .noGroupAvailable: return "No order database can take new orders right now; try again shortly."
         case .overloaded: return "The service is busy; try again in a moment."

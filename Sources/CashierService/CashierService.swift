@@ -64,15 +64,15 @@ public final class CashierService: @unchecked Sendable {
 
     enum Route: String {
         case health, metrics, openAPI, activate, ping, createOrder, listOrders, getOrder, pay, reverse, refund, rotateKey, sale, orderNumbers
-        case staffSignIn
+        case staffSignIn, openShift, currentShift, getShift, closeShift
 
         /// How urgent the route is under overload; nil for routes that are always answered.
         var priority: RequestPriority? {
             switch self {
             case .health, .metrics, .openAPI: return nil
-            case .listOrders: return .list
-            case .activate, .ping, .createOrder, .rotateKey, .sale, .orderNumbers, .staffSignIn: return .newOrder
-            case .getOrder, .pay, .reverse, .refund: return .completion
+            case .listOrders, .currentShift, .getShift: return .list
+            case .activate, .ping, .createOrder, .rotateKey, .sale, .orderNumbers, .staffSignIn, .openShift: return .newOrder
+            case .getOrder, .pay, .reverse, .refund, .closeShift: return .completion
             }
         }
 
@@ -90,7 +90,8 @@ public final class CashierService: @unchecked Sendable {
         var keepsNonceInOrderGroup: Bool { self == .pay || self == .sale }
     }
 
-    /// Finds the route for a method and path; the order number for order routes.
+    /// Finds the route for a method and path; the order number for order routes (`shiftID(inPath:)` gives a
+    /// shift route's id).
     static func route(method: String, path: String) -> Result<(Route, OrderNumber?), APIError> {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         func only(_ allowed: String, _ route: Route, _ number: OrderNumber? = nil) -> Result<(Route, OrderNumber?), APIError> {
@@ -106,11 +107,18 @@ public final class CashierService: @unchecked Sendable {
         case API.Path.sales: return only("POST", .sale)
         case API.Path.orderNumbers: return only("POST", .orderNumbers)
         case API.Path.staffSignIn: return only("POST", .staffSignIn)
+        case API.Path.shifts: return only("POST", .openShift)
+        case API.Path.currentShift: return only("GET", .currentShift)
         case API.Path.orders:
             if method == "POST" { return .success((.createOrder, nil)) }
             if method == "GET" { return .success((.listOrders, nil)) }
             return .failure(APIError(.methodNotAllowed, detail: "use GET or POST"))
         default: break
+        }
+        // /v1/shifts/{id}[/close]
+        if parts.count >= 4, parts.count <= 5, parts[0] == "", parts[1] == "v1", parts[2] == "shifts", !parts[3].isEmpty {
+            if parts.count == 4 { return only("GET", .getShift) }
+            return parts[4] == "close" ? only("POST", .closeShift) : .failure(APIError(.notFound, detail: path))
         }
         // /v1/orders/{no}[/pay|/reverse|/refunds]
         guard parts.count >= 4, parts.count <= 5, parts[0] == "", parts[1] == "v1", parts[2] == "orders", !parts[3].isEmpty else {
@@ -126,6 +134,12 @@ public final class CashierService: @unchecked Sendable {
         case "refunds": return only("POST", .refund, number)
         default: return .failure(APIError(.notFound, detail: path))
         }
+    }
+
+    /// The shift id of `/v1/shifts/{id}[/close]`.
+    static func shiftID(inPath path: String) -> String {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count > 3 ? String(parts[3]) : ""
     }
 
     /// The methods the router takes for `path`, for the `Allow` header of a 405 (RFC 9110 §15.5.6).
@@ -239,6 +253,10 @@ public final class CashierService: @unchecked Sendable {
         case .sale: return try sale(request, auth: auth!, now: now)
         case .orderNumbers: return try orderNumbers(request, auth: auth!, now: now)
         case .staffSignIn: return try staffSignIn(request, auth: auth!, now: now)
+        case .openShift: return try openShift(request, auth: auth!, now: now)
+        case .currentShift: return try currentShift(auth: auth!, now: now)
+        case .getShift: return try getShift(Self.shiftID(inPath: request.path), auth: auth!, now: now)
+        case .closeShift: return try closeShift(Self.shiftID(inPath: request.path), request: request, auth: auth!, now: now)
         }
     }
 

@@ -11,10 +11,12 @@ extension CashierService {
         let body = try decode(CreateOrderRequest.self, request)
         let (currency, items) = try validateSale(amount: body.amount, currency: body.currency, items: body.items,
                                                  clientRef: body.clientRef, store: auth.store)
+        try validateStaffAndShift(staffID: body.staffId, shiftID: body.shiftId)
         let (order, hops) = try hopping.createOrder { tag in
             OrderRecord(orderNo: nextOrderNumber(group: tag, now: now), merchantID: auth.store.merchantID,
                         storeID: auth.store.id, deviceID: auth.device.id, amount: body.amount, currency: currency,
-                        items: items, clientRef: body.clientRef, createdAt: now, updatedAt: now)
+                        items: items, clientRef: body.clientRef, createdAt: now, updatedAt: now,
+                        staffID: body.staffId, shiftID: body.shiftId)
         }
         metrics.increment("cashierd_orders_created_total", [("group", order.orderNo.group.description)])
         for hop in hops { metrics.increment("cashierd_group_hops_total", [("group", hop.description)]) }
@@ -59,6 +61,14 @@ extension CashierService {
             throw Refusal(.invalidField, problem)
         }
         return (currency, items)
+    }
+
+    /// Checks the form of the staff member and shift a terminal names on a sale or refund. They are taken
+    /// as the signed terminal says (its staff signed in with their PIN), not looked up: a sale must not
+    /// wait on the base data, and a shift's reports count only its own terminal's sales.
+    func validateStaffAndShift(staffID: String?, shiftID: String?) throws(Refusal) {
+        if let staffID, !Signing.isValidDeviceID(staffID) { throw Refusal(.invalidField, "staff_id must be 1 to 64 characters of A-Z a-z 0-9 _ -") }
+        if let shiftID, !Signing.isValidDeviceID(shiftID) { throw Refusal(.invalidField, "shift_id must be 1 to 64 characters of A-Z a-z 0-9 _ -") }
     }
 
     // MARK: Query
@@ -265,9 +275,11 @@ extension CashierService {
         let order = try loadOrder(number, auth: auth)
         let supervisor = try checkStaffPIN(body.pin, store: auth.store, device: auth.device, now: now, supervisorOnly: true)
 
+        try validateStaffAndShift(staffID: body.staffId, shiftID: body.shiftId)
         let refund = RefundRecord(refundNo: nextRefundNumber(group: number.group, now: now), orderNo: number,
                                   amount: body.amount, currency: order.currency, refundRef: body.refundRef,
-                                  status: .pending, staffID: supervisor.id, reason: body.reason, createdAt: now)
+                                  status: .pending, staffID: supervisor.id, reason: body.reason, createdAt: now,
+                                  cashierID: body.staffId, shiftID: body.shiftId)
         let reservation = try hopping.withGroup(number.group) {
             try $0.reserveRefund(refund, maxRefunds: configuration.limits.maxRefundsPerOrder, now: now)
         }
@@ -281,7 +293,12 @@ extension CashierService {
         case .limitReached: throw Refusal(.refundLimitReached, "at most \(configuration.limits.maxRefundsPerOrder) refunds per order")
         case .orderNotFound: throw Refusal(.orderNotFound)
         }
-        if accepted.status == .pending {
+        if accepted.status == .pending, order.tender == .cash {
+            // Cash goes back from the drawer, at the till: there is no channel to ask.
+            try hopping.withGroup(number.group) { try $0.completeRefund(accepted.refundNo, now: now) }
+            accepted.status = .succeeded
+            accepted.completedAt = now
+        } else if accepted.status == .pending {
             let state: ChannelRefundState
             do {
                 state = try channel(of: order, now: now).refund(ChannelRefundRequest(
@@ -508,7 +525,8 @@ extension CashierService {
                          currency: order.currency, status: order.status, refundedAmount: order.refundedAmount,
                          items: order.items, clientRef: order.clientRef, createdAt: order.createdAt,
                          updatedAt: order.updatedAt, paidAt: order.paidAt, channelTxn: order.channelTxn,
-                         failure: failure, refunds: refunds.map(refundView))
+                         failure: failure, refunds: refunds.map(refundView), tender: order.tender,
+                         cashGiven: order.cashGiven, staffId: order.staffID, shiftId: order.shiftID)
     }
 
     func refundView(_ r: RefundRecord) -> RefundView {

@@ -50,11 +50,29 @@ extension CashierService {
         guard Self.isUsableForASale(body.orderNo, now: now) else {
             throw Refusal(.invalidField, "order_no must be a number this service gave out in the last 24 hours")
         }
-        let channel = try channel(forCode: body.paymentCode, store: auth.store, now: now)
-        let record = OrderRecord(orderNo: body.orderNo, merchantID: auth.store.merchantID, storeID: auth.store.id,
+        try validateStaffAndShift(staffID: body.staffId, shiftID: body.shiftId)
+        let tender = body.tender ?? .code
+        var record = OrderRecord(orderNo: body.orderNo, merchantID: auth.store.merchantID, storeID: auth.store.id,
                                  deviceID: auth.device.id, amount: body.amount, currency: currency, status: .paying,
-                                 items: items, clientRef: body.clientRef, paymentCode: body.paymentCode,
-                                 createdAt: now, updatedAt: now)
+                                 items: items, clientRef: body.clientRef, createdAt: now, updatedAt: now,
+                                 staffID: body.staffId, shiftID: body.shiftId, tender: tender)
+        var channel: (any PaymentChannel)?
+        switch tender {
+        case .code:
+            guard let code = body.paymentCode else { throw Refusal(.malformedRequest, "missing field payment_code") }
+            guard body.cashGiven == nil else { throw Refusal(.invalidField, "cash_given is for cash sales") }
+            channel = try self.channel(forCode: code, store: auth.store, now: now)
+            record.paymentCode = code
+        case .cash:
+            guard body.paymentCode == nil else { throw Refusal(.invalidField, "a cash sale has no payment_code") }
+            if let given = body.cashGiven, given < body.amount || given > Money.maximumMinorUnits {
+                throw Refusal(.amountInvalid, "cash_given must be at least the amount and at most \(Money.maximumMinorUnits) minor units")
+            }
+            // The cash is in the drawer: the sale is paid when it is placed.
+            record.status = .paid
+            record.paidAt = now
+            record.cashGiven = body.cashGiven
+        }
         let placed = try hopping.withGroup(body.orderNo.group) { try $0.placeSale(record, recording: auth.nonceRecord) }
         let (order, pending): (OrderRecord, PaymentPending?)
         switch placed {
@@ -62,14 +80,24 @@ extension CashierService {
             throw Refusal(.nonceReplayed)
         case .placed(let claimed):
             metrics.increment("cashierd_orders_created_total", [("group", claimed.orderNo.group.description)])
-            (order, pending) = try charge(claimed, code: body.paymentCode, channel: channel, request: request, auth: auth, now: now)
+            if let channel, let code = body.paymentCode {
+                (order, pending) = try charge(claimed, code: code, channel: channel, request: request, auth: auth, now: now)
+            } else {
+                metrics.increment("cashierd_payments_total", [("outcome", "cash")])
+                (order, pending) = (claimed, nil)
+            }
         case .existing(let existing):
             // The same sale sent again, or a number used twice.
             guard existing.storeID == auth.store.id else { throw Refusal(.orderOtherStore) }
-            guard existing.deviceID == auth.device.id, existing.amount == body.amount, existing.currency == currency else {
+            guard existing.deviceID == auth.device.id, existing.amount == body.amount, existing.currency == currency,
+                  existing.tender == tender else {
                 throw Refusal(.idempotencyConflict, "order_no \(body.orderNo) was used for another sale")
             }
-            (order, pending) = try answerPayOfStartedOrder(existing, code: body.paymentCode, now: now)
+            if let code = body.paymentCode {
+                (order, pending) = try answerPayOfStartedOrder(existing, code: code, now: now)
+            } else {
+                (order, pending) = (existing, nil)
+            }
         }
         let answer = SaleResponse(order: try answerView(order, pending: pending), orderNumbers: freshNumbers(body.reserve ?? 0, now: now))
         // 201 when this request placed the order, 200 when it met one already there.

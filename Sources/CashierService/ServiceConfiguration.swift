@@ -137,6 +137,9 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
         public var pinAttempts: Int = 5
         /// Refunds allowed per order.
         public var maxRefundsPerOrder: Int = 50
+        /// A shift closed with counted cash further than this from the expected (minor units, either way)
+        /// needs a supervisor's PIN.
+        public var cashDifferenceLimit: Int64 = 500
         public init() {}
 
         public init(from decoder: Decoder) throws {
@@ -152,6 +155,7 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
             activationAttempts = try c.decodeIfPresent(Int.self, forKey: .activationAttempts) ?? d.activationAttempts
             pinAttempts = try c.decodeIfPresent(Int.self, forKey: .pinAttempts) ?? d.pinAttempts
             maxRefundsPerOrder = try c.decodeIfPresent(Int.self, forKey: .maxRefundsPerOrder) ?? d.maxRefundsPerOrder
+            cashDifferenceLimit = try c.decodeIfPresent(Int64.self, forKey: .cashDifferenceLimit) ?? d.cashDifferenceLimit
         }
     }
 

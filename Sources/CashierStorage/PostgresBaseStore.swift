@@ -90,7 +90,7 @@ public final class PostgresBaseStore: BaseStore {
         """,
         "CREATE TABLE IF NOT EXISTS attempts (key text NOT NULL, at bigint NOT NULL)",
         "CREATE INDEX IF NOT EXISTS attempts_key ON attempts(key, at)",
-    ] + NonceSQL.postgresSchema
+    ] + NonceSQL.postgresSchema + ShiftSQL.postgresSchema
 
     /// A device has exactly the key its type says: the secret or the public key, never both.
     static let oneKeyCheck = """
@@ -99,12 +99,12 @@ public final class PostgresBaseStore: BaseStore {
         """
 
     /// Runs `body` on a pooled connection once the schema exists, mapping errors to `StorageError`.
-    private func run<T>(_ body: (Connection) throws -> T) throws(StorageError) -> T {
+    func run<T>(_ body: (Connection) throws -> T) throws(StorageError) -> T {
         try schema.ensure(pool)
         return try postgresStorage { try pool.withConnection(body) }
     }
 
-    private func inTransaction<T>(_ body: (Connection) throws -> T) throws(StorageError) -> T {
+    func inTransaction<T>(_ body: (Connection) throws -> T) throws(StorageError) -> T {
         try run { try $0.transaction(body) }
     }
 

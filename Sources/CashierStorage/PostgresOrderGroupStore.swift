@@ -1,4 +1,5 @@
 import CashierCore
+import Foundation
 import Postgres
 
 /// One order group in one PostgreSQL database.
@@ -30,8 +31,15 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
             order_no text COLLATE "C" PRIMARY KEY, merchant_id text NOT NULL, store_id text NOT NULL,
             device_id text NOT NULL, amount bigint NOT NULL, currency text NOT NULL, status text NOT NULL,
             refunded_amount bigint NOT NULL, items text NOT NULL, client_ref text, payment_code text, channel_txn text,
-            failure_reason text, failure_message text, created_at bigint NOT NULL, updated_at bigint NOT NULL, paid_at bigint)
+            failure_reason text, failure_message text, created_at bigint NOT NULL, updated_at bigint NOT NULL, paid_at bigint,
+            staff_id text, shift_id text, tender text NOT NULL DEFAULT 'code', cash_given bigint)
         """,
+        // Columns added after the first release (who, which shift, cash): a database made before gets them here.
+        "ALTER TABLE orders ADD COLUMN IF NOT EXISTS staff_id text",
+        "ALTER TABLE orders ADD COLUMN IF NOT EXISTS shift_id text",
+        "ALTER TABLE orders ADD COLUMN IF NOT EXISTS tender text NOT NULL DEFAULT 'code'",
+        "ALTER TABLE orders ADD COLUMN IF NOT EXISTS cash_given bigint",
+        "CREATE INDEX IF NOT EXISTS orders_shift ON orders(shift_id) WHERE shift_id IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS orders_list ON orders(store_id, created_at DESC, order_no DESC)",
         "CREATE INDEX IF NOT EXISTS orders_merchant ON orders(merchant_id, created_at DESC, order_no DESC)",
         // Only paying orders are looked up by status, so only they are indexed (see SQLiteOrderGroupStore);
@@ -42,8 +50,11 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
         CREATE TABLE IF NOT EXISTS refunds (
             refund_no text COLLATE "C" PRIMARY KEY, order_no text COLLATE "C" NOT NULL REFERENCES orders(order_no),
             amount bigint NOT NULL, currency text NOT NULL, refund_ref text NOT NULL, status text NOT NULL,
-            staff_id text NOT NULL, reason text, created_at bigint NOT NULL, completed_at bigint)
+            staff_id text NOT NULL, reason text, created_at bigint NOT NULL, completed_at bigint, cashier_id text, shift_id text)
         """,
+        "ALTER TABLE refunds ADD COLUMN IF NOT EXISTS cashier_id text",
+        "ALTER TABLE refunds ADD COLUMN IF NOT EXISTS shift_id text",
+        "CREATE INDEX IF NOT EXISTS refunds_shift ON refunds(shift_id) WHERE shift_id IS NOT NULL",
         "CREATE UNIQUE INDEX IF NOT EXISTS refunds_ref ON refunds(order_no, refund_ref)",
         "CREATE INDEX IF NOT EXISTS refunds_pending ON refunds(created_at, refund_no) WHERE \(OrderGroupSQL.pendingRefundPredicate)",
         "CREATE TABLE IF NOT EXISTS probe (id integer PRIMARY KEY CHECK (id = 1), at bigint NOT NULL)",
@@ -68,22 +79,25 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
 
     private static let orderColumns = """
         order_no, merchant_id, store_id, device_id, amount, currency, status, refunded_amount, items, client_ref, \
-        payment_code, channel_txn, failure_reason, failure_message, created_at, updated_at, paid_at
+        payment_code, channel_txn, failure_reason, failure_message, created_at, updated_at, paid_at, staff_id, shift_id, \
+        tender, cash_given
         """
 
     private static let insertOrderSQL = """
-        INSERT INTO orders (\(orderColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+        INSERT INTO orders (\(orderColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
         """
 
     private static func values(_ o: OrderRecord) -> [String?] {
         [o.orderNo.digits, o.merchantID, o.storeID, o.deviceID, String(o.amount), o.currency, o.status.rawValue,
          String(o.refundedAmount), ItemsJSON.encode(o.items), o.clientRef, o.paymentCode, o.channelTxn, o.failureReason,
-         o.failureMessage, String(o.createdAt), String(o.updatedAt), o.paidAt.map(String.init)]
+         o.failureMessage, String(o.createdAt), String(o.updatedAt), o.paidAt.map(String.init), o.staffID, o.shiftID,
+         o.tender.rawValue, o.cashGiven.map(String.init)]
     }
 
     private static func order(_ r: [String?]) throws -> OrderRecord {
         let row = PostgresRow(r)
-        guard let no = OrderNumber(try row.string(0)), let status = OrderStatus(rawValue: try row.string(6)) else {
+        guard let no = OrderNumber(try row.string(0)), let status = OrderStatus(rawValue: try row.string(6)),
+              let tender = Tender(rawValue: try row.string(19)) else {
             throw StorageError.failed("corrupt order row \(r.first.flatMap { $0 } ?? "?")")
         }
         return OrderRecord(orderNo: no, merchantID: try row.string(1), storeID: try row.string(2), deviceID: try row.string(3),
@@ -92,7 +106,9 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
                            clientRef: row.optionalString(9), paymentCode: row.optionalString(10),
                            channelTxn: row.optionalString(11), failureReason: row.optionalString(12),
                            failureMessage: row.optionalString(13), createdAt: try row.int64(14),
-                           updatedAt: try row.int64(15), paidAt: try row.optionalInt64(16))
+                           updatedAt: try row.int64(15), paidAt: try row.optionalInt64(16),
+                           staffID: row.optionalString(17), shiftID: row.optionalString(18), tender: tender,
+                           cashGiven: try row.optionalInt64(20))
     }
 
     public func insertOrder(_ order: OrderRecord) throws {
@@ -105,7 +121,7 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
         _ = try run {
             try $0.execute("""
                 WITH probe_write AS (
-                    INSERT INTO probe (id, at) VALUES (1, $18) ON CONFLICT (id) DO UPDATE SET at = excluded.at)
+                    INSERT INTO probe (id, at) VALUES (1, $22) ON CONFLICT (id) DO UPDATE SET at = excluded.at)
                 \(Self.insertOrderSQL)
                 """, Self.values(order) + [String(now)])
         }
@@ -122,10 +138,11 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
         try run { c in
             let result = try c.execute("""
                 WITH fresh AS (
-                    \(NonceSQL.postgresInsert(first: 18)) RETURNING 1),
+                    \(NonceSQL.postgresInsert(first: 22)) RETURNING 1),
                 inserted AS (
                     INSERT INTO orders (\(Self.orderColumns))
-                    SELECT $1, $2, $3, $4, $5::bigint, $6, $7, $8::bigint, $9, $10, $11, $12, $13, $14, $15::bigint, $16::bigint, $17::bigint
+                    SELECT $1, $2, $3, $4, $5::bigint, $6, $7, $8::bigint, $9, $10, $11, $12, $13, $14, $15::bigint, $16::bigint, $17::bigint,
+                           $18, $19, $20, $21::bigint
                     WHERE EXISTS (SELECT 1 FROM fresh)
                     ON CONFLICT (order_no) DO NOTHING RETURNING 1)
                 SELECT (SELECT count(*) FROM fresh), (SELECT count(*) FROM inserted)
@@ -228,7 +245,7 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
 
     // MARK: Refunds
 
-    private static let refundColumns = "refund_no, order_no, amount, currency, refund_ref, status, staff_id, reason, created_at, completed_at"
+    private static let refundColumns = "refund_no, order_no, amount, currency, refund_ref, status, staff_id, reason, created_at, completed_at, cashier_id, shift_id"
 
     private static func refund(_ r: [String?]) throws -> RefundRecord {
         let row = PostgresRow(r)
@@ -238,15 +255,16 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
         }
         return RefundRecord(refundNo: no, orderNo: orderNo, amount: try row.int64(2), currency: try row.string(3),
                             refundRef: try row.string(4), status: status, staffID: try row.string(6),
-                            reason: row.optionalString(7), createdAt: try row.int64(8), completedAt: try row.optionalInt64(9))
+                            reason: row.optionalString(7), createdAt: try row.int64(8), completedAt: try row.optionalInt64(9),
+                            cashierID: row.optionalString(10), shiftID: row.optionalString(11))
     }
 
     private static func values(_ r: RefundRecord) -> [String?] {
         [r.refundNo.text, r.orderNo.digits, String(r.amount), r.currency, r.refundRef, r.status.rawValue, r.staffID,
-         r.reason, String(r.createdAt), r.completedAt.map(String.init)]
+         r.reason, String(r.createdAt), r.completedAt.map(String.init), r.cashierID, r.shiftID]
     }
 
-    private static let insertRefundSQL = "INSERT INTO refunds (\(refundColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    private static let insertRefundSQL = "INSERT INTO refunds (\(refundColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 
     public func refunds(of orderNo: OrderNumber) throws -> [RefundRecord] {
         try run {
@@ -303,6 +321,26 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
                 """, [refundNo.text, String(now)])
         }
         return (try PostgresRow(result.rows.first ?? []).int64(0)) > 0
+    }
+
+    // MARK: Shifts
+
+    public func orders(ofShift shiftID: String) throws -> [OrderRecord] {
+        try run {
+            try $0.execute("SELECT \(Self.orderColumns) FROM orders WHERE shift_id = $1 ORDER BY created_at, order_no", [shiftID])
+        }.rows.map(Self.order)
+    }
+
+    public func refunds(ofShift shiftID: String) throws -> [(refund: RefundRecord, order: OrderRecord)] {
+        let orderColumns = Self.orderColumns.split(separator: ",").map { "o." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+        let refundColumns = Self.refundColumns.split(separator: ",").map { "r." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+        let width = Self.refundColumns.split(separator: ",").count
+        return try run {
+            try $0.execute("""
+                SELECT \(refundColumns), \(orderColumns) FROM refunds r JOIN orders o ON o.order_no = r.order_no
+                WHERE r.shift_id = $1 ORDER BY r.created_at, r.refund_no
+                """, [shiftID])
+        }.rows.map { row in (try Self.refund(Array(row.prefix(width))), try Self.order(Array(row.dropFirst(width)))) }
     }
 
     // MARK: Lists

@@ -166,17 +166,31 @@ public struct OrderRecord: Equatable, Sendable {
     public var createdAt: Int64
     public var updatedAt: Int64
     public var paidAt: Int64?
+    /// Who rang it up and in which shift (as the terminal said; its reports count the order).
+    public var staffID: String?
+    public var shiftID: String?
+    public var tender: Tender
+    /// For cash: what the customer handed over.
+    public var cashGiven: Int64?
 
     public init(orderNo: OrderNumber, merchantID: String, storeID: String, deviceID: String, amount: Int64,
                 currency: String, status: OrderStatus = .created, refundedAmount: Int64 = 0, items: [OrderItem] = [],
                 clientRef: String? = nil, paymentCode: String? = nil, channelTxn: String? = nil,
                 failureReason: String? = nil, failureMessage: String? = nil, createdAt: Int64, updatedAt: Int64,
-                paidAt: Int64? = nil) {
+                paidAt: Int64? = nil, staffID: String? = nil, shiftID: String? = nil, tender: Tender = .code,
+                cashGiven: Int64? = nil) {
         self.orderNo = orderNo; self.merchantID = merchantID; self.storeID = storeID; self.deviceID = deviceID
         self.amount = amount; self.currency = currency; self.status = status; self.refundedAmount = refundedAmount
         self.items = items; self.clientRef = clientRef; self.paymentCode = paymentCode; self.channelTxn = channelTxn
         self.failureReason = failureReason; self.failureMessage = failureMessage; self.createdAt = createdAt
         self.updatedAt = updatedAt; self.paidAt = paidAt
+        self.staffID = staffID; self.shiftID = shiftID; self.tender = tender; self.cashGiven = cashGiven
+    }
+
+    /// How a shift report names the order's tender: `cash`, or the channel of its payment code.
+    public var tenderName: String {
+        if tender == .cash { return Tender.cash.rawValue }
+        return paymentCode.flatMap { ChannelKind(paymentCode: $0)?.rawValue } ?? "unknown"
     }
 }
 
@@ -219,16 +233,72 @@ public struct RefundRecord: Equatable, Sendable {
     public var currency: String
     public var refundRef: String
     public var status: RefundStatus
+    /// The supervisor whose PIN allowed it.
     public var staffID: String
     public var reason: String?
     public var createdAt: Int64
     public var completedAt: Int64?
+    /// The staff member signed in at the terminal, and their shift (whose reports count the refund).
+    public var cashierID: String?
+    public var shiftID: String?
     public init(refundNo: RefundNumber, orderNo: OrderNumber, amount: Int64, currency: String, refundRef: String,
-                status: RefundStatus, staffID: String, reason: String? = nil, createdAt: Int64, completedAt: Int64? = nil) {
+                status: RefundStatus, staffID: String, reason: String? = nil, createdAt: Int64, completedAt: Int64? = nil,
+                cashierID: String? = nil, shiftID: String? = nil) {
         self.refundNo = refundNo; self.orderNo = orderNo; self.amount = amount; self.currency = currency
         self.refundRef = refundRef; self.status = status; self.staffID = staffID; self.reason = reason
-        self.createdAt = createdAt; self.completedAt = completedAt
+        self.createdAt = createdAt; self.completedAt = completedAt; self.cashierID = cashierID; self.shiftID = shiftID
     }
+}
+
+// MARK: - Shifts
+
+/// A staff member as a shift names them (kept as they were when the shift was opened or closed).
+public struct ShiftStaff: Equatable, Sendable {
+    public var id: String
+    public var name: String
+    public var role: StaffRole
+    public init(id: String, name: String, role: StaffRole) { self.id = id; self.name = name; self.role = role }
+}
+
+/// A shift in the base data. Its Z report (JSON, `ShiftReport`) is written once, when it closes.
+public struct ShiftRecord: Equatable, Sendable {
+    public var id: String
+    public var storeID: String
+    public var deviceID: String
+    public var currency: String
+    public var openingFloat: Int64
+    public var openedAt: Int64
+    public var openedBy: ShiftStaff
+    public var closedAt: Int64?
+    public var closedBy: ShiftStaff?
+    public var countedCash: Int64?
+    public var zNumber: Int?
+    public var zReport: String?
+    public init(id: String, storeID: String, deviceID: String, currency: String, openingFloat: Int64, openedAt: Int64,
+                openedBy: ShiftStaff, closedAt: Int64? = nil, closedBy: ShiftStaff? = nil, countedCash: Int64? = nil,
+                zNumber: Int? = nil, zReport: String? = nil) {
+        self.id = id; self.storeID = storeID; self.deviceID = deviceID; self.currency = currency
+        self.openingFloat = openingFloat; self.openedAt = openedAt; self.openedBy = openedBy; self.closedAt = closedAt
+        self.closedBy = closedBy; self.countedCash = countedCash; self.zNumber = zNumber; self.zReport = zReport
+    }
+
+    public var isOpen: Bool { closedAt == nil }
+}
+
+/// What opening a shift did.
+public enum ShiftOpening: Equatable, Sendable {
+    case opened(ShiftRecord)
+    /// The terminal has an open shift already (one at a time): that one.
+    case alreadyOpen(ShiftRecord)
+}
+
+/// What closing a shift did.
+public enum ShiftClosing: Equatable, Sendable {
+    /// Closed now, with the next Z number of its store.
+    case closed(ShiftRecord)
+    /// It was closed before: as it was then (its Z number and report are never made twice).
+    case alreadyClosed(ShiftRecord)
+    case notFound
 }
 
 /// What reserving a refund did.

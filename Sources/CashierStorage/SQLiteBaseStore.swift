@@ -8,7 +8,7 @@ public final class SQLiteBaseStore: BaseStore {
     /// 3: stores have a time zone.
     public static let schemaVersion: Int64 = 3
 
-    private let db: Database
+    let db: Database
     /// A read-only connection for the device and store lookups of every signed request, so they never wait
     /// behind the writer's commit (WAL readers do not block on the writer). The writer itself for `.memory`.
     private let lookups: Database
@@ -60,7 +60,7 @@ public final class SQLiteBaseStore: BaseStore {
         """,
         "CREATE TABLE IF NOT EXISTS attempts (key TEXT NOT NULL, at INTEGER NOT NULL)",
         "CREATE INDEX IF NOT EXISTS attempts_key ON attempts(key, at)",
-    ] + NonceSQL.sqliteSchema
+    ] + NonceSQL.sqliteSchema + ShiftSQL.sqliteSchema
 
     /// The devices table: a key type and, depending on it, either the HMAC secret or the Ed25519 public
     /// key; the other column is NULL.

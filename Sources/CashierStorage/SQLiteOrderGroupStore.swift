@@ -8,7 +8,7 @@ import SQLite
 /// group is down and pick the group up once it is back. A short busy timeout makes a locked group
 /// fail fast, which is what lets order hopping move on within milliseconds.
 public final class SQLiteOrderGroupStore: OrderGroupStore {
-    public static let schemaVersion: Int64 = 1
+    public static let schemaVersion: Int64 = 2
 
     public let path: String
     private let options: Database.Options
@@ -37,8 +37,10 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
             order_no TEXT PRIMARY KEY, merchant_id TEXT NOT NULL, store_id TEXT NOT NULL, device_id TEXT NOT NULL,
             amount INTEGER NOT NULL, currency TEXT NOT NULL, status TEXT NOT NULL, refunded_amount INTEGER NOT NULL,
             items TEXT NOT NULL, client_ref TEXT, payment_code TEXT, channel_txn TEXT, failure_reason TEXT,
-            failure_message TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, paid_at INTEGER)
+            failure_message TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, paid_at INTEGER,
+            staff_id TEXT, shift_id TEXT, tender TEXT NOT NULL DEFAULT 'code', cash_given INTEGER)
         """,
+        "CREATE INDEX IF NOT EXISTS orders_shift ON orders(shift_id) WHERE shift_id IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS orders_list ON orders(store_id, created_at DESC, order_no DESC)",
         "CREATE INDEX IF NOT EXISTS orders_merchant ON orders(merchant_id, created_at DESC, order_no DESC)",
         // Only paying orders are ever looked up by status (`stalePayingOrders`), so only they are indexed:
@@ -51,12 +53,20 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
         CREATE TABLE IF NOT EXISTS refunds (
             refund_no TEXT PRIMARY KEY, order_no TEXT NOT NULL REFERENCES orders(order_no), amount INTEGER NOT NULL,
             currency TEXT NOT NULL, refund_ref TEXT NOT NULL, status TEXT NOT NULL, staff_id TEXT NOT NULL,
-            reason TEXT, created_at INTEGER NOT NULL, completed_at INTEGER)
+            reason TEXT, created_at INTEGER NOT NULL, completed_at INTEGER, cashier_id TEXT, shift_id TEXT)
         """,
+        "CREATE INDEX IF NOT EXISTS refunds_shift ON refunds(shift_id) WHERE shift_id IS NOT NULL",
         "CREATE UNIQUE INDEX IF NOT EXISTS refunds_ref ON refunds(order_no, refund_ref)",
         "CREATE INDEX IF NOT EXISTS refunds_pending ON refunds(created_at, refund_no) WHERE \(OrderGroupSQL.pendingRefundPredicate)",
         "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL)",
     ] + NonceSQL.sqliteSchema
+
+    /// Schema 2: who rang a sale up, its shift and tender (cash), and the shift of a refund.
+    static let migrations: [Int64: [String]] = [
+        2: ["ALTER TABLE orders ADD COLUMN staff_id TEXT", "ALTER TABLE orders ADD COLUMN shift_id TEXT",
+            "ALTER TABLE orders ADD COLUMN tender TEXT NOT NULL DEFAULT 'code'", "ALTER TABLE orders ADD COLUMN cash_given INTEGER",
+            "ALTER TABLE refunds ADD COLUMN cashier_id TEXT", "ALTER TABLE refunds ADD COLUMN shift_id TEXT"],
+    ]
 
     /// The open connection, opening it (and creating the schema) if needed.
     private func database() throws(StorageError) -> Database {
@@ -64,7 +74,7 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
         defer { lock.unlock() }
         if let opened { return opened }
         let db = try storage { try Database(.path(path), options: options) }
-        try storage { try applySchema(db, version: Self.schemaVersion, statements: Self.schema) }
+        try storage { try applySchema(db, version: Self.schemaVersion, statements: Self.schema, migrations: Self.migrations) }
         opened = db
         return db
     }
@@ -109,18 +119,21 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
 
     private static let orderColumns = """
         order_no, merchant_id, store_id, device_id, amount, currency, status, refunded_amount, items, client_ref, \
-        payment_code, channel_txn, failure_reason, failure_message, created_at, updated_at, paid_at
+        payment_code, channel_txn, failure_reason, failure_message, created_at, updated_at, paid_at, staff_id, shift_id, \
+        tender, cash_given
         """
 
     private static func values(_ o: OrderRecord) -> [SQLiteValue] {
         [.text(o.orderNo.digits), .text(o.merchantID), .text(o.storeID), .text(o.deviceID), .integer(o.amount),
          .text(o.currency), .text(o.status.rawValue), .integer(o.refundedAmount), .text(ItemsJSON.encode(o.items)),
          .text(o.clientRef), .text(o.paymentCode), .text(o.channelTxn), .text(o.failureReason), .text(o.failureMessage),
-         .integer(o.createdAt), .integer(o.updatedAt), .integer(o.paidAt)]
+         .integer(o.createdAt), .integer(o.updatedAt), .integer(o.paidAt), .text(o.staffID), .text(o.shiftID),
+         .text(o.tender.rawValue), .integer(o.cashGiven)]
     }
 
     private static func order(_ s: Statement) throws -> OrderRecord {
-        guard let no = OrderNumber(s.string(0)), let status = OrderStatus(rawValue: s.string(6)) else {
+        guard let no = OrderNumber(s.string(0)), let status = OrderStatus(rawValue: s.string(6)),
+              let tender = Tender(rawValue: s.string(19)) else {
             throw StorageError.failed("corrupt order row \(s.string(0))")
         }
         return OrderRecord(orderNo: no, merchantID: s.string(1), storeID: s.string(2), deviceID: s.string(3),
@@ -128,10 +141,12 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
                            items: try ItemsJSON.decode(s.string(8)), clientRef: s.optionalString(9),
                            paymentCode: s.optionalString(10), channelTxn: s.optionalString(11),
                            failureReason: s.optionalString(12), failureMessage: s.optionalString(13),
-                           createdAt: s.int64(14), updatedAt: s.int64(15), paidAt: s.optionalInt64(16))
+                           createdAt: s.int64(14), updatedAt: s.int64(15), paidAt: s.optionalInt64(16),
+                           staffID: s.optionalString(17), shiftID: s.optionalString(18), tender: tender,
+                           cashGiven: s.optionalInt64(20))
     }
 
-    private static let insertOrderSQL = "INSERT INTO orders (\(orderColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    private static let insertOrderSQL = "INSERT INTO orders (\(orderColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
     public func insertOrder(_ order: OrderRecord) throws {
         try with { db in try db.write { try db.run(Self.insertOrderSQL, Self.values(order)) } }
@@ -220,7 +235,8 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
 
     // MARK: Refunds
 
-    private static let refundColumns = "refund_no, order_no, amount, currency, refund_ref, status, staff_id, reason, created_at, completed_at"
+    private static let refundColumns = "refund_no, order_no, amount, currency, refund_ref, status, staff_id, reason, created_at, completed_at, cashier_id, shift_id"
+    private static let insertRefundSQL = "INSERT INTO refunds (\(refundColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
     private static func refund(_ s: Statement) throws -> RefundRecord {
         guard let no = RefundNumber(s.string(0)), let orderNo = OrderNumber(s.string(1)),
@@ -229,12 +245,14 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
         }
         return RefundRecord(refundNo: no, orderNo: orderNo, amount: s.int64(2), currency: s.string(3),
                             refundRef: s.string(4), status: status, staffID: s.string(6), reason: s.optionalString(7),
-                            createdAt: s.int64(8), completedAt: s.optionalInt64(9))
+                            createdAt: s.int64(8), completedAt: s.optionalInt64(9), cashierID: s.optionalString(10),
+                            shiftID: s.optionalString(11))
     }
 
     private static func values(_ r: RefundRecord) -> [SQLiteValue] {
         [.text(r.refundNo.text), .text(r.orderNo.digits), .integer(r.amount), .text(r.currency), .text(r.refundRef),
-         .text(r.status.rawValue), .text(r.staffID), .text(r.reason), .integer(r.createdAt), .integer(r.completedAt)]
+         .text(r.status.rawValue), .text(r.staffID), .text(r.reason), .integer(r.createdAt), .integer(r.completedAt),
+         .text(r.cashierID), .text(r.shiftID)]
     }
 
     public func refunds(of orderNo: OrderNumber) throws -> [RefundRecord] {
@@ -264,7 +282,7 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
                 var row = refund
                 row.status = .pending
                 row.completedAt = nil
-                try db.run("INSERT INTO refunds (\(Self.refundColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", Self.values(row))
+                try db.run(Self.insertRefundSQL, Self.values(row))
                 try db.run("UPDATE orders SET refunded_amount = refunded_amount + ?, updated_at = ? WHERE order_no = ?",
                            [.integer(row.amount), .integer(now), .text(row.orderNo.digits)])
                 return .reserved(row)
@@ -295,6 +313,26 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
                 try db.run("UPDATE orders SET refunded_amount = refunded_amount - ?, updated_at = ? WHERE order_no = ?",
                            [.integer(amount), .integer(now), .text(orderNo)])
                 return true
+            }
+        }
+    }
+
+    // MARK: Shifts
+
+    public func orders(ofShift shiftID: String) throws -> [OrderRecord] {
+        try read { db in
+            try db.query("SELECT \(Self.orderColumns) FROM orders WHERE shift_id = ? ORDER BY created_at, order_no",
+                         [.text(shiftID)], row: Self.order)
+        }
+    }
+
+    public func refunds(ofShift shiftID: String) throws -> [(refund: RefundRecord, order: OrderRecord)] {
+        try read { db in
+            let refunds = try db.query("SELECT \(Self.refundColumns) FROM refunds WHERE shift_id = ? ORDER BY created_at, refund_no",
+                                       [.text(shiftID)], row: Self.refund)
+            return try refunds.map { refund in
+                guard let order = try fetchOrder(db, refund.orderNo) else { throw StorageError.failed("refund \(refund.refundNo) has no order") }
+                return (refund, order)
             }
         }
     }
@@ -345,8 +383,7 @@ public final class SQLiteOrderGroupStore: OrderGroupStore {
             try db.write {
                 try db.run(Self.insertOrderSQL + " ON CONFLICT DO NOTHING", Self.values(order))
                 for r in refunds {
-                    try db.run("INSERT INTO refunds (\(Self.refundColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                               Self.values(r))
+                    try db.run(Self.insertRefundSQL + " ON CONFLICT DO NOTHING", Self.values(r))
                 }
             }
         }

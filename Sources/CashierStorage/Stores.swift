@@ -59,6 +59,18 @@ public protocol BaseStore: AnyObject, Sendable {
     func attempts(key: String, windowStart: Int64) throws -> Int
     /// Forgets all attempts under `key` (after a success).
     func clearAttempts(key: String) throws
+
+    /// Opens `shift` unless its device has a shift open already (one at a time): then that one stands.
+    func openShift(_ shift: ShiftRecord) throws -> ShiftOpening
+    func shift(id: String) throws -> ShiftRecord?
+    /// The device's open shift, if it has one.
+    func openShift(deviceID: String) throws -> ShiftRecord?
+    /// Closes the shift if it is open: gives it its store's next Z number and writes `zReport(number)` as its
+    /// report, in one transaction, so a Z number is never given twice nor a shift closed twice.
+    func closeShift(id: String, closedBy: ShiftStaff, countedCash: Int64, now: Int64,
+                    zReport: (_ zNumber: Int) -> String) throws -> ShiftClosing
+    /// A store's shifts, newest first.
+    func shifts(storeID: String, limit: Int) throws -> [ShiftRecord]
 }
 
 /// One order group's database: orders and refunds.
@@ -107,6 +119,11 @@ public protocol OrderGroupStore: AnyObject, Sendable {
     /// the order, so nothing (the sweep included) sends it again. False if it is not pending (gone, or
     /// succeeded meanwhile: then it stands).
     func dropRefusedRefund(_ refundNo: RefundNumber, now: Int64) throws -> Bool
+
+    /// The orders rung up in a shift (any status).
+    func orders(ofShift shiftID: String) throws -> [OrderRecord]
+    /// The refunds made during a shift, each with the order it returns money of.
+    func refunds(ofShift shiftID: String) throws -> [(refund: RefundRecord, order: OrderRecord)]
 
     /// Orders in `scope` strictly older than `before` (by createdAt, then order number), newest first.
     func listOrders(_ scope: OrderListScope, before: OrderListCursor?, limit: Int) throws -> [OrderRecord]

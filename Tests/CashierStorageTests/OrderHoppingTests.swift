@@ -82,6 +82,8 @@ final class CountingGroup: OrderGroupStore, @unchecked Sendable {
     func recordNonce(_ nonce: NonceRecord) throws -> Bool { try inner.recordNonce(nonce) }
     func pruneNonces(now: Int64) throws -> Int { try inner.pruneNonces(now: now) }
     func refunds(of orderNo: OrderNumber) throws -> [RefundRecord] { try inner.refunds(of: orderNo) }
+    func orders(ofShift shiftID: String) throws -> [OrderRecord] { try inner.orders(ofShift: shiftID) }
+    func refunds(ofShift shiftID: String) throws -> [(refund: RefundRecord, order: OrderRecord)] { try inner.refunds(ofShift: shiftID) }
     func reserveRefund(_ refund: RefundRecord, maxRefunds: Int, now: Int64) throws -> RefundReservation {
         try inner.reserveRefund(refund, maxRefunds: maxRefunds, now: now)
     }

@@ -70,7 +70,49 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try again.order(testOrderNumber(3))?.amount, 1_000)
         let db = try Database(.path(path))
         XCTAssertEqual(try db.query("PRAGMA journal_mode") { $0.string(0) }, ["wal"])
-        XCTAssertEqual(try db.query("SELECT version FROM schema_version") { $0.int64(0) }, [1])
+        XCTAssertEqual(try db.query("SELECT version FROM schema_version") { $0.int64(0) }, [SQLiteOrderGroupStore.schemaVersion])
+    }
+
+    /// A group file of schema 1 (before staff, shifts and cash) opens with its orders and refunds kept, as
+    /// code sales of no shift, and takes cash sales of shifts from then on.
+    func testGroupFromBeforeShiftsIsMigrated() throws {
+        let path = dir.file("v1.sqlite")
+        do {
+            let old = try Database(.path(path))
+            try old.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            try old.exec("INSERT INTO schema_version (version) VALUES (1)")
+            try old.exec("""
+                CREATE TABLE orders (
+                    order_no TEXT PRIMARY KEY, merchant_id TEXT NOT NULL, store_id TEXT NOT NULL, device_id TEXT NOT NULL,
+                    amount INTEGER NOT NULL, currency TEXT NOT NULL, status TEXT NOT NULL, refunded_amount INTEGER NOT NULL,
+                    items TEXT NOT NULL, client_ref TEXT, payment_code TEXT, channel_txn TEXT, failure_reason TEXT,
+                    failure_message TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, paid_at INTEGER)
+                """)
+            try old.exec("""
+                CREATE TABLE refunds (
+                    refund_no TEXT PRIMARY KEY, order_no TEXT NOT NULL REFERENCES orders(order_no), amount INTEGER NOT NULL,
+                    currency TEXT NOT NULL, refund_ref TEXT NOT NULL, status TEXT NOT NULL, staff_id TEXT NOT NULL,
+                    reason TEXT, created_at INTEGER NOT NULL, completed_at INTEGER)
+                """)
+            _ = try old.run("INSERT INTO orders VALUES (?, 'M1', 'S1', 'D1', 900, 'CNY', 'paid', 100, '[]', NULL, '991234', 'T1', NULL, NULL, 5, 6, 6)",
+                            [.text(testOrderNumber(1).digits)])
+            _ = try old.run("INSERT INTO refunds VALUES (?, ?, 100, 'CNY', 'r1', 'succeeded', 'P2', NULL, 7, 8)",
+                            [.text(testRefundNumber(1).text), .text(testOrderNumber(1).digits)])
+            old.close()
+        }
+        let g = try SQLiteOrderGroupStore(path: path)
+        let kept = try XCTUnwrap(try g.order(testOrderNumber(1)))
+        XCTAssertEqual(kept.amount, 900)
+        XCTAssertEqual(kept.tender, .code)
+        XCTAssertNil(kept.shiftID)
+        XCTAssertEqual(try g.refunds(of: kept.orderNo).map(\.staffID), ["P2"])
+        var cash = testOrder(testOrderNumber(2), amount: 300)
+        cash.tender = .cash
+        cash.shiftID = "SH1"
+        try g.insertOrder(cash)
+        XCTAssertEqual(try g.orders(ofShift: "SH1"), [cash])
+        let db = try Database(.path(path))
+        XCTAssertEqual(try db.query("SELECT max(version) FROM schema_version") { $0.int64(0) }, [SQLiteOrderGroupStore.schemaVersion])
     }
 
     /// Only paying orders are indexed by status: a file from before that change loses its whole-table
@@ -90,7 +132,7 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try reopened.stalePayingOrders(updatedBefore: 2_000, limit: 10).map(\.orderNo), [testOrderNumber(1)])
         let db = try Database(.path(path))
         XCTAssertEqual(try db.query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders' ORDER BY name") { $0.string(0) },
-                       ["orders_list", "orders_merchant", "orders_paying", "sqlite_autoindex_orders_1"])
+                       ["orders_list", "orders_merchant", "orders_paying", "orders_shift", "sqlite_autoindex_orders_1"])
         let plan = try db.query("""
             EXPLAIN QUERY PLAN SELECT order_no FROM orders WHERE \(OrderGroupSQL.payingPredicate) AND updated_at < 2000
             ORDER BY updated_at, order_no LIMIT 10

@@ -114,6 +114,51 @@ func checkBaseStoreConformance(_ make: () throws -> BaseStore, file: StaticStrin
         XCTAssertEqual(try s.attempts(key: "pin:D1", windowStart: 0), 0, file: file, line: line)
         XCTAssertEqual(try s.attempts(key: "pin:D2", windowStart: 0), 1, file: file, line: line)
     }
+
+    // Shifts: one open per device, Z numbers per store, a close made once.
+    do {
+        let s = try make()
+        try seedBase(s)
+        for (code, id, store) in [("C1", "D1", "S1"), ("C2", "D2", "S1"), ("C3", "D3", "S2")] {
+            try s.insertActivationCode(ActivationCodeRecord(code: code, storeID: store, createdAt: 1, expiresAt: 10_000))
+            guard case .activated = try s.redeemActivationCode(code, now: 2, makeDevice: device(id)) else { return XCTFail("no device", file: file, line: line) }
+        }
+        let ann = ShiftStaff(id: "P1", name: "Ann", role: .cashier)
+        let bob = ShiftStaff(id: "P2", name: "Bob 李", role: .supervisor)
+        func shift(_ id: String, _ device: String, _ store: String = "S1", at: Int64 = 100) -> ShiftRecord {
+            ShiftRecord(id: id, storeID: store, deviceID: device, currency: "CNY", openingFloat: 5_000, openedAt: at, openedBy: ann)
+        }
+        XCTAssertEqual(try s.openShift(shift("SH1", "D1")), .opened(shift("SH1", "D1")), file: file, line: line)
+        XCTAssertEqual(try s.openShift(shift("SH2", "D1")), .alreadyOpen(shift("SH1", "D1")), "one open shift per terminal", file: file, line: line)
+        XCTAssertEqual(try s.openShift(shift("SH3", "D2", at: 110)), .opened(shift("SH3", "D2", at: 110)), file: file, line: line)
+        XCTAssertEqual(try s.openShift(shift("SH4", "D3", "S2")), .opened(shift("SH4", "D3", "S2")), file: file, line: line)
+        XCTAssertEqual(try s.openShift(deviceID: "D1")?.id, "SH1", file: file, line: line)
+        XCTAssertNil(try s.openShift(deviceID: "D9"), file: file, line: line)
+        XCTAssertEqual(try s.shift(id: "SH3")?.deviceID, "D2", file: file, line: line)
+        XCTAssertNil(try s.shift(id: "SH2"), file: file, line: line)
+
+        var madeWith: [Int] = []
+        guard case .closed(let z1) = try s.closeShift(id: "SH1", closedBy: bob, countedCash: 7_000, now: 200, zReport: { madeWith.append($0); return "{\"z\":\($0)}" }) else {
+            return XCTFail("not closed", file: file, line: line)
+        }
+        XCTAssertEqual(z1.zNumber, 1, file: file, line: line)
+        XCTAssertEqual(z1.closedBy, bob, file: file, line: line)
+        XCTAssertEqual(z1.zReport, "{\"z\":1}", file: file, line: line)
+        XCTAssertEqual(try s.shift(id: "SH1"), z1, "kept as it was closed", file: file, line: line)
+        XCTAssertEqual(try s.closeShift(id: "SH1", closedBy: ann, countedCash: 1, now: 300, zReport: { madeWith.append($0); return "x" }),
+                       .alreadyClosed(z1), "never closed twice", file: file, line: line)
+        XCTAssertEqual(try s.closeShift(id: "SH9", closedBy: ann, countedCash: 1, now: 300, zReport: { _ in "x" }), .notFound, file: file, line: line)
+        guard case .closed(let z2) = try s.closeShift(id: "SH3", closedBy: ann, countedCash: 0, now: 210, zReport: { madeWith.append($0); return "b" }),
+              case .closed(let other) = try s.closeShift(id: "SH4", closedBy: ann, countedCash: 0, now: 220, zReport: { _ in "c" }) else {
+            return XCTFail("not closed", file: file, line: line)
+        }
+        XCTAssertEqual(z2.zNumber, 2, "the store's next number", file: file, line: line)
+        XCTAssertEqual(other.zNumber, 1, "each store counts its own", file: file, line: line)
+        XCTAssertEqual(madeWith, [1, 2], "the report is made once per close", file: file, line: line)
+        XCTAssertEqual(try s.openShift(shift("SH5", "D1", at: 400)), .opened(shift("SH5", "D1", at: 400)), "a new shift after the close", file: file, line: line)
+        XCTAssertEqual(try s.shifts(storeID: "S1", limit: 10).map(\.id), ["SH5", "SH3", "SH1"], file: file, line: line)
+        XCTAssertEqual(try s.shifts(storeID: "S1", limit: 1).map(\.id), ["SH5"], file: file, line: line)
+    }
 }
 
 func checkOrderGroupConformance(_ make: () throws -> OrderGroupStore, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -419,5 +464,42 @@ func checkOrderGroupConformance(_ make: () throws -> OrderGroupStore, file: Stat
         try target.importOrder(changed, refunds: [])
         XCTAssertEqual(try target.order(changed.orderNo)?.amount, exported[0].amount, "import leaves existing rows as they are",
                        file: file, line: line)
+    }
+
+    // Who, which shift and tender are kept; a shift's orders and refunds are found by it.
+    do {
+        let g = try make()
+        var cash = testOrder(testOrderNumber(1), amount: 800, createdAt: 10)
+        cash.status = .paid
+        cash.paidAt = 10
+        cash.tender = .cash
+        cash.cashGiven = 1_000
+        cash.staffID = "P1"
+        cash.shiftID = "SH1"
+        var code = testOrder(testOrderNumber(2), amount: 500, createdAt: 20)
+        code.shiftID = "SH1"
+        let elsewhere = testOrder(testOrderNumber(3), amount: 300, createdAt: 30)
+        for o in [cash, code, elsewhere] { try g.insertOrder(o) }
+        XCTAssertEqual(try g.order(cash.orderNo), cash, file: file, line: line)
+        XCTAssertEqual(try g.order(code.orderNo)?.tender, .code, file: file, line: line)
+        XCTAssertEqual(try g.orders(ofShift: "SH1").map(\.orderNo), [cash.orderNo, code.orderNo], file: file, line: line)
+        XCTAssertEqual(try g.orders(ofShift: "SH2"), [], file: file, line: line)
+        let r = RefundRecord(refundNo: testRefundNumber(1), orderNo: cash.orderNo, amount: 200, currency: "CNY", refundRef: "a",
+                             status: .pending, staffID: "P2", createdAt: 40, cashierID: "P1", shiftID: "SH2")
+        guard case .reserved(let reserved) = try g.reserveRefund(r, maxRefunds: 3, now: 40) else { return XCTFail("not reserved", file: file, line: line) }
+        XCTAssertEqual(reserved.shiftID, "SH2", file: file, line: line)
+        XCTAssertEqual(try g.refunds(of: cash.orderNo).first?.cashierID, "P1", file: file, line: line)
+        let found = try g.refunds(ofShift: "SH2")
+        XCTAssertEqual(found.map(\.refund.refundNo), [r.refundNo], file: file, line: line)
+        XCTAssertEqual(found.first?.order.orderNo, cash.orderNo, file: file, line: line)
+        XCTAssertEqual(found.first?.order.tender, .cash, file: file, line: line)
+        XCTAssertEqual(try g.refunds(ofShift: "SH1").count, 0, "a refund counts in the shift it was made in", file: file, line: line)
+        // A one-call cash sale keeps it all too.
+        var placed = testOrder(testOrderNumber(4), amount: 100, createdAt: 50)
+        placed.tender = .cash
+        placed.status = .paid
+        placed.shiftID = "SH2"
+        XCTAssertEqual(try g.placeSale(placed, recording: NonceRecord(deviceID: "D1", nonce: "cash-1", expiresAt: 999)), .placed(placed), file: file, line: line)
+        XCTAssertEqual(try g.order(placed.orderNo), placed, file: file, line: line)
     }
 }

@@ -23,6 +23,7 @@ extension RefundNumber: WireCodable {
 extension OrderStatus: WireStringEnum {}
 extension PaymentPending: WireStringEnum {}
 extension RefundStatus: WireStringEnum {}
+extension Tender: WireStringEnum {}
 extension ErrorCode: WireStringEnum {}
 
 extension ActivateRequest: WireCodable {
@@ -162,13 +163,16 @@ extension CreateOrderRequest: WireCodable {
         w.field("client_ref", clientRef)
         w.field("currency", currency)
         w.field("items", items)
+        w.field("shift_id", shiftId)
+        w.field("staff_id", staffId)
         w.endObject()
     }
 
     public init(wire value: JSONValue) throws {
         let f = try WireFields(value, of: Self.self)
         self.init(amount: try f.required("amount"), currency: try f.optional("currency"),
-                  items: try f.optional("items"), clientRef: try f.optional("client_ref"))
+                  items: try f.optional("items"), clientRef: try f.optional("client_ref"),
+                  staffId: try f.optional("staff_id"), shiftId: try f.optional("shift_id"))
     }
 }
 
@@ -176,12 +180,16 @@ extension SaleRequest: WireCodable {
     public func write(to w: inout JSONWriter) {
         w.beginObject()
         w.field("amount", amount)
+        w.field("cash_given", cashGiven)
         w.field("client_ref", clientRef)
         w.field("currency", currency)
         w.field("items", items)
         w.field("order_no", orderNo)
         w.field("payment_code", paymentCode)
         w.field("reserve", reserve)
+        w.field("shift_id", shiftId)
+        w.field("staff_id", staffId)
+        w.field("tender", tender)
         w.endObject()
     }
 
@@ -189,7 +197,9 @@ extension SaleRequest: WireCodable {
         let f = try WireFields(value, of: Self.self)
         self.init(orderNo: try f.required("order_no"), amount: try f.required("amount"), currency: try f.optional("currency"),
                   items: try f.optional("items"), clientRef: try f.optional("client_ref"),
-                  paymentCode: try f.required("payment_code"), reserve: try f.optional("reserve"))
+                  paymentCode: try f.optional("payment_code"), reserve: try f.optional("reserve"),
+                  tender: try f.optional("tender"), cashGiven: try f.optional("cash_given"),
+                  staffId: try f.optional("staff_id"), shiftId: try f.optional("shift_id"))
     }
 }
 
@@ -260,6 +270,7 @@ extension OrderView: WireCodable {
     public func write(to w: inout JSONWriter) {
         w.beginObject()
         w.field("amount", amount)
+        w.field("cash_given", cashGiven)
         w.field("channel_txn", channelTxn)
         w.field("client_ref", clientRef)
         w.field("created_at", createdAt)
@@ -272,8 +283,11 @@ extension OrderView: WireCodable {
         w.field("pending", pending)
         w.field("refunded_amount", refundedAmount)
         w.field("refunds", refunds)
+        w.field("shift_id", shiftId)
+        w.field("staff_id", staffId)
         w.field("status", status)
         w.field("store_id", storeId)
+        w.field("tender", tender)
         w.field("updated_at", updatedAt)
         w.endObject()
     }
@@ -287,7 +301,9 @@ extension OrderView: WireCodable {
                   clientRef: try f.optional("client_ref"), createdAt: try f.required("created_at"),
                   updatedAt: try f.required("updated_at"), paidAt: try f.optional("paid_at"),
                   channelTxn: try f.optional("channel_txn"), failure: try f.optional("failure"),
-                  pending: try f.optional("pending"), refunds: try f.required("refunds"))
+                  pending: try f.optional("pending"), refunds: try f.required("refunds"),
+                  tender: try f.optional("tender"), cashGiven: try f.optional("cash_given"),
+                  staffId: try f.optional("staff_id"), shiftId: try f.optional("shift_id"))
     }
 }
 
@@ -339,13 +355,16 @@ extension RefundRequest: WireCodable {
         w.field("pin", pin)
         w.field("reason", reason)
         w.field("refund_ref", refundRef)
+        w.field("shift_id", shiftId)
+        w.field("staff_id", staffId)
         w.endObject()
     }
 
     public init(wire value: JSONValue) throws {
         let f = try WireFields(value, of: Self.self)
         self.init(amount: try f.required("amount"), refundRef: try f.required("refund_ref"),
-                  pin: try f.required("pin"), reason: try f.optional("reason"))
+                  pin: try f.required("pin"), reason: try f.optional("reason"),
+                  staffId: try f.optional("staff_id"), shiftId: try f.optional("shift_id"))
     }
 }
 
