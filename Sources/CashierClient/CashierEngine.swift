@@ -19,13 +19,16 @@ public final class CashierEngine: @unchecked Sendable {
     /// The time every request of this terminal is signed with: its clock, corrected by the service if off.
     public let serviceClock: ServiceClock
     private let keystore: Keystore
-    private let log: ClientLog
+    let log: ClientLog
     private let lock = NSLock()
     /// One key rotation at a time (held across its requests; never while `lock` is).
     private let rotationLock = NSLock()
     private var credentialsValue: DeviceCredentials?
     private var subscribers: [Int: @Sendable (EngineEvent) -> Void] = [:]
     private var nextSubscriber = 0
+    /// One pass of forwarding offline cash sales at a time.
+    let forwarding = NSLock()
+    private var forwarder: CashSaleForwarder?
 
     /// Reads the keystore (refusing an insecure one), opens the journal and the domains' connections.
     /// Probing starts with `start()`.
@@ -92,10 +95,17 @@ public final class CashierEngine: @unchecked Sendable {
            let index = configuration.domains.firstIndex(of: kept.domain) {
             prober.remember(domain: index, latencyMs: kept.latencyMs, atMs: kept.atMs, maxAgeMs: configuration.rememberedProbeMs)
         }
+        let forwarder = CashSaleForwarder(engine: self)
+        lock.lock(); self.forwarder = forwarder; lock.unlock()
+        forwarder.start()
     }
 
-    /// Stops probing timers.
-    public func stop() { prober.stop() }
+    /// Stops probing timers and the forwarding of offline cash sales.
+    public func stop() {
+        prober.stop()
+        lock.lock(); let forwarder = self.forwarder; self.forwarder = nil; lock.unlock()
+        forwarder?.stop()
+    }
 
     public var credentials: DeviceCredentials? { lock.lock(); defer { lock.unlock() }; return credentialsValue }
 
@@ -109,7 +119,7 @@ public final class CashierEngine: @unchecked Sendable {
 
     public func unsubscribe(_ id: Int) { lock.lock(); subscribers[id] = nil; lock.unlock() }
 
-    private func emit(_ event: EngineEvent) {
+    func emit(_ event: EngineEvent) {
         lock.lock(); let handlers = Array(subscribers.values); lock.unlock()
         for h in handlers { h(event) }
     }
@@ -133,7 +143,7 @@ public final class CashierEngine: @unchecked Sendable {
     /// How long a caller waits for a probe round it needs.
     private var probeWaitMs: Int64 { configuration.probe.minIntervalMs + configuration.probe.probeTimeoutMs + 500 }
 
-    private func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     // MARK: - Status
 
@@ -153,7 +163,8 @@ public final class CashierEngine: @unchecked Sendable {
         let unfinished = (try? journal.unfinishedSales().count) ?? 0
         return EngineStatus(domains: domains, activeDomain: machine.active, unreachable: machine.unreachable,
                             probeRounds: machine.round, deviceId: creds?.deviceId, store: creds?.store, unfinishedSales: unfinished,
-                            clockOffsetMs: serviceClock.offsetMs, staff: try? journal.signedInStaff())
+                            clockOffsetMs: serviceClock.offsetMs, staff: try? journal.signedInStaff(),
+                            shift: try? journal.currentShift(), cashSalesToForward: cashSalesToForward)
     }
 
     /// Waits (bounded) until the start-up round has a winner or ended, then returns the status.
@@ -376,7 +387,7 @@ public final class CashierEngine: @unchecked Sendable {
             lock.lock(); credentialsValue = creds; lock.unlock()
             log.write("activated as \(creds.deviceId) for store \(creds.store.storeId), signing with \(creds.scheme.rawValue)")
             // Numbers for the first sales, so that even the first one is a single call.
-            refillOrderNumbers()
+            refillOrderNumbers(count: numberStock)
             return .success(creds)
         }
     }
@@ -593,8 +604,10 @@ public final class CashierEngine: @unchecked Sendable {
 
     // MARK: - Sales
 
-    /// How many numbers for one-call sales the terminal keeps at hand.
+    /// How many numbers for one-call sales the terminal keeps at hand, besides one per offline sale allowed.
     public static let orderNumberStock = 4
+    /// The numbers kept at hand: enough for the next sales and for every offline cash sale allowed.
+    var numberStock: Int { Self.orderNumberStock + configuration.offline.maxSales }
     /// A number is used no later than this after it was given (the service takes it for a day).
     static let orderNumberUseWithinMs: Int64 = 23 * 3_600 * 1_000
 
@@ -604,10 +617,11 @@ public final class CashierEngine: @unchecked Sendable {
         let id = "S" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
         var req = request
         if req.clientRef == nil { req.clientRef = id }
+        stamp(&req.staffId, &req.shiftId)
         let numbers = configuration.oneCallSales ? numbersForSale() : []
         var machine = SaleStateMachine(request: req, paymentCode: paymentCode, orderNumbers: numbers, configuration: configuration.sale)
         let left = (try? journal.orderNumberCount(now: nowMs())) ?? 0
-        machine.reserveNumbers = min(5, max(1, Self.orderNumberStock - left))
+        machine.reserveNumbers = min(5, max(1, numberStock - left))
         let first = machine.start(nowMs: nowMs())
         return drive(id: id, machine: &machine, actions: first)
     }
@@ -615,15 +629,15 @@ public final class CashierEngine: @unchecked Sendable {
     /// Up to three numbers for one sale, from the journal's stock; when it is empty, a few are asked for
     /// first (one round trip, once: every sale's answer brings new ones). None when even that fails: the
     /// sale then takes the two calls.
-    private func numbersForSale() -> [OrderNumber] {
+    func numbersForSale() -> [OrderNumber] {
         let now = nowMs()
         if let taken = try? journal.takeOrderNumbers(3, now: now), !taken.isEmpty { return taken }
-        refillOrderNumbers(count: Self.orderNumberStock + 2)
+        refillOrderNumbers(count: numberStock + 2)
         return (try? journal.takeOrderNumbers(3, now: nowMs())) ?? []
     }
 
     /// Asks the service for numbers and keeps them; failures are only logged (sales then take two calls).
-    public func refillOrderNumbers(count: Int = CashierEngine.orderNumberStock) {
+    public func refillOrderNumbers(count: Int) {
         guard credentials != nil else { return }
         let body = API.encode(OrderNumbersRequest(count: min(20, max(1, count))))
         switch perform("POST", API.Path.orderNumbers, body: body, policy: .safe).decoded(OrderNumbersResponse.self) {
@@ -634,7 +648,7 @@ public final class CashierEngine: @unchecked Sendable {
         }
     }
 
-    private func keepOrderNumbers(_ numbers: [OrderNumber]) {
+    func keepOrderNumbers(_ numbers: [OrderNumber]) {
         guard !numbers.isEmpty else { return }
         do { try journal.addOrderNumbers(numbers, validUntil: nowMs() + Self.orderNumberUseWithinMs) } catch {
             log.write("journal write failed: \(error)")
@@ -661,6 +675,7 @@ public final class CashierEngine: @unchecked Sendable {
             switch o {
             case .paid(let v): return v.orderNo
             case .needsAttention(let n, _): return n
+            case .storedOffline(let v): return v.orderNo
             default: return nil
             }
         }
@@ -737,19 +752,28 @@ public final class CashierEngine: @unchecked Sendable {
     }
 
     /// Writes the receipt of a paid sale to the configured sink: appended to a file, or sent to a printer
-    /// device as ESC/POS, with the order number as a barcode. A failing printer is logged and answered,
-    /// never a reason to fail the sale: printing never decides a payment.
+    /// device as ESC/POS, with the order number as a barcode (and the drawer opened for cash). A failing
+    /// printer is logged and answered, never a reason to fail the sale: printing never decides a payment.
     @discardableResult
-    private func writeReceipt(_ view: OrderView, copy: Bool = false) -> ReceiptPrinting {
+    func writeReceipt(_ view: OrderView, copy: Bool = false, offline: Bool = false, openDrawer: Bool = false) -> ReceiptPrinting {
+        let cashier = (try? journal.signedInStaff())??.name
+        let text = Receipt.text(order: view, store: credentials?.store, copy: copy, offline: offline,
+                                cashier: view.staffId == nil ? nil : cashier)
+        let printed = writeToReceiptSink(text, barcode: view.orderNo, openDrawer: openDrawer, what: "receipt of \(view.orderNo)")
+        if printed == .printed { try? journal.recordReceipt(view.orderNo) }
+        return printed
+    }
+
+    /// Sends text to the receipt sink: appended to a file, or as ESC/POS to a device under /dev/.
+    func writeToReceiptSink(_ text: String, barcode: OrderNumber?, openDrawer: Bool, what: String) -> ReceiptPrinting {
         guard let sink = configuration.receiptSink else { return .noPrinter }
-        let text = Receipt.text(order: view, store: credentials?.store, copy: copy)
         let format = configuration.receiptFormat ?? (sink.hasPrefix("/dev/") ? .escpos : .text)
-        let bytes = format == .escpos ? Receipt.escpos(text, barcode: view.orderNo) : Array((text + "\n").utf8)
+        let bytes = format == .escpos ? Receipt.escpos(text, barcode: barcode, openDrawer: openDrawer) : Array((text + "\n").utf8)
         if !sink.hasPrefix("/dev/"), !FileManager.default.fileExists(atPath: sink) {
             _ = FileManager.default.createFile(atPath: sink, contents: nil, attributes: [.posixPermissions: 0o600])
         }
         guard let h = FileHandle(forWritingAtPath: sink) else {
-            log.write("receipt of \(view.orderNo) not written: cannot open \(sink)")
+            log.write("\(what) not written: cannot open \(sink)")
             return .failed("cannot open \(sink)")
         }
         defer { try? h.close() }
@@ -757,10 +781,9 @@ public final class CashierEngine: @unchecked Sendable {
             if !sink.hasPrefix("/dev/") { _ = try h.seekToEnd() }
             try h.write(contentsOf: Data(bytes))
         } catch {
-            log.write("receipt of \(view.orderNo) not written: \(error)")
+            log.write("\(what) not written: \(error)")
             return .failed("\(sink): \(error.localizedDescription)")
         }
-        try? journal.recordReceipt(view.orderNo)
         return .printed
     }
 
@@ -853,7 +876,9 @@ public final class CashierEngine: @unchecked Sendable {
                 log.write("refund \(ref): \(phase)")
                 emit(.refund(ref: ref, phase: phase))
             case let .sendRefund(n, amount, refundRef):
-                let body = API.encode(RefundRequest(amount: amount, refundRef: refundRef, pin: pin))
+                var request = RefundRequest(amount: amount, refundRef: refundRef, pin: pin)
+                stamp(&request.staffId, &request.shiftId)
+                let body = API.encode(request)
                 switch perform("POST", API.Path.refunds(n), body: body, policy: .safe).decoded(RefundResponse.self) {
                 case .success(let r): queue += machine.handle(.answered(r.refund), nowMs: nowMs())
                 case .failure(let f):

@@ -2,6 +2,29 @@ import CashierCore
 import Foundation
 import HTTPClient
 
+/// Limits on cash sales taken while the service cannot be reached; every field may be left out.
+public struct OfflineLimits: Codable, Equatable, Sendable {
+    /// Sales kept to be forwarded at most (0: no offline sales). The terminal holds this many order numbers
+    /// more, since each offline sale uses one it was given.
+    public var maxSales: Int = 10
+    /// Largest offline sale, minor units.
+    public var maxSaleAmount: Int64 = 50_000
+    /// Largest total of the offline sales waiting, minor units.
+    public var maxTotalAmount: Int64 = 200_000
+    /// No new offline sale once the oldest waiting one is this old (the service takes a number for 24 hours).
+    public var maxHours: Int = 12
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = OfflineLimits()
+        maxSales = try c.decodeIfPresent(Int.self, forKey: .maxSales) ?? d.maxSales
+        maxSaleAmount = try c.decodeIfPresent(Int64.self, forKey: .maxSaleAmount) ?? d.maxSaleAmount
+        maxTotalAmount = try c.decodeIfPresent(Int64.self, forKey: .maxTotalAmount) ?? d.maxTotalAmount
+        maxHours = try c.decodeIfPresent(Int.self, forKey: .maxHours) ?? d.maxHours
+    }
+}
+
 /// The terminal's settings, read from a JSON file (snake_case keys) in the user's config directory.
 ///
 /// Every field may be left out and takes its default; `probe` and `sale`, when present, must be complete.
@@ -49,6 +72,8 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
     public var receiptFormat: ReceiptFormat?
     /// A JSON file of items that checkout lines can name by code: `[{"sku", "name", "unit_price"}]`.
     public var catalogPath: String?
+    /// What the terminal may take in cash while no service domain answers (docs/CLIENT.md, "Offline cash sales").
+    public var offline: OfflineLimits = OfflineLimits()
 
     public init(domains: [String] = ["https://127.0.0.1:8443", "https://127.0.0.2:8444"], caFile: String = "ca.pem",
                 pinnedPublicKey: String? = nil, requestTimeoutMs: Int = 10_000, connectTimeoutMs: Int = 3_000,
@@ -87,6 +112,7 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
         receiptSink = try c.decodeIfPresent(String.self, forKey: .receiptSink)
         receiptFormat = try c.decodeIfPresent(ReceiptFormat.self, forKey: .receiptFormat)
         catalogPath = try c.decodeIfPresent(String.self, forKey: .catalogPath)
+        offline = try c.decodeIfPresent(OfflineLimits.self, forKey: .offline) ?? d.offline
     }
 
     /// Problems that make the configuration unusable; empty when it is fine.
@@ -106,6 +132,10 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
         }
         if sale.payDeadlineMs <= 0 || sale.pollIntervalMs <= 0 { out.append("payment deadline and poll interval must be positive") }
         if refundAttempts < 1 { out.append("refund_attempts must be at least 1") }
+        if offline.maxSales < 0 || offline.maxSales > 100 || offline.maxSaleAmount < 0 || offline.maxTotalAmount < 0
+            || !(1...20).contains(offline.maxHours) {
+            out.append("offline: max_sales must be 0 (no offline sales) to 100, amounts 0 or more, max_hours 1 to 20")
+        }
         return out
     }
 

@@ -9,6 +9,8 @@ public enum EngineEvent: Equatable, Sendable {
     case refund(ref: String, phase: RefundPhase)
     /// An unfinished sale from the journal is being driven to a final state.
     case resuming(id: String)
+    /// A cash sale moved to `phase` (placed, kept offline, forwarded).
+    case cashSale(id: String, phase: CashSalePhase)
 }
 
 /// How one sale ended, with its journal id and order number (when an order was made).
@@ -57,6 +59,10 @@ public struct EngineStatus: Codable, Equatable, Sendable {
     public var clockOffsetMs: Int64
     /// Who is signed in at this terminal (`cashier sign-in`), if anyone.
     public var staff: StaffView?
+    /// The shift open at this terminal, as last seen.
+    public var shift: ShiftView?
+    /// Cash sales the service does not have yet (taken offline, or still being sent).
+    public var cashSalesToForward: Int = 0
 }
 
 extension CallFailure {

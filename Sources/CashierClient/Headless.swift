@@ -158,6 +158,54 @@ public final class HeadlessSession: @unchecked Sendable {
                 let page = try engine.orders(limit: limit, cursor: cursor).get()
                 return (Reporting.object(page) as? [String: Any]) ?? [:]
             }
+        case "cash":
+            do throws(APIError) {
+                let currency = engine.credentials?.store.currency ?? Money.defaultCurrency
+                let request = try CommandInput.orderRequest(amount: string("amount"), amountMinor: (object["amount_minor"] as? NSNumber)?.int64Value,
+                                                            items: object["items"], currency: currency)
+                let given = try string("given").map { (t: String) throws(APIError) in try CommandInput.amount(t, currency: currency) }
+                run(command: cmd, id: id) { () throws(APIError) in
+                    if engine.credentials == nil { throw APIError(.notActivated) }
+                    _ = engine.statusAfterProbe()
+                    let result = engine.sellCash(request, cashGiven: given)
+                    var o = Reporting.outcome(result.outcome)
+                    if let receipt = result.receipt { o.merge(Reporting.receipt(receipt)) { a, _ in a } }
+                    o["sale"] = result.id
+                    if let n = result.orderNo { o["order_no"] = n.digits }
+                    return o
+                }
+            } catch { fail(cmd, id: id, error) }
+        case "forward":
+            run(command: cmd, id: id) {
+                let results = engine.forwardStoredSales()
+                return ["forwarded": results.map { r in Reporting.outcome(r.outcome).merging(["sale": r.id]) { a, _ in a } },
+                        "waiting": engine.cashSalesToForward]
+            }
+        case "shift_open":
+            do throws(APIError) {
+                let currency = engine.credentials?.store.currency ?? Money.defaultCurrency
+                let float = try CommandInput.amount(string("float"), currency: currency, zeroAllowed: true)
+                run(command: cmd, id: id) { () throws(APIError) in shiftFields(try engine.openShift(float: float).get()) }
+            } catch { fail(cmd, id: id, error) }
+        case "shift_report":
+            let shift = string("shift")
+            let print = object["print"] as? Bool ?? false
+            run(command: cmd, id: id) { () throws(APIError) in
+                let r = try engine.shiftReport(id: shift).get()
+                var o = shiftFields(r)
+                if print { o.merge(Reporting.receipt(engine.printShiftReport(r.report))) { a, _ in a } }
+                return o
+            }
+        case "shift_close":
+            do throws(APIError) {
+                let currency = engine.credentials?.store.currency ?? Money.defaultCurrency
+                let counted = try CommandInput.amount(string("counted"), currency: currency, zeroAllowed: true)
+                let pin = string("supervisor_pin")
+                run(command: cmd, id: id) { () throws(APIError) in
+                    let r = try engine.closeShift(counted: counted, supervisorPIN: pin).get()
+                    return shiftFields(r).merging(Reporting.receipt(engine.printShiftReport(r.report))) { a, _ in a }
+                }
+            } catch { fail(cmd, id: id, error) }
         case "resume":
             run(command: cmd, id: id) {
                 ["resumed": engine.resumeUnfinishedSales().map { r in Reporting.outcome(r.outcome).merging(["sale": r.id]) { a, _ in a } }]
@@ -169,6 +217,11 @@ public final class HeadlessSession: @unchecked Sendable {
     }
 }
 
+/// A shift answer as result fields: `shift` and `report`.
+private func shiftFields(_ r: ShiftResponse) -> [String: Any] {
+    (Reporting.object(r) as? [String: Any]) ?? [:]
+}
+
 /// Boxes a JSON value (always plain property-list data) to hand it to another thread.
 private struct SendableAny: @unchecked Sendable {
     // @unchecked: holds only immutable JSON values (strings, numbers, arrays, dictionaries).
@@ -178,11 +231,14 @@ private struct SendableAny: @unchecked Sendable {
 
 /// Checks and converts what people and scripts type.
 public enum CommandInput {
-    public static func amount(_ text: String?, currency: String) throws(APIError) -> Int64 {
+    /// - Parameter zeroAllowed: 0 is an amount (a float, counted cash); otherwise it must be above zero.
+    public static func amount(_ text: String?, currency: String, zeroAllowed: Bool = false) throws(APIError) -> Int64 {
         guard let text, !text.isEmpty else { throw APIError(.badInput, detail: "an amount is needed, e.g. 12.34") }
         do {
             let money = try Money.parse(text, currency: currency)
-            guard money.minorUnits > 0 else { throw APIError(.badInput, detail: "the amount must be above zero") }
+            guard money.minorUnits > 0 || zeroAllowed && money.minorUnits == 0 else {
+                throw APIError(.badInput, detail: "the amount must be above zero")
+            }
             return money.minorUnits
         } catch let e as APIError {
             throw e

@@ -27,6 +27,11 @@ public final class Journal: @unchecked Sendable {
                 id INTEGER PRIMARY KEY CHECK (id = 1), staff TEXT NOT NULL, at INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS receipts (
                 order_no TEXT PRIMARY KEY, printed_at INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS shift (
+                id INTEGER PRIMARY KEY CHECK (id = 1), shift TEXT NOT NULL, at INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS cash_sales (
+                id TEXT PRIMARY KEY, snapshot TEXT NOT NULL, waiting INTEGER NOT NULL, amount INTEGER NOT NULL,
+                taken_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
             """)
     }
 
@@ -123,6 +128,47 @@ public final class Journal: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         return try db.query("SELECT staff FROM signed_in WHERE id = 1") { $0.string(0) }
             .first.flatMap { try? API.decode(StaffView.self, from: Array($0.utf8)) }
+    }
+
+    /// Keeps the shift open at this terminal (nil: none).
+    public func saveShift(_ shift: ShiftView?) throws {
+        lock.lock(); defer { lock.unlock() }
+        guard let shift else { _ = try db.run("DELETE FROM shift"); return }
+        _ = try db.run("INSERT INTO shift (id, shift, at) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET shift = excluded.shift, at = excluded.at",
+                       [.text(String(decoding: API.encode(shift), as: UTF8.self)), .integer(now())])
+    }
+
+    /// The shift open at this terminal, as last seen.
+    public func currentShift() throws -> ShiftView? {
+        lock.lock(); defer { lock.unlock() }
+        return try db.query("SELECT shift FROM shift WHERE id = 1") { $0.string(0) }
+            .first.flatMap { try? API.decode(ShiftView.self, from: Array($0.utf8)) }
+    }
+
+    // MARK: Cash sales
+
+    public func saveCashSale(id: String, _ sale: CashSaleStateMachine) throws {
+        let json = String(decoding: API.encode(sale), as: UTF8.self)
+        lock.lock(); defer { lock.unlock() }
+        _ = try db.run("INSERT INTO cash_sales (id, snapshot, waiting, amount, taken_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+                       + "ON CONFLICT(id) DO UPDATE SET snapshot = excluded.snapshot, waiting = excluded.waiting, updated_at = excluded.updated_at",
+                       [.text(id), .text(json), .integer(sale.phase.isFinal ? 0 : 1), .integer(sale.request.amount),
+                        .integer(sale.takenAtMs), .integer(now())])
+    }
+
+    /// Cash sales not yet recorded by the service (being placed, or waiting to be forwarded), oldest first.
+    public func unrecordedCashSales() throws -> [(id: String, sale: CashSaleStateMachine)] {
+        lock.lock(); defer { lock.unlock() }
+        return try db.query("SELECT id, snapshot FROM cash_sales WHERE waiting = 1 ORDER BY taken_at, id") { ($0.string(0), $0.string(1)) }
+            .compactMap { id, json in (try? API.decode(CashSaleStateMachine.self, from: Array(json.utf8))).map { (id, $0) } }
+    }
+
+    /// How many cash sales wait to be recorded, their total and when the oldest was taken.
+    public func unrecordedCashTotals() throws -> (count: Int, amount: Int64, oldestMs: Int64?) {
+        lock.lock(); defer { lock.unlock() }
+        return try db.query("SELECT count(*), coalesce(sum(amount), 0), min(taken_at) FROM cash_sales WHERE waiting = 1") {
+            (Int($0.int64(0)), $0.int64(1), $0.optionalInt64(2))
+        }.first ?? (0, 0, nil)
     }
 
     /// Notes that a receipt of `order` went to the printer (or file), for "reprint the last receipt".

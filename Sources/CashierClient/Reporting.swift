@@ -29,6 +29,7 @@ public enum ExitCode: Int32, Sendable {
         case .declined: self = .declined
         case .notPaid: self = .notPaid
         case .needsAttention: self = .needsAttention
+        case .storedOffline: self = .ok
         }
     }
 }
@@ -62,6 +63,7 @@ public enum Reporting {
         case .declined(let reason): d["outcome"] = "declined"; d["reason"] = reason
         case let .notPaid(reversed, reason): d["outcome"] = "not_paid"; d["reversed"] = reversed; d["reason"] = reason
         case let .needsAttention(n, reason): d["outcome"] = "needs_attention"; d["reason"] = reason; if let n { d["order_no"] = n.digits }
+        case .storedOffline(let view): d["outcome"] = "stored_offline"; d["order"] = object(view)
         }
         return d
     }
@@ -123,6 +125,17 @@ public enum Reporting {
             return refundPhase(phase).merging(["event": "refund", "ref": ref]) { a, _ in a }
         case .resuming(let id):
             return ["event": "resuming", "sale": id]
+        case let .cashSale(id, phase):
+            return cashPhase(phase).merging(["event": "cash_sale", "sale": id]) { a, _ in a }
+        }
+    }
+
+    public static func cashPhase(_ p: CashSalePhase) -> [String: Any] {
+        switch p {
+        case .placing(let n): return ["phase": "placing", "order_no": n.digits]
+        case .waitingToForward(let n): return ["phase": "waiting_to_forward", "order_no": n.digits]
+        case .finished(.recorded(let v)): return ["phase": "finished", "outcome": "recorded", "order": object(v)]
+        case .finished(.refused(let e)): return ["phase": "finished", "outcome": "refused", "error": error(e)]
         }
     }
 

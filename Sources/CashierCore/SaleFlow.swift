@@ -85,6 +85,9 @@ public enum SaleOutcome: Codable, Equatable, Sendable {
     case notPaid(reversed: Bool, reason: String)
     /// The outcome could not be settled (reverse never answered); the journal keeps the order to check later.
     case needsAttention(OrderNumber?, String)
+    /// A cash sale no service domain answered: kept in the journal and forwarded when the service is back
+    /// (exactly once, by its number). The view is the terminal's own, as its receipt shows it.
+    case storedOffline(OrderView)
 }
 
 /// Where a sale stands.
@@ -227,7 +230,8 @@ public struct SaleStateMachine: Codable, Equatable, Sendable {
 
     private func saleRequest(_ number: OrderNumber, code: String) -> SaleRequest {
         SaleRequest(orderNo: number, amount: request.amount, currency: request.currency, items: request.items,
-                    clientRef: request.clientRef, paymentCode: code, reserve: reserveNumbers > 0 ? reserveNumbers : nil)
+                    clientRef: request.clientRef, paymentCode: code, reserve: reserveNumbers > 0 ? reserveNumbers : nil,
+                    staffId: request.staffId, shiftId: request.shiftId)
     }
 
     /// Continues a sale read back from the journal. A sale whose pay may have gone out resumes by

@@ -150,7 +150,7 @@ struct CheckoutScreen: Screen {
     /// After a result: a paid (or unknown) sale starts a new one; a failed one may be paid with another code.
     private mutating func finish(_ outcome: SaleOutcome, _ s: Strings) {
         switch outcome {
-        case .paid, .needsAttention:
+        case .paid, .needsAttention, .storedOffline:
             self = CheckoutScreen()
         case .declined, .notPaid:
             phase = .awaitingCode
@@ -255,6 +255,8 @@ struct CheckoutScreen: Screen {
         switch outcome {
         case .paid(let o):
             banner = s["result.paid", Format.money(o.amount, o.currency)]; color = .green; order = o
+        case .storedOffline(let o):
+            banner = s["result.storedOffline", Format.money(o.amount, o.currency)]; color = .yellow; order = o
         case .declined(let reason):
             banner = s["result.declined", Format.reason(reason, s)]; color = .red
         case .notPaid(let reversed, let reason):

@@ -186,6 +186,9 @@ private func sell(engine: CashierEngine, log: SaleLog, till: Int) {
                                reason: "not paid\(reversed ? " (reversed)" : ""): \(reason)"))
         case .needsAttention(_, let why):
             log.add(SaleRecord(phase: phase, latencyMs: ms, paid: false, orderNo: result.orderNo, amount: amount, reason: "needs attention: \(why)"))
+        case .storedOffline:
+            // Only cash sales are kept offline; the drill sells by code.
+            log.add(SaleRecord(phase: phase, latencyMs: ms, paid: false, orderNo: result.orderNo, amount: amount, reason: "kept offline"))
         }
         Thread.sleep(forTimeInterval: 0.02)
     }

@@ -35,11 +35,11 @@ struct Commands {
         return code.rawValue
     }
 
-    private func currency() -> String { engine.credentials?.store.currency ?? Money.defaultCurrency }
+    func currency() -> String { engine.credentials?.store.currency ?? Money.defaultCurrency }
 
-    private func money(_ minor: Int64, _ currency: String) -> String { Money(minorUnits: minor, currency: currency).description }
+    func money(_ minor: Int64, _ currency: String) -> String { Money(minorUnits: minor, currency: currency).description }
 
-    private func requireActivation() -> Int32? {
+    func requireActivation() -> Int32? {
         engine.credentials == nil ? Self.report(APIError(.notActivated, detail: "run `cashier activate --code CODE` first"), json: json) : nil
     }
 
@@ -50,27 +50,48 @@ struct Commands {
     }
 
     /// Finishes sales a crash left open; returns a failing exit code only if one needs attention.
-    private func resume(announce: Bool) -> Int32 {
+    /// Also sends the cash sales kept offline, when the service answers.
+    func resume(announce: Bool) -> Int32 {
         let results = engine.resumeUnfinishedSales()
+        let forwarded = engine.forwardStoredSales()
         if announce && json {
-            Self.printJSON(["resumed": results.map { Reporting.outcome($0.outcome).merging(["sale": $0.id]) { a, _ in a } }])
+            Self.printJSON(["resumed": results.map { Reporting.outcome($0.outcome).merging(["sale": $0.id]) { a, _ in a } },
+                            "forwarded": forwarded.map { Reporting.outcome($0.outcome).merging(["sale": $0.id]) { a, _ in a } },
+                            "waiting": engine.cashSalesToForward])
         }
         for r in results where !json {
             let line = "resumed sale \(r.id)\(r.orderNo.map { " (order \($0.digits))" } ?? ""): \(describe(r.outcome))"
             if announce { print(line) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         }
-        if announce && results.isEmpty && !json { print("no unfinished sales") }
+        for r in forwarded where !json {
+            let line = "offline cash sale \(r.id) sent: \(describe(r.outcome))"
+            if announce { print(line) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        }
+        let waiting = engine.cashSalesToForward
+        if waiting > 0, !json {
+            let line = "\(waiting) offline cash sale(s) still wait to be sent"
+            if announce { print(line) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        }
+        if announce && results.isEmpty && forwarded.isEmpty && waiting == 0 && !json { print("no unfinished sales") }
         return results.contains { if case .needsAttention = $0.outcome { return true } else { return false } }
             ? ExitCode.needsAttention.rawValue : 0
     }
 
-    private func describe(_ o: SaleOutcome) -> String {
+    func describe(_ o: SaleOutcome) -> String {
         switch o {
-        case .paid(let v): return "PAID \(v.money) (order \(v.orderNo.digits))"
+        case .paid(let v): return "PAID \(v.isCash ? "IN CASH " : "")\(v.money) (order \(v.orderNo.digits))\(change(v))"
         case .declined(let reason): return "DECLINED (\(reason))"
         case let .notPaid(reversed, reason): return "NOT PAID\(reversed ? ", payment cancelled" : "") (\(reason))"
         case let .needsAttention(n, reason): return "NEEDS ATTENTION\(n.map { " order \($0.digits)" } ?? ""): \(reason)"
+        case .storedOffline(let v):
+            return "PAID IN CASH, OFFLINE \(v.money) (order \(v.orderNo.digits), sent when the service answers)\(change(v))"
         }
+    }
+
+    /// ", change 3.50" for a cash sale.
+    func change(_ v: OrderView) -> String {
+        guard v.isCash, let change = v.change else { return "" }
+        return ", change \(money(change, v.currency))"
     }
 
     // MARK: - Commands
@@ -100,6 +121,8 @@ struct Commands {
             if let id = s.deviceId, let store = s.store { print("device \(id), store \(store.storeName) (\(store.storeId))") }
             else { print("not activated") }
             if let staff = s.staff { print("signed in: \(staff.name) (\(staff.staffId), \(staff.role))") }
+            if let shift = s.shift { print("shift \(shift.shiftId) open since \(StoreTime(store: s.store).display(ms: shift.openedAt)), opened by \(shift.openedBy.name)") }
+            if s.cashSalesToForward > 0 { print("\(s.cashSalesToForward) offline cash sale(s) wait to be sent to the service") }
             if s.unfinishedSales > 0 { print("\(s.unfinishedSales) unfinished sale(s) in the journal") }
             if s.clockOffsetMs != 0 {
                 print("this terminal's clock is \(ClockCorrection.describe(offsetMs: s.clockOffsetMs)) the service's; "

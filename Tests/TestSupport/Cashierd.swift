@@ -47,9 +47,17 @@ public final class Cashierd: @unchecked Sendable {
 
     public static var binary: String { productsDirectory() + "/cashierd" }
 
-    /// Starts (or restarts) `cashierd serve` and waits until it listens.
-    public func start() throws {
-        let child = try ChildProcess(Self.binary, ["serve", "--data", dataPath])
+    /// Starts (or restarts) `cashierd serve` and waits until it listens. `onTheSameAddresses`: on the ports
+    /// it had before (terminals configured with them reach it again), not new ephemeral ones.
+    public func start(onTheSameAddresses: Bool = false) throws {
+        var listen: [String] = []
+        if onTheSameAddresses {
+            for url in urls {
+                listen += url.hasPrefix("https://") ? ["--listen", String(url.dropFirst("https://".count))]
+                    : ["--plain", String(url.dropFirst("http://".count))]
+            }
+        }
+        let child = try ChildProcess(Self.binary, ["serve", "--data", dataPath] + listen)
         guard let line = child.waitForLine(containing: "listening on", timeoutSeconds: 30) else {
             child.stop(signal: SIGKILL)
             throw RuntimeError("cashierd did not start: \(child.output.joined(separator: "\n"))")

@@ -297,11 +297,11 @@ extension CommandTable {
                 throw Refusal(text: "\(what) takes \(range.lowerBound) to \(range.upperBound), not \(text)")
             }
             return .integer(n)
-        case .amount:
+        case .amount(let zeroAllowed):
             guard let money = try? Money.parse(text) else {
                 throw Refusal(text: "\(what) takes an amount like 12.34, not \(text)")
             }
-            guard money.minorUnits > 0 else { throw Refusal(text: "\(what) takes an amount above zero, not \(text)") }
+            guard money.minorUnits > 0 || zeroAllowed && money.minorUnits == 0 else { throw Refusal(text: "\(what) takes an amount above zero, not \(text)") }
             return .amount(money.minorUnits)
         case .choice(let values):
             guard values.contains(text) else {

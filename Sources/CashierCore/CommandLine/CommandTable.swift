@@ -182,7 +182,8 @@ public enum ValueKind: Sendable, Equatable {
     /// A whole number, within `range` when one is given.
     case integer(ClosedRange<Int>?)
     /// A decimal amount above zero with at most two fraction digits (`12.34`), handed over in minor units.
-    case amount
+    /// A sum of money; `zeroAllowed` for counts such as a float or counted cash, else above zero.
+    case amount(zeroAllowed: Bool)
     /// A file or directory (completed as a file name).
     case path
     /// One of these words.
@@ -259,8 +260,10 @@ public struct Option: Sendable {
         Option(name, .integer(range), placeholder: placeholder, help: help, required: required, default: value.map(Value.integer))
     }
 
-    public static func amount(_ name: String, _ placeholder: String = "AMOUNT", required: Bool = false, help: String) -> Option {
-        Option(name, .amount, placeholder: placeholder, help: help, required: required)
+    /// - Parameter zeroAllowed: 0 is a value (a float, counted cash); otherwise the amount must be above zero.
+    public static func amount(_ name: String, _ placeholder: String = "AMOUNT", required: Bool = false, zeroAllowed: Bool = false,
+                              help: String) -> Option {
+        Option(name, .amount(zeroAllowed: zeroAllowed), placeholder: placeholder, help: help, required: required)
     }
 
     /// - Parameter defaultText: how the help shows a default the implementation works out itself.
