@@ -698,6 +698,218 @@ enum OpenAPIDocument {
      }
     }
    }
+  },
+  "/v1/shifts": {
+   "post": {
+    "summary": "Open a shift at this terminal with its opening float (one at a time; the same open again answers that shift)",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/OpenShiftRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "201": {
+      "description": "Opened",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ShiftResponse"
+        }
+       }
+      }
+     },
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ShiftResponse"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/shifts/current": {
+   "get": {
+    "summary": "This terminal's open shift with its X report",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ShiftResponse"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/shifts/{shift_id}": {
+   "get": {
+    "summary": "A shift of this store: its X report while open, its Z report once closed",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     },
+     {
+      "name": "shift_id",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "pattern": "^[A-Za-z0-9_-]{1,64}$"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ShiftResponse"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/shifts/{shift_id}/close": {
+   "post": {
+    "summary": "Close the shift with the counted cash; answers its numbered Z report (made once)",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/Device"
+     },
+     {
+      "$ref": "#/components/parameters/Timestamp"
+     },
+     {
+      "$ref": "#/components/parameters/Nonce"
+     },
+     {
+      "$ref": "#/components/parameters/Signature"
+     },
+     {
+      "name": "shift_id",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "pattern": "^[A-Za-z0-9_-]{1,64}$"
+      }
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/CloseShiftRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ShiftResponse"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "Error; see the error code catalogue",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ErrorEnvelope"
+        }
+       }
+      }
+     }
+    }
+   }
   }
  },
  "components": {
@@ -794,6 +1006,11 @@ enum OpenAPIDocument {
          "PIN_LOCKED",
          "IDEMPOTENCY_CONFLICT",
          "REFUND_REFUSED",
+         "STAFF_UNKNOWN",
+         "SHIFT_NOT_FOUND",
+         "SHIFT_ALREADY_OPEN",
+         "SHIFT_UNSETTLED",
+         "SUPERVISOR_REQUIRED",
          "GROUP_UNAVAILABLE",
          "NO_GROUP_AVAILABLE",
          "OVERLOADED",
@@ -996,6 +1213,16 @@ enum OpenAPIDocument {
       "type": "string",
       "maxLength": 64,
       "description": "Lengths count Unicode code points; control characters (U+0000-U+001F, U+007F-U+009F) are refused."
+     },
+     "staff_id": {
+      "type": "string",
+      "pattern": "^[A-Za-z0-9_-]{1,64}$",
+      "description": "who rang the sale up (recorded as sent)"
+     },
+     "shift_id": {
+      "type": "string",
+      "pattern": "^[A-Za-z0-9_-]{1,64}$",
+      "description": "the shift the sale counts in (recorded as sent)"
      }
     }
    },
@@ -1037,6 +1264,16 @@ enum OpenAPIDocument {
       "type": "string",
       "maxLength": 200,
       "description": "Lengths count Unicode code points; control characters (U+0000-U+001F, U+007F-U+009F) are refused."
+     },
+     "staff_id": {
+      "type": "string",
+      "pattern": "^[A-Za-z0-9_-]{1,64}$",
+      "description": "the staff member signed in at the terminal"
+     },
+     "shift_id": {
+      "type": "string",
+      "pattern": "^[A-Za-z0-9_-]{1,64}$",
+      "description": "the shift the refund counts in"
      }
     }
    },
@@ -1153,6 +1390,24 @@ enum OpenAPIDocument {
       "items": {
        "$ref": "#/components/schemas/RefundView"
       }
+     },
+     "tender": {
+      "type": "string",
+      "enum": [
+       "code",
+       "cash"
+      ],
+      "description": "absent: code"
+     },
+     "cash_given": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "staff_id": {
+      "type": "string"
+     },
+     "shift_id": {
+      "type": "string"
      }
     }
    },
@@ -1299,8 +1554,7 @@ enum OpenAPIDocument {
     "type": "object",
     "required": [
      "order_no",
-     "amount",
-     "payment_code"
+     "amount"
     ],
     "properties": {
      "order_no": {
@@ -1331,13 +1585,39 @@ enum OpenAPIDocument {
      },
      "payment_code": {
       "type": "string",
-      "description": "the customer payment code as scanned"
+      "description": "the customer payment code as scanned; required for tender code, absent for cash"
      },
      "reserve": {
       "type": "integer",
       "minimum": 0,
       "maximum": 5,
       "description": "fresh numbers wanted in the answer"
+     },
+     "tender": {
+      "type": "string",
+      "enum": [
+       "code",
+       "cash"
+      ],
+      "default": "code",
+      "description": "cash: placed paid in the same commit, no channel called"
+     },
+     "cash_given": {
+      "type": "integer",
+      "format": "int64",
+      "minimum": 1,
+      "maximum": 9999999999,
+      "description": "cash only: what the customer handed over, at least amount"
+     },
+     "staff_id": {
+      "type": "string",
+      "pattern": "^[A-Za-z0-9_-]{1,64}$",
+      "description": "who rang the sale up (recorded as sent)"
+     },
+     "shift_id": {
+      "type": "string",
+      "pattern": "^[A-Za-z0-9_-]{1,64}$",
+      "description": "the shift the sale counts in (recorded as sent)"
      }
     }
    },
@@ -1404,6 +1684,225 @@ enum OpenAPIDocument {
     "properties": {
      "staff": {
       "$ref": "#/components/schemas/StaffView"
+     }
+    }
+   },
+   "OpenShiftRequest": {
+    "type": "object",
+    "required": [
+     "staff_id",
+     "opening_float"
+    ],
+    "properties": {
+     "staff_id": {
+      "type": "string",
+      "pattern": "^[A-Za-z0-9_-]{1,64}$"
+     },
+     "opening_float": {
+      "type": "integer",
+      "format": "int64",
+      "minimum": 0,
+      "maximum": 9999999999,
+      "description": "cash counted into the drawer, minor units"
+     }
+    }
+   },
+   "CloseShiftRequest": {
+    "type": "object",
+    "required": [
+     "staff_id",
+     "counted_cash"
+    ],
+    "properties": {
+     "staff_id": {
+      "type": "string",
+      "pattern": "^[A-Za-z0-9_-]{1,64}$"
+     },
+     "counted_cash": {
+      "type": "integer",
+      "format": "int64",
+      "minimum": 0,
+      "maximum": 9999999999,
+      "description": "all the cash in the drawer, float included"
+     },
+     "supervisor_pin": {
+      "type": "string",
+      "format": "password",
+      "description": "needed when the difference is over limits.cash_difference_limit"
+     }
+    }
+   },
+   "ShiftView": {
+    "type": "object",
+    "required": [
+     "shift_id",
+     "store_id",
+     "device_id",
+     "status",
+     "currency",
+     "opening_float",
+     "opened_at",
+     "opened_by"
+    ],
+    "properties": {
+     "shift_id": {
+      "type": "string"
+     },
+     "store_id": {
+      "type": "string"
+     },
+     "device_id": {
+      "type": "string"
+     },
+     "status": {
+      "type": "string",
+      "enum": [
+       "open",
+       "closed"
+      ]
+     },
+     "currency": {
+      "type": "string"
+     },
+     "opening_float": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "opened_at": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "opened_by": {
+      "$ref": "#/components/schemas/StaffView"
+     },
+     "closed_at": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "closed_by": {
+      "$ref": "#/components/schemas/StaffView"
+     },
+     "counted_cash": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "z_number": {
+      "type": "integer",
+      "minimum": 1,
+      "description": "per store, given once at close"
+     }
+    }
+   },
+   "TenderTotal": {
+    "type": "object",
+    "required": [
+     "tender",
+     "count",
+     "amount"
+    ],
+    "properties": {
+     "tender": {
+      "type": "string",
+      "description": "cash, wechatpay, alipay or sandbox"
+     },
+     "count": {
+      "type": "integer"
+     },
+     "amount": {
+      "type": "integer",
+      "format": "int64"
+     }
+    }
+   },
+   "ShiftReport": {
+    "type": "object",
+    "required": [
+     "kind",
+     "shift",
+     "generated_at",
+     "sales",
+     "refunds",
+     "voids",
+     "reversals",
+     "declined",
+     "unsettled",
+     "cash_expected"
+    ],
+    "properties": {
+     "kind": {
+      "type": "string",
+      "enum": [
+       "X",
+       "Z"
+      ]
+     },
+     "shift": {
+      "$ref": "#/components/schemas/ShiftView"
+     },
+     "generated_at": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "sales": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/TenderTotal"
+      }
+     },
+     "refunds": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/TenderTotal"
+      }
+     },
+     "voids": {
+      "type": "integer"
+     },
+     "reversals": {
+      "type": "integer"
+     },
+     "declined": {
+      "type": "integer"
+     },
+     "unsettled": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     },
+     "cash_expected": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "cash_counted": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "cash_difference": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "missing_groups": {
+      "type": "array",
+      "items": {
+       "type": "integer"
+      },
+      "description": "X only: groups whose orders are missing"
+     }
+    }
+   },
+   "ShiftResponse": {
+    "type": "object",
+    "required": [
+     "shift",
+     "report"
+    ],
+    "properties": {
+     "shift": {
+      "$ref": "#/components/schemas/ShiftView"
+     },
+     "report": {
+      "$ref": "#/components/schemas/ShiftReport"
      }
     }
    }

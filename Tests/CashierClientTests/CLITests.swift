@@ -245,7 +245,7 @@ final class CommandLineCLITests: XCTestCase {
     func testEveryCommandsHelpIsPrintedAndNothingElseIsDone() throws {
         let commands = try listedCommands()
         XCTAssertEqual(commands.map { $0.joined(separator: " ") },
-                       ["activate", "status", "pay", "refund", "orders", "order", "sign-in", "sign-out", "receipt", "resume", "rotate-key", "tui", "help", "completion"])
+                       ["activate", "status", "pay", "cash", "refund", "orders", "order", "sign-in", "sign-out", "shift-open", "shift-report", "shift-close", "receipt", "resume", "rotate-key", "tui", "help", "completion"])
         // Both ways of giving an activation code (or an order number) are still taken: they meet the bad configuration.
         XCTAssertEqual(try cashier(["activate", "AAAA-BBBB"]).status, 8)
         XCTAssertEqual(try cashier(["activate", "--code", "AAAA-BBBB"]).status, 8)

@@ -28,6 +28,44 @@ final class SigningVectorTests: XCTestCase {
         XCTAssertEqual(Signing.sign(r, key: key), "a1b81d18989f6d177ba0378549c4b785341d0c583b7e2eaba7cfee0647ed5b01")
     }
 
+    /// Vector 11: a cash sale, its body as the shipped client writes it.
+    func testVector11CashSale() throws {
+        let number = try XCTUnwrap(OrderNumber("26112509464000700042137"))
+        let body = API.encode(SaleRequest(orderNo: number, amount: 2_500, paymentCode: nil, tender: .cash, cashGiven: 5_000,
+                                          staffId: "P0011", shiftId: "SH0123456789ABCDEF"))
+        XCTAssertEqual(String(decoding: body, as: UTF8.self),
+                       #"{"amount":2500,"cash_given":5000,"order_no":"26112509464000700042137","shift_id":"SH0123456789ABCDEF","staff_id":"P0011","tender":"cash"}"#)
+        let r = RequestToSign(method: "POST", path: API.Path.sales, timestamp: 1_795_600_000, nonce: nonce, deviceID: device, body: body)
+        XCTAssertTrue(r.canonicalForm.hasSuffix("\n4edcf3b7ce819b46aacada1131603f51246540d1c00f4133319273ca9cc7b5e5"))
+        XCTAssertEqual(Signing.sign(r, key: key), "d8d7d70cb3f3b2415c981946869600e06ad12be0c1d4722b80e35cff211fb914")
+    }
+
+    /// Vector 12: a shift's Z report from its orders and refunds.
+    func testVector12ShiftReport() throws {
+        let n = { (i: Int) in OrderNumber(epochSeconds: 1_795_600_000, instance: 1, sequence: i, group: GroupTag(0)!) }
+        let staff = StaffView(staffId: "P0011", name: "Ann", role: "cashier")
+        let shift = ShiftView(shiftId: "SH0123456789ABCDEF", storeId: "S1", deviceId: "D0011223344AA", status: .closed, currency: "CNY",
+                              openingFloat: 10_000, openedAt: 1, openedBy: staff, closedAt: 2, closedBy: staff, countedCash: 12_000, zNumber: 1)
+        let z = ShiftTally.report(shift, sales: [
+            .init(orderNo: n(1), tender: "cash", status: .paid, amount: 2_500),
+            .init(orderNo: n(2), tender: "sandbox", status: .paid, amount: 1_250),
+            .init(orderNo: n(3), tender: "sandbox", status: .declined, amount: 700),
+            .init(orderNo: n(4), tender: "cash", status: .closed, amount: 300),
+        ], refunds: [.init(tender: "cash", amount: 500)], now: 3)
+        XCTAssertEqual(z.kind, "Z")
+        XCTAssertEqual(z.sales, [TenderTotal(tender: "cash", count: 1, amount: 2_500), TenderTotal(tender: "sandbox", count: 1, amount: 1_250)])
+        XCTAssertEqual(z.refunds, [TenderTotal(tender: "cash", count: 1, amount: 500)])
+        XCTAssertEqual([z.voids, z.reversals, z.declined], [1, 0, 1])
+        XCTAssertEqual(z.unsettled, [])
+        XCTAssertEqual([z.cashExpected, z.cashCounted, z.cashDifference], [12_000, 12_000, 0])
+        var open = shift
+        open.status = .open
+        let x = ShiftTally.report(open, sales: [.init(orderNo: n(5), tender: "alipay", status: .paying, amount: 1)], refunds: [], now: 3)
+        XCTAssertEqual(x.kind, "X")
+        XCTAssertEqual(x.unsettled, [n(5)])
+        XCTAssertNil(x.cashDifference, "an X report has no count")
+    }
+
     func testVector2QueryIsSortedAndPercentEncoded() {
         let r = RequestToSign(method: "get", path: "/v1/orders",
                               query: [("limit", "10"), ("cursor", "1795600000000.26112510000000700042131"), ("note", "名 x/y")],
