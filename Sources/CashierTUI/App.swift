@@ -202,6 +202,9 @@ enum StatusBar {
             let seconds = String(ClockCorrection.wholeSeconds(offsetMs: status.clockOffsetMs))
             parts.append("⏱ " + s[status.clockOffsetMs < 0 ? "status.clockAhead" : "status.clockBehind", seconds])
         }
+        if status.salesToForward > 0 { parts.insert(s["status.toForward", status.salesToForward], at: 0) }
+        if let staff = status.staff { parts.append(DisplayWidth.truncate(staff.name, to: 16)) }
+        if let shift = status.shift { parts.append(s["status.shift", String(shift.shiftId.suffix(6))]) }
         parts.append(s["status.device", status.deviceId ?? "—"])
         if let store = status.store { parts.append(DisplayWidth.truncate(store.storeName, to: 20)) }
         return parts.joined(separator: " │ ")

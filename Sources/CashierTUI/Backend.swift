@@ -28,6 +28,30 @@ public enum BackendCommand: Equatable, Sendable {
     /// Print a paid order's receipt again, marked COPY: this order's, or the last receipt printed when nil.
     /// Answered by `.receipt(…, copy: true)`.
     case reprintReceipt(OrderNumber?)
+    /// A cash sale (recorded at once, or kept offline to forward). Answered by `.sale(.finished(outcome), …)`
+    /// and the receipt's `.receipt`.
+    case startCashSale(CashSaleRequest)
+    /// Sign a member of staff in with their PIN. Answered by `.signedIn`.
+    case signIn(pin: String)
+    /// The shift open here with its X report; with `print`, also printed. Answered by `.shift`.
+    case shiftReport(print: Bool)
+    /// Open a shift with the float counted into the drawer. Answered by `.shift`.
+    case openShift(float: Int64)
+    /// Close the shift with the counted cash (a supervisor's PIN when the difference needs one); the Z
+    /// report is printed. Answered by `.shift`.
+    case closeShift(counted: Int64, supervisorPIN: String?)
+}
+
+/// A cash sale as entered on the checkout screen.
+public struct CashSaleRequest: Equatable, Sendable {
+    public var amount: Int64
+    public var currency: String
+    public var items: [OrderItem]
+    /// What the customer handed over; nil: exactly the total.
+    public var cashGiven: Int64?
+    public init(amount: Int64, currency: String, items: [OrderItem], cashGiven: Int64?) {
+        self.amount = amount; self.currency = currency; self.items = items; self.cashGiven = cashGiven
+    }
 }
 
 /// What became of a receipt sent to the printer.
@@ -72,6 +96,9 @@ public enum BackendEvent: Equatable, Sendable {
     /// A receipt went to the printer (or did not): a sale's own (`copy` false, right after its `.finished`)
     /// or a reprint's.
     case receipt(Result<ReceiptPrint, APIError>, copy: Bool)
+    case signedIn(Result<StaffView, APIError>)
+    /// A shift and its report (X while open, Z once closed), or why not (`SHIFT_NOT_FOUND`: none is open).
+    case shift(Result<ShiftResponse, APIError>)
 }
 
 /// The state of one of the two service domains.
@@ -112,10 +139,15 @@ public struct BackendStatus: Equatable, Sendable {
     /// Milliseconds the terminal adds to its clock to sign with the service's time; not 0 only when the
     /// service has refused the clock (more than 300 s off), so the bar asks for it to be set right.
     public var clockOffsetMs: Int64
+    /// Who is signed in, and the shift open here.
+    public var staff: StaffView?
+    public var shift: ShiftView?
+    /// Cash sales taken offline that the service does not have yet.
+    public var salesToForward: Int
     public init(domains: [DomainStatus], deviceId: String? = nil, store: StoreInfo? = nil, busy: Bool = false,
-                clockOffsetMs: Int64 = 0) {
+                clockOffsetMs: Int64 = 0, staff: StaffView? = nil, shift: ShiftView? = nil, salesToForward: Int = 0) {
         self.domains = domains; self.deviceId = deviceId; self.store = store; self.busy = busy
-        self.clockOffsetMs = clockOffsetMs
+        self.clockOffsetMs = clockOffsetMs; self.staff = staff; self.shift = shift; self.salesToForward = salesToForward
     }
 
     /// Whether some domain is in use.

@@ -17,6 +17,8 @@ struct CheckoutScreen: Screen {
         case awaitingCode
         /// Paying; `since` is when the progress arrived, for the countdown.
         case paying(SalePhase, secondsLeft: Int?, since: Double)
+        /// A cash sale is being recorded (or kept offline).
+        case cashing
         case result(SaleOutcome)
     }
 
@@ -30,13 +32,18 @@ struct CheckoutScreen: Screen {
     let keymap = KeyMap.checkout
     let titleKey = "title.checkout"
     var total: Int64 { lines.reduce(0) { $0 + $1.total } }
-    var canLeave: Bool { if case .paying = phase { return false } else { return true } }
+    var canLeave: Bool {
+        switch phase {
+        case .paying, .cashing: return false
+        default: return true
+        }
+    }
 
     func accepts(_ c: Character) -> Bool {
         switch phase {
         case .entering: return c.isASCII && (c.isNumber || c == "." || c == "*")
         case .awaitingCode: return c.isASCII && c.isNumber
-        case .paying, .result: return false
+        case .paying, .cashing, .result: return false
         }
     }
 
@@ -49,7 +56,7 @@ struct CheckoutScreen: Screen {
 
     mutating func perform(_ request: Request, _ context: ScreenContext) -> [Effect]? {
         let s = context.strings
-        if case .paying = phase {
+        if !canLeave {
             switch request {
             case .help: return nil
             default:
@@ -64,7 +71,7 @@ struct CheckoutScreen: Screen {
             case .entering: input = ""; message = nil
             case .awaitingCode: phase = .entering; input = ""; message = nil
             case .result(let outcome): finish(outcome, s)
-            case .paying: break
+            case .paying, .cashing: break
             }
             return []
         case .deleteBackward:
@@ -88,12 +95,15 @@ struct CheckoutScreen: Screen {
                 message = .error(s["checkout.finishFirst"])
                 return []
             }
-        case .openRefund, .openOrders:
+        case .payCash:
+            return payCash(context)
+        case .openRefund, .openOrders, .openShift:
             guard phase == .entering, lines.isEmpty else {
                 message = .error(s["checkout.finishFirst"])
                 return []
             }
             if request == .openRefund { return [.push(RefundScreen())] }
+            if request == .openShift { return ShiftScreen.open() }
             return OrdersScreen.open()
         default:
             return nil
@@ -142,9 +152,31 @@ struct CheckoutScreen: Screen {
         case .result(let outcome):
             finish(outcome, s)
             return []
-        case .paying:
+        case .paying, .cashing:
             return []
         }
+    }
+
+    /// The cash tender key: the amount typed is what the customer handed over (nothing typed: exact cash).
+    private mutating func payCash(_ context: ScreenContext) -> [Effect] {
+        let s = context.strings
+        guard phase == .entering || phase == .awaitingCode, !lines.isEmpty else {
+            message = .error(s["checkout.enterSomething"])
+            return []
+        }
+        var given: Int64?
+        if !input.isEmpty {
+            guard let money = try? Money.parse(input), money.minorUnits >= total else {
+                message = .error(s["checkout.cashTooLittle", Format.money(total, context.currency)])
+                return []
+            }
+            given = money.minorUnits
+        }
+        let items = lines.map { OrderItem(sku: $0.sku, name: $0.name, quantity: $0.quantity, unitPrice: $0.unitPrice) }
+        input = ""
+        message = nil
+        phase = .cashing
+        return [.send(.startCashSale(CashSaleRequest(amount: total, currency: context.currency, items: items, cashGiven: given)))]
     }
 
     /// After a result: a paid (or unknown) sale starts a new one; a failed one may be paid with another code.
@@ -182,6 +214,11 @@ struct CheckoutScreen: Screen {
             message = Receipt.message(result, copy: copy, context.strings)
             return []
         }
+        if phase == .cashing, case .sale(.finished(let outcome), _) = event {
+            phase = .result(outcome)
+            message = nil
+            return []
+        }
         guard case .paying = phase else { return [] }
         switch event {
         case .sale(.finished(let outcome), _): phase = .result(outcome); message = nil
@@ -197,6 +234,9 @@ struct CheckoutScreen: Screen {
         switch phase {
         case .entering, .awaitingCode: renderLines(into: &b, area: area, context)
         case .paying(let p, let left, let since): renderPaying(p, secondsLeft: left, since: since, into: &b, area: area, context)
+        case .cashing:
+            b.write(context.strings["checkout.cashing", Format.money(total, context.currency)], row: area.top + 1, column: area.left + 2,
+                    style: CellStyle(.bold, color: .cyan))
         case .result(let outcome): renderResult(outcome, into: &b, area: area, context)
         }
     }
@@ -222,6 +262,7 @@ struct CheckoutScreen: Screen {
                 + DisplayWidth.fit(Format.money(total, context.currency), to: 16, alignRight: true),
                 row: row + 1, column: x, style: .bold)
         let prompt = phase == .entering ? s["checkout.promptLine"] : s["checkout.promptCode", Format.money(total, context.currency)]
+        if !lines.isEmpty { b.write(s["checkout.cashHint"], row: row + 2, column: x, style: .dim) }
         let used = b.write(prompt + " ", row: row + 3, column: x, style: .bold)
         b.write(Format.field(input), row: row + 3, column: x + used)
     }
@@ -266,10 +307,18 @@ struct CheckoutScreen: Screen {
         }
         b.fill(row: area.top, column: x, width: area.columns - 4, style: CellStyle([.reverse, .bold], color: color))
         b.write(" " + banner, row: area.top, column: x, style: CellStyle([.reverse, .bold], color: color), width: area.columns - 4)
+        var top = area.top + 2
+        if let order, order.isCash, let change = order.change {
+            // The change, large: what the cashier hands back.
+            let text = "  " + s["result.change", Format.money(change, order.currency)] + "  "
+            b.fill(row: top, column: x, width: DisplayWidth.of(text), style: CellStyle([.reverse, .bold], color: .cyan))
+            b.write(text, row: top, column: x, style: CellStyle([.reverse, .bold], color: .cyan))
+            top += 2
+        }
         if let order {
             let receipt = Receipt.lines(order: order, store: context.status.store, strings: s)
-            for (i, line) in receipt.prefix(area.rows - 3).enumerated() {
-                b.write(line, row: area.top + 2 + i, column: x)
+            for (i, line) in receipt.prefix(max(0, area.rows - 1 - (top - area.top))).enumerated() {
+                b.write(line, row: top + i, column: x)
             }
         }
         b.write(s["checkout.next"], row: area.top + area.rows - 1, column: x, style: .dim)

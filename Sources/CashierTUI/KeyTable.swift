@@ -5,6 +5,7 @@ public enum Request: String, CaseIterable, Sendable {
     case help, back, quit, confirm, deleteBackward, clearInput
     case moveUp, moveDown, pageUp, pageDown
     case openRefund, openOrders, voidSale, refundOrder, reprintReceipt
+    case payCash, openShift, closeShift, printReport
 
     /// The Strings key of the one-line description shown on the help screen.
     public var descriptionKey: String { "request.\(rawValue)" }
@@ -12,7 +13,7 @@ public enum Request: String, CaseIterable, Sendable {
 
 /// The keymaps: one per view, falling back to the generic one.
 public enum KeyMap: String, CaseIterable, Sendable {
-    case generic, activation, checkout, refund, orders, orderDetail
+    case generic, activation, checkout, refund, orders, orderDetail, shift
 }
 
 /// One key bound to one request in one keymap.
@@ -65,6 +66,11 @@ public struct KeyTable: Sendable {
         KeyBinding(.checkout, .function(3), .openOrders), KeyBinding(.checkout, .char("o"), .openOrders),
         KeyBinding(.checkout, .function(8), .voidSale),
         KeyBinding(.checkout, .function(7), .reprintReceipt),
+        KeyBinding(.checkout, .function(4), .payCash),
+        KeyBinding(.checkout, .function(5), .openShift),
+
+        KeyBinding(.shift, .function(6), .closeShift),
+        KeyBinding(.shift, .function(7), .printReport),
 
         KeyBinding(.orders, .up, .moveUp), KeyBinding(.orders, .char("k"), .moveUp),
         KeyBinding(.orders, .down, .moveDown), KeyBinding(.orders, .char("j"), .moveDown),

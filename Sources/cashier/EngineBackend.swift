@@ -33,7 +33,7 @@ struct EngineBackend: CashierBackend {
             return DomainStatus(name: host, state: state, latencyMilliseconds: d.latencyMs.map { Int($0) })
         }
         return BackendStatus(domains: domains, deviceId: s.deviceId, store: s.store, busy: inbox.busy,
-                             clockOffsetMs: s.clockOffsetMs)
+                             clockOffsetMs: s.clockOffsetMs, staff: s.staff, shift: s.shift, salesToForward: s.cashSalesToForward)
     }
 
     /// Items from the configured catalogue (`catalog_path`), so checkout lines can be item codes.
@@ -61,6 +61,25 @@ struct EngineBackend: CashierBackend {
                 inbox.push(.orderList(engine.orders(limit: limit, cursor: cursor)))
             case .reprintReceipt(let n):
                 inbox.push(.receipt(engine.reprintReceipt(order: n).map { ReceiptPrint($0.1) }, copy: true))
+            case .startCashSale(let sale):
+                let request = CreateOrderRequest(amount: sale.amount, currency: sale.currency, items: sale.items.isEmpty ? nil : sale.items)
+                let result = engine.sellCash(request, cashGiven: sale.cashGiven)
+                inbox.push(.sale(.finished(result.outcome), secondsLeft: nil))
+                if let receipt = result.receipt { inbox.push(.receipt(.success(ReceiptPrint(receipt)), copy: false)) }
+            case .signIn(let pin):
+                inbox.push(.signedIn(engine.signIn(pin: pin)))
+            case .shiftReport(let print):
+                let result = engine.shiftReport()
+                inbox.push(.shift(result))
+                if print, case .success(let r) = result {
+                    inbox.push(.receipt(.success(ReceiptPrint(engine.printShiftReport(r.report))), copy: true))
+                }
+            case .openShift(let float):
+                inbox.push(.shift(engine.openShift(float: float)))
+            case let .closeShift(counted, pin):
+                let result = engine.closeShift(counted: counted, supervisorPIN: pin)
+                if case .success(let r) = result { engine.printShiftReport(r.report) }
+                inbox.push(.shift(result))
             }
         }
         thread.start()

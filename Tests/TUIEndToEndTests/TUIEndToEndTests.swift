@@ -314,6 +314,100 @@ final class TUIEndToEndTests: XCTestCase {
                        "two copies, each marked at the top and the bottom")
     }
 
+    /// A whole shift at the real front end: sign in, open with a float, a cash sale with change, a code sale,
+    /// a refund started by scanning the receipt's number, a reprint, a cash sale while the service is down
+    /// (forwarded once it is back), the X report, and the close with the counted cash and its Z report.
+    func testAWholeShiftAtTheTill() throws {
+        let service = try Cashierd(groups: 2)
+        defer { service.stop() }
+        let home = try home(for: service)
+        let printer = home.home.file("printer.txt")
+        var configuration = home.configuration
+        configuration.receiptSink = printer
+        try configuration.write(to: home.configPath)
+        let pane = try startUI(home)
+        waitForCheckout(pane)
+
+        // Sign in and open the shift.
+        pane.press("F5")
+        pane.waitFor("Nobody is signed in", "Staff PIN:")
+        pane.typeByHand(Cashierd.cashierPIN)
+        XCTAssertFalse(try XCTUnwrap(pane.waitFor("Staff PIN: ••••")).contains(Cashierd.cashierPIN), "the PIN is masked")
+        pane.press("Enter")
+        pane.waitFor("No shift is open", "Opening float:")
+        pane.typeByHand("100.00")
+        pane.press("Enter")
+        let opened = try XCTUnwrap(pane.waitFor("X REPORT", "Cash expected"))
+        XCTAssertTrue(opened.contains("100.00"), opened)
+        XCTAssertTrue(statusBar(opened).contains("shift "), statusBar(opened))
+        pane.press("Escape")
+        waitForCheckout(pane)
+
+        // Cash: the amount typed before F4 is the cash given; the change shows large.
+        pane.typeByHand("25.00")
+        pane.press("Enter")
+        pane.waitFor("F4: cash")
+        pane.typeByHand("50.00")
+        pane.press("F4")
+        let cash = try XCTUnwrap(pane.waitFor("CHANGE 25.00 CNY", "PAID"))
+        let cashOrder = try XCTUnwrap(cash.range(of: #"[0-9]{23}"#, options: .regularExpression).map { String(cash[$0]) }, cash)
+        XCTAssertTrue((try? String(contentsOfFile: printer, encoding: .utf8))?.contains("Change") == true)
+        pane.press("Enter")
+        waitForCheckout(pane)
+
+        // By code.
+        sell(pane, amount: "12.50", code: paymentCode(.paid))
+        pane.waitFor("PAID", "12.50")
+        pane.press("Enter")
+        waitForCheckout(pane)
+
+        // A refund started by scanning the receipt's number, and a reprint.
+        pane.type("r")
+        pane.waitFor("Order number:")
+        pane.scan(cashOrder)
+        pane.waitFor("Refund amount:")
+        pane.type("5.00")
+        pane.press("Enter")
+        pane.waitFor("Supervisor PIN:")
+        pane.type(Cashierd.supervisorPIN)
+        pane.press("Enter")
+        pane.waitFor("Refund 5.00 CNY of order \(cashOrder)?")
+        pane.press("Enter")
+        pane.waitFor("REFUNDED 5.00 CNY")
+        pane.press("Escape")
+        pane.press("Escape")
+        waitForCheckout(pane)
+        pane.press("F7")
+        pane.waitFor("The receipt was printed again (COPY).")
+
+        // The service goes away: cash is still taken, kept offline and sent once it is back.
+        service.stop()
+        pane.typeByHand("8.00")
+        pane.press("Enter")
+        pane.waitFor("F4: cash")
+        pane.press("F4")
+        let offline = try XCTUnwrap(pane.waitFor("PAID IN CASH, OFFLINE", timeout: 30))
+        XCTAssertTrue(offline.contains("8.00"), offline)
+        pane.press("Enter")
+        pane.waitFor("the bar counts the sale to send") { self.statusBar($0).contains("1 offline to send") }
+        XCTAssertTrue((try? String(contentsOfFile: printer, encoding: .utf8))?.contains("OFFLINE - NOT YET SENT") == true)
+        try service.start(onTheSameAddresses: true)
+        pane.waitFor("the offline sale was sent", timeout: 40) { !self.statusBar($0).contains("offline to send") && self.statusBar($0).contains("●") }
+
+        // The X report, then the close with the counted cash: 100 + 25 + 8 - 5.
+        pane.press("F5")
+        let x = try XCTUnwrap(pane.waitFor("X REPORT", "Sales Cash ×2"))
+        XCTAssertTrue(x.contains("Sales Sandbox ×1") && x.contains("Refunds Cash ×1"), x)
+        XCTAssertTrue(x.contains("128.00"), "cash expected: \(x)")
+        pane.typeByHand("128.00")
+        pane.press("F6")
+        let z = try XCTUnwrap(pane.waitFor("Z REPORT No. 1", "Cash counted"))
+        XCTAssertTrue(z.contains("Difference") && z.contains("0.00 CNY"), z)
+        XCTAssertTrue((try? String(contentsOfFile: printer, encoding: .utf8))?.contains("Z REPORT No. 1") == true, "the Z is printed")
+        let orders = try home.run(["orders", "--json"]).stdout
+        XCTAssertEqual(orders.components(separatedBy: "\"amount\":800").count - 1, 1, "the offline sale is one order: \(orders)")
+    }
+
     /// A payment code scanned into the line field (the customer was quick) is refused there, never taken
     /// for an amount; the same sale then goes on with the amount typed and the code scanned at its prompt.
     func testAScannedCodeNeverBecomesAnAmount() throws {

@@ -1,0 +1,97 @@
+import CashierCore
+import XCTest
+@testable import CashierTUI
+
+/// The cash tender key and the shift screen, driven by key scripts against canned answers.
+final class ShiftScreenTests: XCTestCase {
+    private static let staff = StaffView(staffId: "P1", name: "Ann", role: "cashier")
+
+    private static func shift(_ status: ShiftStatus, z: Int? = nil, counted: Int64? = nil) -> ShiftResponse {
+        let view = ShiftView(shiftId: "SH00000000000000AA", storeId: "S001", deviceId: "DEV-0001", status: status, currency: "CNY",
+                             openingFloat: 10_000, openedAt: 1_764_000_000_000, openedBy: staff,
+                             closedAt: status == .closed ? 1_764_000_900_000 : nil, countedCash: counted, zNumber: z)
+        return ShiftResponse(shift: view, report: ShiftTally.report(view, sales: [
+            .init(orderNo: CannedBackend.orderNumber(1), tender: "cash", status: .paid, amount: 2_500),
+        ], refunds: [], now: 1_764_000_900_000))
+    }
+
+    func testCashTakesTheAmountTypedAsTheCashGivenAndShowsTheChangeLarge() throws {
+        let n = CannedBackend.orderNumber(3)
+        let b = CannedBackend { command in
+            guard case .startCashSale(let sale) = command, sale.amount == 2_500 else { return [] }
+            let view = OrderView(orderNo: n, storeId: "S001", deviceId: "DEV-0001", amount: sale.amount, currency: "CNY", status: .paid,
+                                 createdAt: 1, updatedAt: 1, paidAt: 1, tender: .cash, cashGiven: sale.cashGiven ?? sale.amount)
+            return [.sale(.finished(.paid(view)), secondsLeft: nil)]
+        }
+        let paid = try runKeyScript("25.00<Enter>50.00<F4>", backend: b)
+        XCTAssertTrue(paid.contains("CHANGE 25.00 CNY") && paid.contains("PAID"), paid)
+        let exact = try runKeyScript("25.00<Enter><F4>", backend: b)
+        XCTAssertTrue(exact.contains("CHANGE 0.00 CNY"), exact)
+        let short = try runKeyScript("25.00<Enter>20.00<F4>", backend: b)
+        XCTAssertTrue(short.contains("The cash given must be at least the total, 25.00 CNY."), short)
+        XCTAssertTrue(try runKeyScript("<F4>", backend: b).contains("Enter an amount or an item code first."))
+    }
+
+    func testSignInOpenAndCloseWithASupervisorWhenTheCountIsOff() throws {
+        var status = CannedBackend.activeStatus
+        status.staff = Self.staff
+        let b = CannedBackend(snapshot: status) { command in
+            switch command {
+            case .shiftReport: return [.shift(.success(Self.shift(.open)))]
+            case .closeShift(let counted, nil) where counted != 12_500:
+                return [.shift(.failure(APIError(.supervisorRequired, detail: "counted 100.00, expected 125.00")))]
+            case .closeShift(let counted, let pin) where pin == "2468" || counted == 12_500:
+                return [.shift(.success(Self.shift(.closed, z: 4, counted: counted)))]
+            default: return []
+            }
+        }
+        let x = try runKeyScript("<F5>", backend: b)
+        XCTAssertTrue(x.contains("X REPORT") && x.contains("Sales Cash ×1") && x.contains("125.00 CNY"), x)
+        XCTAssertTrue(x.contains("Signed in: Ann (cashier)"), x)
+        let asked = try runKeyScript("<F5>100.00<F6>", backend: b)
+        XCTAssertTrue(asked.contains("Supervisor PIN:") && asked.contains("Counted: 100.00 CNY"), asked)
+        let closed = try runKeyScript("<F5>100.00<F6>2468<Enter>", backend: b)
+        XCTAssertTrue(closed.contains("Z REPORT No. 4") && closed.contains("-25.00 CNY"), closed)
+        XCTAssertFalse(closed.contains("2468"), "the PIN is never drawn")
+        let even = try runKeyScript("<F5>125.00<F6>", backend: b)
+        XCTAssertTrue(even.contains("Z REPORT No. 4") && even.contains("Shift closed: Z report No. 4 printed."), even)
+    }
+
+    func testNobodySignedInIsAskedForTheirPINThenTheFloat() throws {
+        let b = CannedBackend { command in
+            switch command {
+            case .shiftReport: return [.shift(.failure(APIError(.shiftNotFound)))]
+            case .signIn("1357"): return [.signedIn(.success(Self.staff))]
+            case .openShift(let float) where float == 20_000: return [.shift(.success(Self.shift(.open)))]
+            default: return []
+            }
+        }
+        let asked = try runKeyScript("<F5>", backend: b)
+        XCTAssertTrue(asked.contains("Staff PIN:"), asked)
+        let masked = try runKeyScript("<F5>1357", backend: b)
+        XCTAssertTrue(masked.contains("Staff PIN: ••••") && !masked.contains("1357"), masked)
+        XCTAssertTrue(try runKeyScript("<F5>12<Enter>", backend: b).contains("A staff PIN is 4 to 12 digits."))
+        var signedIn = CannedBackend.activeStatus
+        signedIn.staff = Self.staff
+        let opening = CannedBackend(snapshot: signedIn, answer: b.answer)
+        let noShift = try runKeyScript("<F5>", backend: opening)
+        XCTAssertTrue(noShift.contains("No shift is open") && noShift.contains("Opening float:"), noShift)
+        let opened = try runKeyScript("<F5>200.00<Enter>", backend: opening)
+        XCTAssertTrue(opened.contains("X REPORT") && opened.contains("Opening float"), opened)
+        XCTAssertTrue(try runKeyScript("<F5>abc<Enter>", backend: opening).contains("Opening float:"), "letters are not typed into an amount")
+    }
+}
+
+/// docs/CLIENT.md lists every request of the key table with the help screen's own description.
+final class KeyDocumentationTests: XCTestCase {
+    func testTheClientDocsListEveryKeyOfEveryScreen() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let page = try String(contentsOf: root.appendingPathComponent("docs/CLIENT.md"), encoding: .utf8)
+        let s = Strings(language: .english)
+        for keymap in KeyMap.allCases {
+            for entry in KeyTable.standard.requests(in: keymap) {
+                XCTAssertTrue(page.contains("| \(s[entry.request.descriptionKey]) |"), "docs/CLIENT.md lacks \(entry.request) of \(keymap)")
+            }
+        }
+    }
+}
