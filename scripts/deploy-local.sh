@@ -28,14 +28,15 @@ products() {
     if [ -n "${CASHIER_PRODUCTS:-}" ]; then echo "$CASHIER_PRODUCTS"; else echo "$root/.build/debug"; fi
 }
 
-# A TCP port nobody listens on (nor was handed out by this run), from the ephemeral-free range 20000–59999.
+# A TCP port nobody uses (nor was handed out by this run), from 20000–32767: below the kernel's ephemeral
+# range (32768–60999 by default), so an outgoing connection cannot take it between this pick and the bind.
 taken_ports=" "
 free_port() {
     local p
     for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12768))
         case "$taken_ports" in *" $p "*) continue ;; esac
-        if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+        if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
             taken_ports="$taken_ports$p "
             echo "$p"; return 0
         fi

@@ -100,7 +100,7 @@ public final class HeadlessSession: @unchecked Sendable {
             do throws(APIError) {
                 let currency = engine.credentials?.store.currency ?? Money.defaultCurrency
                 let request = try CommandInput.orderRequest(amount: string("amount"), amountMinor: (object["amount_minor"] as? NSNumber)?.int64Value,
-                                                            items: object["items"], currency: currency)
+                                                            items: object["items"], currency: currency, clientRef: string("sale_ref"))
                 guard let code = string("code") else { throw APIError(.badInput, detail: "pay needs the customer's payment \"code\"") }
                 run(command: cmd, id: id) { () throws(APIError) in
                     if engine.credentials == nil { throw APIError(.notActivated) }
@@ -162,7 +162,7 @@ public final class HeadlessSession: @unchecked Sendable {
             do throws(APIError) {
                 let currency = engine.credentials?.store.currency ?? Money.defaultCurrency
                 let request = try CommandInput.orderRequest(amount: string("amount"), amountMinor: (object["amount_minor"] as? NSNumber)?.int64Value,
-                                                            items: object["items"], currency: currency)
+                                                            items: object["items"], currency: currency, clientRef: string("sale_ref"))
                 let given = try string("given").map { (t: String) throws(APIError) in try CommandInput.amount(t, currency: currency) }
                 run(command: cmd, id: id) { () throws(APIError) in
                     if engine.credentials == nil { throw APIError(.notActivated) }
@@ -255,7 +255,12 @@ public enum CommandInput {
     }
 
     /// An order from an amount (decimal text or minor units) and optional items (a JSON array, or its text).
-    public static func orderRequest(amount: String?, amountMinor: Int64?, items: Any?, currency: String) throws(APIError) -> CreateOrderRequest {
+    /// - Parameter clientRef: the sale's own reference (the parts of a split sale share one).
+    public static func orderRequest(amount: String?, amountMinor: Int64?, items: Any?, currency: String,
+                                    clientRef: String? = nil) throws(APIError) -> CreateOrderRequest {
+        if let clientRef, let problem = TextField.problem(clientRef, field: "the sale reference", maxCodePoints: 64) {
+            throw APIError(.badInput, detail: problem)
+        }
         var parsedItems: [OrderItem]?
         if let items, !(items is NSNull) {
             let data: Data
@@ -273,6 +278,6 @@ public enum CommandInput {
         else if let parsedItems { minor = parsedItems.reduce(0) { $0 + $1.unitPrice * Int64($1.quantity) } }
         else { throw APIError(.badInput, detail: "an amount is needed, e.g. 12.34") }
         guard minor > 0 else { throw APIError(.badInput, detail: "the amount must be above zero") }
-        return CreateOrderRequest(amount: minor, currency: currency, items: parsedItems)
+        return CreateOrderRequest(amount: minor, currency: currency, items: parsedItems, clientRef: clientRef)
     }
 }

@@ -70,12 +70,14 @@ public final class Journal: @unchecked Sendable {
 
     /// Takes up to `count` numbers still valid at `now` for one sale, from as many different groups as
     /// there are, and forgets them (a number serves one sale only, whatever becomes of it). Expired ones
-    /// are dropped.
+    /// are dropped. The newest first: the service gives numbers only in groups that take orders at the
+    /// time, so the latest reflect the groups' health best (a group back from an outage is used as soon
+    /// as its numbers come, not after the stock from the outage is used up).
     public func takeOrderNumbers(_ count: Int, now: Int64) throws -> [OrderNumber] {
         lock.lock(); defer { lock.unlock() }
         return try db.write {
             _ = try db.run("DELETE FROM order_numbers WHERE valid_until <= ?", [.integer(now)])
-            let all = try db.query("SELECT order_no FROM order_numbers ORDER BY valid_until, order_no") { OrderNumber($0.string(0)) }
+            let all = try db.query("SELECT order_no FROM order_numbers ORDER BY valid_until DESC, order_no") { OrderNumber($0.string(0)) }
                 .compactMap { $0 }
             var taken: [OrderNumber] = []
             for n in all where taken.count < count && !taken.contains(where: { $0.group == n.group }) { taken.append(n) }

@@ -249,7 +249,8 @@ public final class ServiceRuntime: @unchecked Sendable {
     /// On a thread of its own, for as long as the process runs: applies changed order groups from the
     /// configuration file within a second. On other threads (so a group that is slow to answer cannot
     /// hold up a reload) it deletes expired nonces every minute, and sweeps stale payments and refunds
-    /// every `sweep.every_seconds` unless `sweep.after_seconds` is 0.
+    /// every `sweep.every_seconds` unless `sweep.after_seconds` is 0, and probes every second the order
+    /// groups that new orders skip for their failures, so a healed group takes orders again at once.
     public func startHousekeeping() {
         let sweep = configuration.sweep
         let service = self.service
@@ -271,6 +272,16 @@ public final class ServiceRuntime: @unchecked Sendable {
             sweeper.name = "cashierd-sweep"
             sweeper.start()
         }
+        let healer = Thread {
+            while true {
+                Thread.sleep(forTimeInterval: 1)
+                for tag in service.hopping.probeSkippedGroups() {
+                    FileHandle.standardError.write(Data("cashierd \(service.instanceLabel): order group \(tag) takes writes again; new orders go to it\n".utf8))
+                }
+            }
+        }
+        healer.name = "cashierd-group-probe"
+        healer.start()
         let thread = Thread { [self] in
             while true {
                 reloadIfChanged()

@@ -41,7 +41,9 @@ public struct GroupStats: Equatable, Sendable {
     public init() {}
 }
 
-/// A failure count that halves every half-life, so a healed group comes back on its own.
+/// A failure count that halves every half-life, so a healed group comes back on its own. It never
+/// rises above its ceiling, so however many calls failed during an outage, a group is back within a
+/// bounded time after its last failure (one half-life with the ceiling at twice the threshold).
 struct DecayingCounter: Sendable {
     private(set) var value: Double = 0
     private(set) var updatedAt: Int64 = 0
@@ -52,8 +54,8 @@ struct DecayingCounter: Sendable {
         return value * exp2(-elapsed / halfLifeMs)
     }
 
-    mutating func add(_ amount: Double, at now: Int64, halfLifeMs: Double) {
-        value = value(at: now, halfLifeMs: halfLifeMs) + amount
+    mutating func add(_ amount: Double, at now: Int64, halfLifeMs: Double, ceiling: Double = .infinity) {
+        value = min(ceiling, value(at: now, halfLifeMs: halfLifeMs) + amount)
         updatedAt = max(updatedAt, now)
     }
 }
@@ -123,7 +125,7 @@ public final class OrderHopping: @unchecked Sendable {
     private func recordFailure(_ tag: GroupTag, probe: Bool = false) {
         let now = clock()
         locked {
-            groups[tag]?.failures.add(1, at: now, halfLifeMs: halfLifeMs)
+            groups[tag]?.failures.add(1, at: now, halfLifeMs: halfLifeMs, ceiling: 2 * configuration.failureThreshold)
             groups[tag]?.stats.failures += 1
             if probe { groups[tag]?.stats.probeFailures += 1 }
         }
@@ -253,6 +255,33 @@ public final class OrderHopping: @unchecked Sendable {
             }
             return nil
         }
+    }
+
+    /// Probes, with the one write, every group that new orders and numbers skip for its failures, one at a
+    /// time and never one another request is probing: a group that takes it has its failures forgotten and
+    /// takes orders again at once, instead of after its count has decayed (which, with numbers given only
+    /// in fit groups, nothing else would test). Returns the groups found healthy again. Blocks for as long
+    /// as the probes take; the service calls it from a thread of its own every second.
+    @discardableResult
+    public func probeSkippedGroups() -> [GroupTag] {
+        let now = clock()
+        let skipped = locked {
+            groups.filter { !$0.value.frozen && $0.value.failures.value(at: now, halfLifeMs: halfLifeMs) >= configuration.failureThreshold }
+                .keys.sorted()
+        }
+        var healed: [GroupTag] = []
+        for tag in skipped {
+            guard claimProbe(tag, now: now) == .claimed, let store = locked({ groups[tag]?.store }) else { continue }
+            defer { endProbe(tag) }
+            do {
+                try store.probeWrite(now: clock())
+                locked { groups[tag]?.failures = DecayingCounter() }
+                healed.append(tag)
+            } catch {
+                recordFailure(tag, probe: true)
+            }
+        }
+        return healed
     }
 
     /// Runs `body` on the group that holds data tagged `tag` (following routes). `StorageError.unavailable`

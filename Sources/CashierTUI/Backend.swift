@@ -49,8 +49,11 @@ public struct CashSaleRequest: Equatable, Sendable {
     public var items: [OrderItem]
     /// What the customer handed over; nil: exactly the total.
     public var cashGiven: Int64?
-    public init(amount: Int64, currency: String, items: [OrderItem], cashGiven: Int64?) {
+    /// The sale's own reference when it is paid in parts.
+    public var clientRef: String?
+    public init(amount: Int64, currency: String, items: [OrderItem], cashGiven: Int64?, clientRef: String? = nil) {
         self.amount = amount; self.currency = currency; self.items = items; self.cashGiven = cashGiven
+        self.clientRef = clientRef
     }
 }
 
@@ -72,8 +75,11 @@ public struct SaleRequest: Equatable, Sendable {
     public var items: [OrderItem]
     /// The customer's payment code as scanned or typed (digits).
     public var paymentCode: String
-    public init(amount: Int64, currency: String, items: [OrderItem], paymentCode: String) {
+    /// The sale's own reference when it is paid in parts (every part's order carries it).
+    public var clientRef: String?
+    public init(amount: Int64, currency: String, items: [OrderItem], paymentCode: String, clientRef: String? = nil) {
         self.amount = amount; self.currency = currency; self.items = items; self.paymentCode = paymentCode
+        self.clientRef = clientRef
     }
 }
 

@@ -20,7 +20,20 @@ struct CheckoutScreen: Screen {
         /// A cash sale is being recorded (or kept offline).
         case cashing
         case result(SaleOutcome)
+        /// Voiding a sale with parts already paid: the supervisor's PIN is typed.
+        case voidPIN
+        /// Refunding the paid parts of a voided sale, one after another.
+        case voiding(pin: String, left: [OrderView], refunded: Int)
     }
+
+    /// Parts of the sale already paid (split tender), in the order they were paid.
+    var paidParts: [OrderView] = []
+    /// The amount of the code part being taken (F6), when less than what is due.
+    var partAmount: Int64?
+    /// The sale's reference once it is paid in parts: every part's order carries it.
+    var splitRef: String?
+    /// What is still to be paid.
+    var due: Int64 { total - paidParts.reduce(0) { $0 + $1.amount } }
 
     var phase: Phase = .entering
     var lines: [SaleLine] = []
@@ -32,18 +45,22 @@ struct CheckoutScreen: Screen {
     let keymap = KeyMap.checkout
     let titleKey = "title.checkout"
     var total: Int64 { lines.reduce(0) { $0 + $1.total } }
-    var canLeave: Bool {
+    /// A payment, cash sale or void's refund is out: nothing but help until its answer.
+    private var inFlight: Bool {
         switch phase {
-        case .paying, .cashing: return false
-        default: return true
+        case .paying, .cashing, .voiding: return true
+        default: return false
         }
     }
+    /// Nor may a sale with parts paid be left: take the rest, or void it.
+    var canLeave: Bool { !inFlight && paidParts.isEmpty }
 
     func accepts(_ c: Character) -> Bool {
         switch phase {
         case .entering: return c.isASCII && (c.isNumber || c == "." || c == "*")
-        case .awaitingCode: return c.isASCII && c.isNumber
-        case .paying, .cashing, .result: return false
+        case .awaitingCode: return c.isASCII && (c.isNumber || c == ".")
+        case .voidPIN: return c.isASCII && c.isNumber
+        case .paying, .cashing, .result, .voiding: return false
         }
     }
 
@@ -56,7 +73,7 @@ struct CheckoutScreen: Screen {
 
     mutating func perform(_ request: Request, _ context: ScreenContext) -> [Effect]? {
         let s = context.strings
-        if !canLeave {
+        if inFlight {
             switch request {
             case .help: return nil
             default:
@@ -69,9 +86,12 @@ struct CheckoutScreen: Screen {
         case .back:
             switch phase {
             case .entering: input = ""; message = nil
-            case .awaitingCode: phase = .entering; input = ""; message = nil
+            case .awaitingCode:
+                if paidParts.isEmpty { phase = .entering } else { message = .error(s["checkout.partsPaid"]) }
+                input = ""; partAmount = nil
+            case .voidPIN: phase = .awaitingCode; input = ""; message = nil
             case .result(let outcome): finish(outcome, s)
-            case .paying, .cashing: break
+            case .paying, .cashing, .voiding: break
             }
             return []
         case .deleteBackward:
@@ -82,11 +102,19 @@ struct CheckoutScreen: Screen {
             input = ""
             return []
         case .voidSale:
-            if phase == .entering || phase == .awaitingCode {
-                self = CheckoutScreen()
-                message = .info(s["checkout.voided"])
+            guard phase == .entering || phase == .awaitingCode else { return [] }
+            if !paidParts.isEmpty {
+                // Money was taken: only a supervisor may void, and the paid parts are refunded.
+                phase = .voidPIN
+                input = ""
+                message = .info(s["checkout.voidNeedsSupervisor", paidParts.count])
+                return []
             }
+            self = CheckoutScreen()
+            message = .info(s["checkout.voided"])
             return []
+        case .payPart:
+            return payPart(context)
         case .reprintReceipt:
             switch phase {
             case .result(.paid(let order)): return [.send(.reprintReceipt(order.orderNo))]
@@ -142,13 +170,23 @@ struct CheckoutScreen: Screen {
             }
             return []
         case .awaitingCode:
-            guard input.count >= 10 else { message = .error(s["checkout.codeTooShort"]); return [] }
-            let items = lines.map { OrderItem(sku: $0.sku, name: $0.name, quantity: $0.quantity, unitPrice: $0.unitPrice) }
-            let sale = SaleRequest(amount: total, currency: context.currency, items: items, paymentCode: input)
+            guard input.count >= 10, input.allSatisfy(\.isNumber) else { message = .error(s["checkout.codeTooShort"]); return [] }
+            let amount = partAmount ?? due
+            let split = amount != total
+            if split, splitRef == nil { splitRef = "SPLIT\(Int64(context.now * 1000) % 1_000_000_000_000)" }
+            let sale = SaleRequest(amount: amount, currency: context.currency, items: split ? [] : saleItems, paymentCode: input,
+                                   clientRef: split ? splitRef : nil)
             input = ""
             message = nil
             phase = .paying(.creating, secondsLeft: nil, since: context.now)
             return [.send(.startSale(sale))]
+        case .voidPIN:
+            guard PINHash.isValidPIN(input) else { message = .error(s["checkout.pinForm"]); return [] }
+            let pin = input
+            input = ""
+            return startVoid(pin: pin, left: paidParts, refunded: 0)
+        case .voiding:
+            return []
         case .result(let outcome):
             finish(outcome, s)
             return []
@@ -157,7 +195,12 @@ struct CheckoutScreen: Screen {
         }
     }
 
-    /// The cash tender key: the amount typed is what the customer handed over (nothing typed: exact cash).
+    private var saleItems: [OrderItem] {
+        lines.map { OrderItem(sku: $0.sku, name: $0.name, quantity: $0.quantity, unitPrice: $0.unitPrice) }
+    }
+
+    /// The cash tender key: the amount typed is what the customer handed over (nothing typed: exact cash)
+    /// for all that is due.
     private mutating func payCash(_ context: ScreenContext) -> [Effect] {
         let s = context.strings
         guard phase == .entering || phase == .awaitingCode, !lines.isEmpty else {
@@ -166,17 +209,47 @@ struct CheckoutScreen: Screen {
         }
         var given: Int64?
         if !input.isEmpty {
-            guard let money = try? Money.parse(input), money.minorUnits >= total else {
-                message = .error(s["checkout.cashTooLittle", Format.money(total, context.currency)])
+            guard let money = try? Money.parse(input), money.minorUnits >= due else {
+                message = .error(s["checkout.cashTooLittle", Format.money(due, context.currency)])
                 return []
             }
             given = money.minorUnits
         }
-        let items = lines.map { OrderItem(sku: $0.sku, name: $0.name, quantity: $0.quantity, unitPrice: $0.unitPrice) }
+        let split = !paidParts.isEmpty
         input = ""
         message = nil
+        partAmount = nil
         phase = .cashing
-        return [.send(.startCashSale(CashSaleRequest(amount: total, currency: context.currency, items: items, cashGiven: given)))]
+        return [.send(.startCashSale(CashSaleRequest(amount: due, currency: context.currency, items: split ? [] : saleItems,
+                                                     cashGiven: given, clientRef: split ? splitRef : nil)))]
+    }
+
+    /// The split key: the amount typed is taken by payment code now, the rest after (by code or cash).
+    private mutating func payPart(_ context: ScreenContext) -> [Effect] {
+        let s = context.strings
+        guard phase == .entering || phase == .awaitingCode, !lines.isEmpty else {
+            message = .error(s["checkout.enterSomething"])
+            return []
+        }
+        guard let money = try? Money.parse(input), money.minorUnits > 0, money.minorUnits < due else {
+            message = .error(s["checkout.partForm", Format.money(due, context.currency)])
+            return []
+        }
+        partAmount = money.minorUnits
+        input = ""
+        phase = .awaitingCode
+        message = .info(s["checkout.partPrompt", Format.money(money.minorUnits, context.currency)])
+        return []
+    }
+
+    /// Refunds the next paid part of a sale being voided, or ends the void.
+    private mutating func startVoid(pin: String, left: [OrderView], refunded: Int) -> [Effect] {
+        guard let next = left.first else {
+            self = CheckoutScreen()
+            return []
+        }
+        phase = .voiding(pin: pin, left: left, refunded: refunded)
+        return [.send(.refund(order: next.orderNo, amount: next.amount, pin: pin, refundRef: "VOID\(next.orderNo.digits)"))]
     }
 
     /// After a result: a paid (or unknown) sale starts a new one; a failed one may be paid with another code.
@@ -211,7 +284,36 @@ struct CheckoutScreen: Screen {
 
     mutating func receive(_ event: BackendEvent, _ context: ScreenContext) -> [Effect] {
         if case let .receipt(result, copy) = event {
-            message = Receipt.message(result, copy: copy, context.strings)
+            // A sale's own receipt that printed says nothing, and leaves what the screen says as it is.
+            if let said = Receipt.message(result, copy: copy, context.strings) { message = said }
+            return []
+        }
+        if case let .voiding(pin, left, refunded) = phase, case .refund(let result) = event {
+            switch result {
+            case .success:
+                let rest = Array(left.dropFirst())
+                if rest.isEmpty {
+                    self = CheckoutScreen()
+                    message = .info(context.strings["checkout.voidedRefunded", refunded + 1])
+                    return []
+                }
+                return startVoid(pin: pin, left: rest, refunded: refunded + 1)
+            case .failure(let e):
+                // What was refunded stays refunded; the rest is still paid: the sale stays open to try again.
+                paidParts = Array(left)
+                phase = .awaitingCode
+                message = .error(Format.error(e, context.strings))
+                return []
+            }
+        }
+        if phase == .cashing || { if case .paying = phase { return true } else { return false } }(),
+           case .sale(.finished(.paid(let view)), _) = event, view.amount < due {
+            // A part of a split sale: what is left is taken next.
+            paidParts.append(view)
+            partAmount = nil
+            phase = .awaitingCode
+            message = .success(context.strings["checkout.partPaid", Format.money(view.amount, view.currency),
+                                               Format.money(due, view.currency)])
             return []
         }
         if phase == .cashing, case .sale(.finished(let outcome), _) = event {
@@ -235,8 +337,9 @@ struct CheckoutScreen: Screen {
         case .entering, .awaitingCode: renderLines(into: &b, area: area, context)
         case .paying(let p, let left, let since): renderPaying(p, secondsLeft: left, since: since, into: &b, area: area, context)
         case .cashing:
-            b.write(context.strings["checkout.cashing", Format.money(total, context.currency)], row: area.top + 1, column: area.left + 2,
+            b.write(context.strings["checkout.cashing", Format.money(due, context.currency)], row: area.top + 1, column: area.left + 2,
                     style: CellStyle(.bold, color: .cyan))
+        case .voidPIN, .voiding: renderLines(into: &b, area: area, context)
         case .result(let outcome): renderResult(outcome, into: &b, area: area, context)
         }
     }
@@ -261,10 +364,21 @@ struct CheckoutScreen: Screen {
         b.write(DisplayWidth.fit(s["checkout.total"], to: SaleTable.width - 16)
                 + DisplayWidth.fit(Format.money(total, context.currency), to: 16, alignRight: true),
                 row: row + 1, column: x, style: .bold)
-        let prompt = phase == .entering ? s["checkout.promptLine"] : s["checkout.promptCode", Format.money(total, context.currency)]
-        if !lines.isEmpty { b.write(s["checkout.cashHint"], row: row + 2, column: x, style: .dim) }
+        var prompt: String
+        switch phase {
+        case .voidPIN, .voiding: prompt = s["checkout.voidPrompt"]
+        case .entering: prompt = s["checkout.promptLine"]
+        default: prompt = s["checkout.promptCode", Format.money(partAmount ?? due, context.currency)]
+        }
+        if !paidParts.isEmpty {
+            let paid = paidParts.map { "\($0.isCash ? s["tender.cash"] : s["tender.code"]) \(Format.amount($0.amount))" }.joined(separator: ", ")
+            b.write(s["checkout.partsLine", paid, Format.money(due, context.currency)], row: row + 2, column: x, style: .bold)
+        } else if !lines.isEmpty {
+            b.write(s["checkout.cashHint"], row: row + 2, column: x, style: .dim)
+        }
+        let field = phase == .voidPIN ? String(repeating: "•", count: input.count) : input
         let used = b.write(prompt + " ", row: row + 3, column: x, style: .bold)
-        b.write(Format.field(input), row: row + 3, column: x + used)
+        b.write(Format.field(field), row: row + 3, column: x + used)
     }
 
     private func renderPaying(_ progress: SalePhase, secondsLeft: Int?, since: Double, into b: inout ScreenBuffer, area: Area, _ context: ScreenContext) {
@@ -308,7 +422,8 @@ struct CheckoutScreen: Screen {
         b.fill(row: area.top, column: x, width: area.columns - 4, style: CellStyle([.reverse, .bold], color: color))
         b.write(" " + banner, row: area.top, column: x, style: CellStyle([.reverse, .bold], color: color), width: area.columns - 4)
         var top = area.top + 2
-        if let order, order.isCash, let change = order.change {
+        if let order, order.isCash {
+            let change = order.change ?? 0
             // The change, large: what the cashier hands back.
             let text = "  " + s["result.change", Format.money(change, order.currency)] + "  "
             b.fill(row: top, column: x, width: DisplayWidth.of(text), style: CellStyle([.reverse, .bold], color: .cyan))

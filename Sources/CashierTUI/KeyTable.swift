@@ -5,7 +5,7 @@ public enum Request: String, CaseIterable, Sendable {
     case help, back, quit, confirm, deleteBackward, clearInput
     case moveUp, moveDown, pageUp, pageDown
     case openRefund, openOrders, voidSale, refundOrder, reprintReceipt
-    case payCash, openShift, closeShift, printReport
+    case payCash, payPart, openShift, closeShift, printReport
 
     /// The Strings key of the one-line description shown on the help screen.
     public var descriptionKey: String { "request.\(rawValue)" }
@@ -67,6 +67,7 @@ public struct KeyTable: Sendable {
         KeyBinding(.checkout, .function(8), .voidSale),
         KeyBinding(.checkout, .function(7), .reprintReceipt),
         KeyBinding(.checkout, .function(4), .payCash),
+        KeyBinding(.checkout, .function(6), .payPart),
         KeyBinding(.checkout, .function(5), .openShift),
 
         KeyBinding(.shift, .function(6), .closeShift),

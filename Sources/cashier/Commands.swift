@@ -138,7 +138,7 @@ struct Commands {
         let request: CreateOrderRequest
         do {
             request = try CommandInput.orderRequest(amount: nil, amountMinor: invocation.amount("amount"), items: invocation.string("items"),
-                                                    currency: currency())
+                                                    currency: currency(), clientRef: invocation.string("sale"))
         } catch { return Self.report(error, json: json) }
         let code = try invocation.requiredString("code")
         engine.start()

@@ -49,7 +49,7 @@ struct EngineBackend: CashierBackend {
                 inbox.push(.activation(engine.activate(code: code).map { Activation(deviceId: $0.deviceId, store: $0.store) }))
             case .startSale(let sale):
                 let request = CreateOrderRequest(amount: sale.amount, currency: sale.currency,
-                                                 items: sale.items.isEmpty ? nil : sale.items)
+                                                 items: sale.items.isEmpty ? nil : sale.items, clientRef: sale.clientRef)
                 // Phases (the final one included) arrive through the engine's `.sale` events.
                 let result = engine.sell(request, paymentCode: sale.paymentCode)
                 if let receipt = result.receipt { inbox.push(.receipt(.success(ReceiptPrint(receipt)), copy: false)) }
@@ -62,7 +62,8 @@ struct EngineBackend: CashierBackend {
             case .reprintReceipt(let n):
                 inbox.push(.receipt(engine.reprintReceipt(order: n).map { ReceiptPrint($0.1) }, copy: true))
             case .startCashSale(let sale):
-                let request = CreateOrderRequest(amount: sale.amount, currency: sale.currency, items: sale.items.isEmpty ? nil : sale.items)
+                let request = CreateOrderRequest(amount: sale.amount, currency: sale.currency, items: sale.items.isEmpty ? nil : sale.items,
+                                                 clientRef: sale.clientRef)
                 let result = engine.sellCash(request, cashGiven: sale.cashGiven)
                 inbox.push(.sale(.finished(result.outcome), secondsLeft: nil))
                 if let receipt = result.receipt { inbox.push(.receipt(.success(ReceiptPrint(receipt)), copy: false)) }

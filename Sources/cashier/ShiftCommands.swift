@@ -10,7 +10,7 @@ extension Commands {
         let request: CreateOrderRequest
         do {
             request = try CommandInput.orderRequest(amount: nil, amountMinor: invocation.amount("amount"), items: invocation.string("items"),
-                                                    currency: currency())
+                                                    currency: currency(), clientRef: invocation.string("sale"))
         } catch { return Self.report(error, json: json) }
         engine.start()
         _ = engine.statusAfterProbe()

@@ -36,6 +36,7 @@ let commandTable = CommandTable(
                     .amount("amount", help: "the amount, e.g. 12.34"),
                     .string("code", "PAYCODE", required: true, help: "the customer's payment code"),
                     .string("items", "JSON", help: "the order's lines: a JSON array of {name, quantity, unit_price[, sku]}"),
+                    saleOption,
                     jsonOption,
                 ],
                 run: withEngine { try $0.pay() }),
@@ -45,6 +46,7 @@ let commandTable = CommandTable(
                     .amount("amount", help: "the total, e.g. 12.34"),
                     .amount("given", help: "the cash the customer handed over (default: exactly the total); the change is printed"),
                     .string("items", "JSON", help: "the order's lines: a JSON array of {name, quantity, unit_price[, sku]}"),
+                    saleOption,
                     jsonOption,
                 ],
                 run: withEngine { try $0.cash() }),
@@ -110,6 +112,9 @@ let commandTable = CommandTable(
                 4 not paid, 5 service unreachable, 6 refused by the service, 7 needs attention,
                 8 not activated / configuration / keystore problem
     """)
+
+/// `--sale REF`: the parts of a split sale (some by code, the rest in cash) are orders sharing this reference.
+let saleOption = Option.string("sale", "REF", help: "the sale's own reference; the parts of a split sale share it (their client_ref)")
 
 /// `--json`: one JSON object on stdout (errors as `{"code","message","detail","retryable","exit_code"}`).
 let jsonOption = Option.flag("json", help: "print one JSON object instead of lines")

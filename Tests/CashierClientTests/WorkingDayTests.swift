@@ -159,9 +159,11 @@ final class WorkingDayTests: XCTestCase {
             #"{"cmd":"cash","id":"c1","amount":"10.00","given":"20.00"}"#,
             #"{"cmd":"pay","id":"p1","amount":"7.00","code":"\#(paymentCode(.paid))"}"#,
             #"{"cmd":"pay","id":"p2","amount":"3.00","code":"\#(paymentCode(.insufficientFunds))"}"#,
+            #"{"cmd":"pay","id":"s1","amount":"4.00","code":"\#(paymentCode(.paid))","sale_ref":"SPLIT-7"}"#,
+            #"{"cmd":"cash","id":"s2","amount":"6.00","sale_ref":"SPLIT-7"}"#,
             #"{"cmd":"shift_report","id":"x"}"#,
-            #"{"cmd":"shift_close","id":"z","counted":"60.00"}"#,
-            #"{"cmd":"shift_close","id":"z2","counted":"60.00"}"#,
+            #"{"cmd":"shift_close","id":"z","counted":"66.00"}"#,
+            #"{"cmd":"shift_close","id":"z2","counted":"66.00"}"#,
         ]
         let r = try harness.run(["--headless"], stdin: lines.joined(separator: "\n") + "\n")
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -172,12 +174,14 @@ final class WorkingDayTests: XCTestCase {
         XCTAssertEqual(((answer("c1")["order"] as? [String: Any])?["cash_given"] as? Int), 2_000)
         XCTAssertTrue(events.contains { $0["event"] as? String == "cash_sale" && $0["phase"] as? String == "placing" })
         let x = try XCTUnwrap(answer("x")["report"] as? [String: Any])
-        XCTAssertEqual(totals(x, "sales"), ["cash": 1_000, "sandbox": 700])
+        XCTAssertEqual(totals(x, "sales"), ["cash": 1_600, "sandbox": 1_100])
+        XCTAssertEqual((answer("s1")["order"] as? [String: Any])?["client_ref"] as? String, "SPLIT-7", "a split sale's parts share its reference")
+        XCTAssertEqual((answer("s2")["order"] as? [String: Any])?["client_ref"] as? String, "SPLIT-7")
         XCTAssertEqual(x["declined"] as? Int, 1)
         let z = try XCTUnwrap(answer("z")["report"] as? [String: Any])
         XCTAssertEqual(z["kind"] as? String, "Z")
         XCTAssertEqual(z["cash_difference"] as? Int, 0)
-        let sold = [answer("c1")["order_no"] as? String ?? "", answer("p1")["order_no"] as? String ?? "", answer("p2")["order_no"] as? String ?? ""]
+        let sold = ["c1", "p1", "p2", "s1", "s2"].map { answer($0)["order_no"] as? String ?? "" }
         XCTAssertEqual(totals(z, "sales"), try serviceTotals(sold), "the Z report's totals are the service's order data")
         XCTAssertEqual(answer("z2")["code"] as? String, "SHIFT_NOT_FOUND", "the shift is closed; nothing to close twice")
     }

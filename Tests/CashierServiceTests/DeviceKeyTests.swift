@@ -318,7 +318,7 @@ struct ThrowawayPostgres {
     static func start() throws -> ThrowawayPostgres {
         guard run(["bindir"]) == 0 else { throw XCTSkip("PostgreSQL server binaries are not installed (scripts/install-deps.sh installs postgresql)") }
         for _ in 0..<5 {
-            let port = Int.random(in: 20_000...60_000)
+            let port = Int.random(in: 20_000...32_767)
             let cluster = ThrowawayPostgres(directory: "/tmp/cashier-pg-keys-\(UUID().uuidString.prefix(8))", port: port)
             if run(["start", cluster.directory, String(port)]) == 0 { return cluster }
             cluster.destroy()

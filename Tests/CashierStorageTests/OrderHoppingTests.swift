@@ -213,6 +213,28 @@ final class OrderHoppingTests: XCTestCase {
         XCTAssertGreaterThan(backInLocked, 0, "the healed group takes orders again")
     }
 
+    /// A skipped group is probed on its own (the service does so every second): while it is still locked
+    /// it stays skipped; once a probe write goes through it takes orders again at once, without waiting for
+    /// its failures to decay, and a long outage never pushes its count past the ceiling.
+    func testASkippedGroupIsProbedAndTakesOrdersAgainAsSoonAsItWrites() throws {
+        try XCTSkipUnless(ExternalLock.isAvailable, "needs \(ExternalLock.cli)")
+        let gs = try groups(2)
+        let hop = hopping(gs)
+        for t in gs.keys { try gs[t]!.probeWrite(now: 0) }
+        let locked = tag(1)
+        let lock = try ExternalLock(path: GroupConfiguration.path(for: locked, in: dir.path))
+        for _ in 0..<50 { _ = try? hop.withGroup(locked) { try $0.probeWrite(now: 1) } }
+        XCTAssertTrue(hop.isOverThreshold(locked))
+        XCTAssertLessThanOrEqual(hop.health().first { $0.group == 1 }!.recentFailures, 6, "capped at twice the threshold")
+        XCTAssertEqual(hop.probeSkippedGroups(), [], "still locked: the probe fails")
+        XCTAssertTrue(hop.isOverThreshold(locked))
+        lock.release()
+        XCTAssertEqual(hop.probeSkippedGroups(), [locked])
+        XCTAssertFalse(hop.isOverThreshold(locked), "healed at once, not after the decay")
+        XCTAssertTrue(hop.groupsForNewNumbers(count: 4).contains(locked), "numbers are given in it again")
+        XCTAssertEqual(hop.probeSkippedGroups(), [], "a fit group is not probed")
+    }
+
     func testThresholdSkipDoesNotProbe() throws {
         let gs = try groups(2)
         let hop = hopping(gs)

@@ -47,7 +47,7 @@ final class PostgresStoreTests: XCTestCase {
         let reopened = try PostgresOrderGroupStore.open(options)
         XCTAssertEqual(try reopened.stalePayingOrders(updatedBefore: 5, limit: 10).map(\.orderNo), [numbers[0]])
         let indexes = try reopened.pool.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'orders' ORDER BY indexname")
-        XCTAssertEqual(indexes.rows.map { $0[0] }, ["orders_list", "orders_merchant", "orders_paying", "orders_pkey"])
+        XCTAssertEqual(indexes.rows.map { $0[0] }, ["orders_list", "orders_merchant", "orders_paying", "orders_pkey", "orders_shift"])
         let plan = try reopened.pool.withConnection { c in
             try c.execute("SET enable_seqscan = off")
             defer { _ = try? c.execute("RESET enable_seqscan") }

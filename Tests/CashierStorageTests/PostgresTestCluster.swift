@@ -33,7 +33,7 @@ final class PostgresTestCluster {
     static func start() throws -> PostgresTestCluster {
         var lastError: Error = ScriptError(description: "no attempt")
         for _ in 0..<5 {
-            let port = Int.random(in: 20_000...60_000)
+            let port = Int.random(in: 20_000...32_767)
             let dir = "/tmp/cashier-pg-\(UUID().uuidString.prefix(8))-\(port)"
             do {
                 _ = try run(["start", dir, String(port)])

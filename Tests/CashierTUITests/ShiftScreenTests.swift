@@ -95,3 +95,49 @@ final class KeyDocumentationTests: XCTestCase {
         }
     }
 }
+
+/// Split tender on the checkout: part by code, the rest by cash; a void of a partly paid sale.
+final class SplitTenderScreenTests: XCTestCase {
+    private static let code = "994567890123456789"
+
+    private func backend(refunds: @escaping @Sendable () -> Void = {}) -> CannedBackend {
+        CannedBackend { command in
+            func view(_ amount: Int64, cash: Bool, seq: Int) -> OrderView {
+                OrderView(orderNo: CannedBackend.orderNumber(seq), storeId: "S001", deviceId: "DEV-0001", amount: amount, currency: "CNY",
+                          status: .paid, createdAt: 1, updatedAt: 1, paidAt: 1, tender: cash ? .cash : .code, cashGiven: cash ? amount : nil)
+            }
+            switch command {
+            case .startSale(let sale) where sale.clientRef?.hasPrefix("SPLIT") == true && sale.items.isEmpty:
+                return [.sale(.finished(.paid(view(sale.amount, cash: false, seq: 1))), secondsLeft: nil)]
+            case .startCashSale(let sale) where sale.clientRef?.hasPrefix("SPLIT") == true:
+                return [.sale(.finished(.paid(view(sale.amount, cash: true, seq: 2))), secondsLeft: nil)]
+            case .refund(let order, let amount, _, _):
+                refunds()
+                return [.refund(.success(RefundView(refundNo: RefundNumber(epochSeconds: 1_764_000_000, instance: 1, sequence: 1, group: order.group),
+                                                     orderNo: order, amount: amount, currency: "CNY", refundRef: "v", status: .succeeded, createdAt: 1)))]
+            default: return []
+            }
+        }
+    }
+
+    func testAPartByCodeThenTheRestInCash() throws {
+        let part = try runKeyScript("25.00<Enter>10.00<F6>", backend: backend())
+        XCTAssertTrue(part.contains("Scan the payment code for the part of 10.00 CNY."), part)
+        let paid = try runKeyScript("25.00<Enter>10.00<F6>\(Self.code)<Enter>", backend: backend())
+        XCTAssertTrue(paid.contains("Paid 10.00 CNY; 15.00 CNY still due"), paid)
+        XCTAssertTrue(paid.contains("Paid: code 10.00   Due: 15.00 CNY"), paid)
+        let rest = try runKeyScript("25.00<Enter>10.00<F6>\(Self.code)<Enter>20.00<F4>", backend: backend())
+        XCTAssertTrue(rest.contains("PAID") && rest.contains("CHANGE 5.00 CNY") == false, "exact given is the due: \(rest)")
+        XCTAssertTrue(try runKeyScript("25.00<Enter>30.00<F6>", backend: backend()).contains("less than 25.00 CNY"))
+        let leave = try runKeyScript("25.00<Enter>10.00<F6>\(Self.code)<Enter><Esc>", backend: backend())
+        XCTAssertTrue(leave.contains("Part of this sale is paid"), leave)
+    }
+
+    func testVoidingAPartlyPaidSaleNeedsASupervisorAndRefundsTheParts() throws {
+        let asked = try runKeyScript("25.00<Enter>10.00<F6>\(Self.code)<Enter><F8>", backend: backend())
+        XCTAssertTrue(asked.contains("1 part(s) already paid") && asked.contains("Supervisor PIN to void:"), asked)
+        let voided = try runKeyScript("25.00<Enter>10.00<F6>\(Self.code)<Enter><F8>2468<Enter>", backend: backend())
+        XCTAssertTrue(voided.contains("Sale voided; 1 paid part(s) refunded."), voided)
+        XCTAssertFalse(voided.contains("2468"))
+    }
+}

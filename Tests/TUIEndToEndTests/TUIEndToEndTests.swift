@@ -315,7 +315,7 @@ final class TUIEndToEndTests: XCTestCase {
     }
 
     /// A whole shift at the real front end: sign in, open with a float, a cash sale with change, a code sale,
-    /// a refund started by scanning the receipt's number, a reprint, a cash sale while the service is down
+    /// a split sale (part by code, the rest in cash), a refund started by scanning the receipt's number, a reprint, a cash sale while the service is down
     /// (forwarded once it is back), the X report, and the close with the counted cash and its Z report.
     func testAWholeShiftAtTheTill() throws {
         let service = try Cashierd(groups: 2)
@@ -361,6 +361,20 @@ final class TUIEndToEndTests: XCTestCase {
         pane.press("Enter")
         waitForCheckout(pane)
 
+        // Split: 10.00 by code, the rest in cash.
+        pane.typeByHand("30.00")
+        pane.press("Enter")
+        pane.waitFor("F4: cash")
+        pane.typeByHand("10.00")
+        pane.press("F6")
+        pane.waitFor("Scan the payment code for the part of 10.00 CNY.")
+        pane.scan(paymentCode(.paid))
+        pane.waitFor("Paid 10.00 CNY; 20.00 CNY still due", "Due: 20.00 CNY")
+        pane.press("F4")
+        pane.waitFor("PAID", "20.00", "CHANGE 0.00 CNY")
+        pane.press("Enter")
+        waitForCheckout(pane)
+
         // A refund started by scanning the receipt's number, and a reprint.
         pane.type("r")
         pane.waitFor("Order number:")
@@ -394,12 +408,12 @@ final class TUIEndToEndTests: XCTestCase {
         try service.start(onTheSameAddresses: true)
         pane.waitFor("the offline sale was sent", timeout: 40) { !self.statusBar($0).contains("offline to send") && self.statusBar($0).contains("●") }
 
-        // The X report, then the close with the counted cash: 100 + 25 + 8 - 5.
+        // The X report, then the close with the counted cash: 100 + 25 + 20 + 8 - 5.
         pane.press("F5")
-        let x = try XCTUnwrap(pane.waitFor("X REPORT", "Sales Cash ×2"))
-        XCTAssertTrue(x.contains("Sales Sandbox ×1") && x.contains("Refunds Cash ×1"), x)
-        XCTAssertTrue(x.contains("128.00"), "cash expected: \(x)")
-        pane.typeByHand("128.00")
+        let x = try XCTUnwrap(pane.waitFor("X REPORT", "Sales Cash ×3"))
+        XCTAssertTrue(x.contains("Sales Sandbox ×2") && x.contains("22.50") && x.contains("Refunds Cash ×1"), x)
+        XCTAssertTrue(x.contains("148.00"), "cash expected: \(x)")
+        pane.typeByHand("148.00")
         pane.press("F6")
         let z = try XCTUnwrap(pane.waitFor("Z REPORT No. 1", "Cash counted"))
         XCTAssertTrue(z.contains("Difference") && z.contains("0.00 CNY"), z)
