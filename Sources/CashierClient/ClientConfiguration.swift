@@ -74,6 +74,9 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
     public var catalogPath: String?
     /// What the terminal may take in cash while no service domain answers (docs/CLIENT.md, "Offline cash sales").
     public var offline: OfflineLimits = OfflineLimits()
+    /// The front end locks after this many seconds without a key while someone is signed in (0: never);
+    /// the sale on screen stays as it is behind the lock.
+    public var idleLockSeconds: Int = 300
 
     public init(domains: [String] = ["https://127.0.0.1:8443", "https://127.0.0.2:8444"], caFile: String = "ca.pem",
                 pinnedPublicKey: String? = nil, requestTimeoutMs: Int = 10_000, connectTimeoutMs: Int = 3_000,
@@ -113,6 +116,7 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
         receiptFormat = try c.decodeIfPresent(ReceiptFormat.self, forKey: .receiptFormat)
         catalogPath = try c.decodeIfPresent(String.self, forKey: .catalogPath)
         offline = try c.decodeIfPresent(OfflineLimits.self, forKey: .offline) ?? d.offline
+        idleLockSeconds = try c.decodeIfPresent(Int.self, forKey: .idleLockSeconds) ?? d.idleLockSeconds
     }
 
     /// Problems that make the configuration unusable; empty when it is fine.
@@ -136,6 +140,7 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
             || !(1...20).contains(offline.maxHours) {
             out.append("offline: max_sales must be 0 (no offline sales) to 100, amounts 0 or more, max_hours 1 to 20")
         }
+        if !(0...86_400).contains(idleLockSeconds) { out.append("idle_lock_seconds must be 0 (never) to 86400") }
         return out
     }
 

@@ -23,6 +23,8 @@ public struct App {
     private var showingHelp = false
     private var notice: Message?
     public private(set) var hasQuit = false
+    /// When the last key came, for the idle lock.
+    private var lastKeyAt = 0.0
 
     /// Starts on activation when the backend has no store yet, else on checkout.
     public init(backend: any CashierBackend, language: Language, keyTable: KeyTable = .standard) {
@@ -44,6 +46,7 @@ public struct App {
     /// from typing.
     public mutating func handle(_ key: Key, now: Double, keyTime: Double? = nil) -> AppFlags {
         if key == .resize { return .redraw }
+        lastKeyAt = now
         let ctx = context(now: now, keyTime: keyTime)
         notice = nil
         let keymap = stack[stack.count - 1].keymap
@@ -98,8 +101,9 @@ public struct App {
 
     /// Collects backend events and hands them to the screen on top; returns .redraw if any arrived.
     public mutating func pollBackend(now: Double) -> AppFlags {
+        let locked = lockIfIdle(now: now)
         let events = backend.pollEvents()
-        guard !events.isEmpty else { return [] }
+        guard !events.isEmpty else { return locked ? .redraw : [] }
         for event in events {
             let ctx = context(now: now)
             var screen = stack.removeLast()
@@ -108,6 +112,17 @@ public struct App {
             apply(effects)
         }
         return .redraw
+    }
+
+    /// Puts the lock screen over whatever is on screen (the sale stays as it is beneath) once nobody has
+    /// typed for `idleLockSeconds` while someone is signed in and no command is out.
+    private mutating func lockIfIdle(now: Double) -> Bool {
+        let status = backend.status()
+        guard status.idleLockSeconds > 0, let staff = status.staff, !status.busy,
+              now - lastKeyAt >= Double(status.idleLockSeconds), !(stack.last is LockScreen) else { return false }
+        showingHelp = false
+        stack.append(LockScreen(lockedBy: staff))
+        return true
     }
 
     /// Switches the language of every text.

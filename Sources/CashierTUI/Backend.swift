@@ -150,10 +150,14 @@ public struct BackendStatus: Equatable, Sendable {
     public var shift: ShiftView?
     /// Cash sales taken offline that the service does not have yet.
     public var salesToForward: Int
+    /// Seconds without a key after which the screen locks while someone is signed in (0: never).
+    public var idleLockSeconds: Int
     public init(domains: [DomainStatus], deviceId: String? = nil, store: StoreInfo? = nil, busy: Bool = false,
-                clockOffsetMs: Int64 = 0, staff: StaffView? = nil, shift: ShiftView? = nil, salesToForward: Int = 0) {
+                clockOffsetMs: Int64 = 0, staff: StaffView? = nil, shift: ShiftView? = nil, salesToForward: Int = 0,
+                idleLockSeconds: Int = 0) {
         self.domains = domains; self.deviceId = deviceId; self.store = store; self.busy = busy
         self.clockOffsetMs = clockOffsetMs; self.staff = staff; self.shift = shift; self.salesToForward = salesToForward
+        self.idleLockSeconds = idleLockSeconds
     }
 
     /// Whether some domain is in use.

@@ -33,7 +33,8 @@ struct EngineBackend: CashierBackend {
             return DomainStatus(name: host, state: state, latencyMilliseconds: d.latencyMs.map { Int($0) })
         }
         return BackendStatus(domains: domains, deviceId: s.deviceId, store: s.store, busy: inbox.busy,
-                             clockOffsetMs: s.clockOffsetMs, staff: s.staff, shift: s.shift, salesToForward: s.cashSalesToForward)
+                             clockOffsetMs: s.clockOffsetMs, staff: s.staff, shift: s.shift, salesToForward: s.cashSalesToForward,
+                             idleLockSeconds: engine.configuration.idleLockSeconds)
     }
 
     /// Items from the configured catalogue (`catalog_path`), so checkout lines can be item codes.

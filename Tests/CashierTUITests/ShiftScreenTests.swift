@@ -141,3 +141,34 @@ final class SplitTenderScreenTests: XCTestCase {
         XCTAssertFalse(voided.contains("2468"))
     }
 }
+
+/// The idle lock: over the sale after the idle time, gone with a staff PIN, the sale kept.
+final class IdleLockTests: XCTestCase {
+    func testTheScreenLocksWhenIdleAndAStaffPINUnlocksItWithTheSaleKept() throws {
+        var status = CannedBackend.activeStatus
+        status.staff = StaffView(staffId: "P1", name: "Ann", role: "cashier")
+        status.idleLockSeconds = 60
+        let b = CannedBackend(snapshot: status) { command in
+            switch command {
+            case .signIn("1357"): return [.signedIn(.success(StaffView(staffId: "P1", name: "Ann", role: "cashier")))]
+            case .signIn: return [.signedIn(.failure(APIError(.pinInvalid)))]
+            default: return []
+            }
+        }
+        let early = try runKeyScript("25.00<Enter><Wait:30>", backend: b)
+        XCTAssertFalse(early.contains("LOCKED"), early)
+        let locked = try runKeyScript("25.00<Enter><Wait:61>", backend: b)
+        XCTAssertTrue(locked.contains("LOCKED") && locked.contains("Ann was signed in"), locked)
+        XCTAssertFalse(locked.contains("25.00"), "nothing of the sale shows behind the lock")
+        let refused = try runKeyScript("25.00<Enter><Wait:61>0000<Enter>", backend: b)
+        XCTAssertTrue(refused.contains("LOCKED") && refused.contains("The PIN is wrong."), refused)
+        let noQuit = try runKeyScript("25.00<Enter><Wait:61><F10><Esc>", backend: b)
+        XCTAssertTrue(noQuit.contains("The screen is locked"), "neither quit nor back past the lock: \(noQuit)")
+        let back = try runKeyScript("25.00<Enter><Wait:61>1357<Enter>", backend: b)
+        XCTAssertTrue(back.contains("Cashier — Checkout") && back.contains("25.00"), "the sale is still there: \(back)")
+        var nobody = status
+        nobody.staff = nil
+        XCTAssertFalse(try runKeyScript("25.00<Enter><Wait:61>", backend: CannedBackend(snapshot: nobody)).contains("LOCKED"),
+                       "nobody signed in: nothing to lock")
+    }
+}
