@@ -9,12 +9,14 @@ import XCTest
 /// a synchronous standby, the multi-host conninfo in cashierd.json) and group 1 a SQLite file; the cluster's primary
 /// is SIGKILLed while a terminal sells, and the same cashierd process follows the promoted standby.
 final class PatroniServiceFailoverTests: XCTestCase {
-    /// Ports 55410-55415: etcd 55410/55411, members' PostgreSQL 55412/55414, their REST APIs 55413/55415.
+    /// Six ports from the first free block of ten in 55500-55599 (55400-55499 are the storage tests' and CI's):
+    /// etcd base/base+1, members' PostgreSQL base+2/base+4, their REST APIs base+3/base+5.
+    static let basePort = HACluster.freeBasePort(in: 55500..<55600)
     static let cluster = HACluster()
 
     override class func setUp() {
         super.setUp()
-        cluster.start(name: "svc", basePort: 55410)
+        cluster.start(name: "svc", basePort: basePort)
     }
 
     override class func tearDown() {

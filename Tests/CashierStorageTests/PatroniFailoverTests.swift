@@ -11,15 +11,7 @@ import XCTest
 final class PatroniFailoverTests: XCTestCase {
     /// Six ports from the first block of ten in 55400-55499 that nothing listens on (another cluster on this
     /// machine may hold 55400): etcd base/base+1, members' PostgreSQL base+2/base+4, their REST APIs base+3/base+5.
-    static let basePort: Int = {
-        let listening = (try? runCommand("/bin/ss", ["-Htln"], timeoutSeconds: 10))?.stdout ?? ""
-        let taken = Set(listening.split(separator: "\n").compactMap { line -> Int? in
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 4, let colon = fields[3].lastIndex(of: ":") else { return nil }
-            return Int(fields[3][fields[3].index(after: colon)...])
-        })
-        return stride(from: 55400, to: 55500, by: 10).first { base in (base..<(base + 6)).allSatisfy { !taken.contains($0) } } ?? 55400
-    }()
+    static let basePort = HACluster.freeBasePort(in: 55400..<55500)
     static let cluster = HACluster()
 
     /// The cluster's conninfo; skips where Patroni is not installed, fails where it did not start.

@@ -27,6 +27,20 @@ public final class HACluster: @unchecked Sendable {
 
     public init() {}
 
+    /// The first block of ten ports in `range` of which the `span` lowest nothing listens on (`ss -Htln`), so another
+    /// cluster on this machine (a drill, a second run, another engineer's tests) does not make a test fail; the
+    /// range's first port when every block is taken (the start then fails and says why).
+    public static func freeBasePort(in range: Range<Int>, span: Int = 6) -> Int {
+        let listening = (try? runCommand("/bin/ss", ["-Htln"], timeoutSeconds: 10))?.stdout ?? ""
+        let taken = Set(listening.split(separator: "\n").compactMap { line -> Int? in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 4, let colon = fields[3].lastIndex(of: ":") else { return nil }
+            return Int(fields[3][fields[3].index(after: colon)...])
+        })
+        return stride(from: range.lowerBound, to: range.upperBound, by: 10)
+            .first { base in (base..<(base + span)).allSatisfy { !taken.contains($0) } } ?? range.lowerBound
+    }
+
     public static var missingPackages: String? {
         system("command -v patroni >/dev/null 2>&1 && command -v etcd >/dev/null 2>&1") == 0
             ? nil : "patroni or etcd not installed (scripts/install-deps.sh installs the patroni and etcd-server packages)"
