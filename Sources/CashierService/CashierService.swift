@@ -56,6 +56,48 @@ public final class CashierService: @unchecked Sendable {
             defer { self.admissionLock.unlock() }
             return Double(self.admission.inFlight)
         }
+        registerHealthMetrics()
+    }
+
+    /// The metrics an operator watches a deployment's databases by, read when `/metrics` is rendered from the
+    /// parts that keep them (so they exist from the start, at 0, and agree with `/healthz`).
+    private func registerHealthMetrics() {
+        let hopping = hopping, base = base
+        metrics.collect("cashierd_database_reconnects_total", type: "counter",
+                        help: "Times cashierd connected again to a PostgreSQL database after losing it (a restart, a network break, a primary switch), by database.") {
+            var series: [Metrics.Series] = []
+            if let b = base as? ReconnectingStore { series.append(([("database", "base")], Double(b.reconnects))) }
+            for (tag, store) in hopping.stores().sorted(by: { $0.key < $1.key }) {
+                if let s = store as? ReconnectingStore { series.append(([("database", "group-\(tag)")], Double(s.reconnects))) }
+            }
+            return series
+        }
+        metrics.gauge("cashierd_base_up", help: "1 while the base data takes writes (as /healthz says, checked by a small write at most every 2 s), else 0.") { [weak self] in
+            guard let self else { return 0 }
+            return self.baseHealth.isWritable(now: self.clock()) ? 1 : 0
+        }
+        metrics.collect("cashierd_group_failures_total", type: "counter",
+                        help: "Failed calls to an order group (probe, insert, a later call on its orders, a list), by group.") {
+            hopping.stats().sorted(by: { $0.key < $1.key }).map { ([("group", $0.key.description)], Double($0.value.failures)) }
+        }
+        let threshold = hopping.configuration.failureThreshold
+        metrics.collect("cashierd_group_up", type: "gauge",
+                        help: "1 while an order group's recent failures are under hopping.failure_threshold (new orders may go there), else 0, by group.") {
+            hopping.health().map { ([("group", Self.groupLabel($0.group))], $0.recentFailures < threshold ? 1 : 0) }
+        }
+        metrics.collect("cashierd_group_accepting", type: "gauge",
+                        help: "1 while an order group takes new orders (configured to, not frozen, under the failure threshold), else 0, by group.") {
+            hopping.health().map { ([("group", Self.groupLabel($0.group))], $0.accepting ? 1 : 0) }
+        }
+        metrics.collect("cashierd_group_recent_failures", type: "gauge",
+                        help: "An order group's failure count as hopping weighs it (halving every hopping.half_life_seconds), by group.") {
+            hopping.health().map { ([("group", Self.groupLabel($0.group))], ($0.recentFailures * 1000).rounded() / 1000) }
+        }
+    }
+
+    /// A group's label as the other metrics write it ("00").
+    private static func groupLabel(_ group: Int) -> String {
+        GroupTag(group).map(\.description) ?? String(group)
     }
 
     public static let systemClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
