@@ -26,6 +26,8 @@ public final class CashierService: @unchecked Sendable {
     var lastAsked: [OrderNumber: (at: Int64, pending: PaymentPending)] = [:]
     /// Whether the base data takes writes, for `/healthz`.
     let baseHealth: BaseHealth
+    /// Devices as last read from the base data, for signed requests while it cannot be read (`base.device_cache_seconds`).
+    let deviceCache: DeviceCache
     private let admissionLock = NSLock()
     private var admission: AdmissionPolicy
     private let numberLock = NSLock()
@@ -45,6 +47,7 @@ public final class CashierService: @unchecked Sendable {
         self.baseHealth = BaseHealth(probe: { [base] now in
             _ = try base.recordNonce(deviceID: BaseHealth.probeDeviceID, nonce: Hex.encode(Crypto.randomBytes(16)), expiresAt: now + 1_000)
         })
+        self.deviceCache = DeviceCache(ttlSeconds: configuration.deviceCacheSeconds)
         self.admission = AdmissionPolicy(capacity: configuration.limits.maxInFlight)
         // Start the sequence at a random point so a restarted instance does not reuse the numbers it made
         // in the same second before the restart.
@@ -218,9 +221,13 @@ public final class CashierService: @unchecked Sendable {
                 defer { if route.priority != nil { finishAdmitted() } }
                 do {
                     if route.isSigned {
-                        let auth = try Authenticator(base: base, skewSeconds: configuration.limits.clockSkewSeconds)
+                        let auth = try Authenticator(base: base, skewSeconds: configuration.limits.clockSkewSeconds, cache: deviceCache)
                             .authenticate(request, nowMs: now, recordNonce: !route.keepsNonceInOrderGroup)
                         signer = auth
+                        if auth.fromCache {
+                            baseHealth.noteFailure(now: now)
+                            metrics.increment("cashierd_device_cache_hits_total")
+                        }
                         reply = try dispatch(route, number: number, request: request, auth: auth, now: now, activationCode: &activationCode)
                     } else {
                         reply = try dispatch(route, number: number, request: request, auth: nil, now: now, activationCode: &activationCode)
@@ -378,14 +385,18 @@ public final class CashierService: @unchecked Sendable {
         }
     }
 
-    /// `/healthz`: "down" (answered 503, so a load balancer stops sending) when no group takes orders or
-    /// the base data cannot be written, since then no signed request can succeed; "degraded" when some
-    /// groups are skipped.
+    /// `/healthz`: "down" (answered 503, so a load balancer stops sending) when no group takes orders, or
+    /// when the base data cannot be written and the device cache cannot stand in for it: then no signed
+    /// request can succeed. "degraded" when some groups are skipped, or while the base data has been failing
+    /// for less than `base.device_cache_seconds` — sales of terminals seen before go on from the cache, and
+    /// every instance shares the base data, so masking them all would stop those sales too.
     func health(now: Int64) -> HealthResponse {
         let groups = hopping.health()
         let accepting = groups.filter(\.accepting).count
         let baseWritable = baseHealth.isWritable(now: now)
-        let status = accepting == 0 || !baseWritable ? "down" : (accepting < groups.count ? "degraded" : "ok")
+        let cacheStandsIn = deviceCache.isEnabled && baseHealth.failingFor(now: now) < deviceCache.ttlMs
+        let status = accepting == 0 || (!baseWritable && !cacheStandsIn) ? "down"
+            : (accepting < groups.count || !baseWritable ? "degraded" : "ok")
         return HealthResponse(status: status, instance: instanceName, time: now, groups: groups,
                               base: baseWritable ? "ok" : "unavailable")
     }

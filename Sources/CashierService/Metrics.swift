@@ -42,6 +42,7 @@ public final class Metrics: @unchecked Sendable {
         describe("cashierd_unrecorded_total", "Channel answers or pay nonces an order group could not take (answered from memory), by what.")
         describe("cashierd_channel_setup_errors_total", "Payment refused because a store's channel settings cannot be used, by channel.")
         describe("cashierd_stale_payments_total", "Payments and refunds settled by the sweep, by outcome.")
+        describe("cashierd_device_cache_hits_total", "Signed requests whose device was taken from the device cache because the base data could not be read.")
     }
 
     private func describe(_ name: String, _ text: String) { help[name] = text }
