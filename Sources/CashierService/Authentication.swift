@@ -58,9 +58,11 @@ struct Authenticator {
         } catch let refusal as Refusal {
             throw refusal
         } catch {
-            // The base data cannot be read: a device read from it a moment ago is taken as it was then
-            // (revoked or not), within `base.device_cache_seconds`.
-            guard let cached = cache?.lookup(deviceID, now: nowMs) else {
+            // The base data cannot be reached: a device read from it a moment ago is taken as it was then
+            // (revoked or not), within `base.device_cache_seconds`. Not for data that reads wrong (a corrupt row).
+            var unreachable = false
+            if case StorageError.unavailable = error { unreachable = true }
+            guard unreachable, let cached = cache?.lookup(deviceID, now: nowMs) else {
                 // Without the device's key the refusal cannot be signed; it did nothing, so it is safe to retry.
                 throw Refusal(.baseUnavailable, "the device could not be read")
             }

@@ -22,6 +22,9 @@ final class DeviceCache: @unchecked Sendable {
     let ttlMs: Int64
     private let lock = NSLock()
     private var entries: [String: Entry] = [:]
+    /// When expired entries were last dropped: at most once per `ttlMs`, so a chain with more fresh entries than
+    /// `pruneAbove` does not pay for a sweep on every request.
+    private var prunedAt: Int64 = 0
 
     init(ttlSeconds: Int) {
         ttlMs = Int64(max(0, ttlSeconds)) * 1000
@@ -35,8 +38,9 @@ final class DeviceCache: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         entries[device.id] = Entry(device: device, store: store, readAt: now)
-        if entries.count > Self.pruneAbove {
+        if entries.count > Self.pruneAbove, now - prunedAt >= ttlMs {
             entries = entries.filter { now - $0.value.readAt < ttlMs }
+            prunedAt = now
         }
     }
 
