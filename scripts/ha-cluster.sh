@@ -25,7 +25,7 @@
 set -eu
 
 usage() {
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+    awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -58,7 +58,13 @@ close_inherited_fds() {
     done
 }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null; }
+# Whether the process named in pid file $1 runs (a zombie nobody reaped yet does not).
+alive() {
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" != Z ]
+}
 
 load_env() {
     [ -f "$1/cluster.env" ] || die "no cluster in $1 (run start first)"

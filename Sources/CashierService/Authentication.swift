@@ -10,6 +10,8 @@ struct AuthenticatedDevice {
     var nonce: String
     /// Until when the nonce must be kept: a request older than that is refused for its timestamp.
     var nonceExpiresAt: Int64
+    /// The device was read from the device cache: the base data could not be read for this request.
+    var fromCache = false
     /// What signs the answer: the device's own secret for an HMAC device, the service's Ed25519 key for a
     /// device with a public key. Chosen by the key stored for the device, like the request's scheme.
     var responseKey: SigningKey
@@ -28,6 +30,8 @@ struct AuthenticatedDevice {
 struct Authenticator {
     var base: BaseStore
     var skewSeconds: Int64
+    /// Devices as last read, for when the base data cannot be read (`DeviceCache`); nil: none.
+    var cache: DeviceCache? = nil
 
     /// - Parameter recordNonce: false for a route whose handler records the nonce in the order's group
     ///   itself, in the same transaction as its first write (`Route.keepsNonceInOrderGroup`).
@@ -41,16 +45,29 @@ struct Authenticator {
         guard Signing.isValidDeviceID(deviceID) else { throw Refusal(.deviceUnknown) }
         let device: DeviceRecord
         let store: StoreRecord
+        var fromCache = false
         do {
-            guard let d = try base.device(id: deviceID) else { throw Refusal(.deviceUnknown) }
-            guard let s = try base.store(id: d.storeID) else { throw Refusal(.deviceUnknown, "the device's store no longer exists") }
+            guard let d = try base.device(id: deviceID) else { cache?.forget(deviceID); throw Refusal(.deviceUnknown) }
+            guard let s = try base.store(id: d.storeID) else {
+                cache?.forget(deviceID)
+                throw Refusal(.deviceUnknown, "the device's store no longer exists")
+            }
             device = d
             store = s
+            cache?.remember(d, store: s, now: nowMs)
         } catch let refusal as Refusal {
             throw refusal
         } catch {
-            // Without the device's key the refusal cannot be signed; it did nothing, so it is safe to retry.
-            throw Refusal(.baseUnavailable, "the device could not be read")
+            // The base data cannot be reached: a device read from it a moment ago is taken as it was then
+            // (revoked or not), within `base.device_cache_seconds`. Not for data that reads wrong (a corrupt row).
+            var unreachable = false
+            if case StorageError.unavailable = error { unreachable = true }
+            guard unreachable, let cached = cache?.lookup(deviceID, now: nowMs) else {
+                // Without the device's key the refusal cannot be signed; it did nothing, so it is safe to retry.
+                throw Refusal(.baseUnavailable, "the device could not be read")
+            }
+            (device, store) = cached
+            fromCache = true
         }
         if device.revokedAt != nil { throw Refusal(.deviceRevoked) }
         // Only the one decimal form: the canonical request's timestamp line is then the header as sent.
@@ -71,7 +88,7 @@ struct Authenticator {
         let responseKey = try Self.responseKey(for: device, base: base, nowMs: nowMs)
         // Kept for twice the skew window: a request older than that is refused for its timestamp.
         let authenticated = AuthenticatedDevice(device: device, store: store, nonce: nonce, nonceExpiresAt: nowMs + 2 * skewSeconds * 1000,
-                                                responseKey: responseKey)
+                                                fromCache: fromCache, responseKey: responseKey)
         guard Signing.isFresh(timestamp: timestamp, now: nowMs / 1000, skew: skewSeconds) else {
             // The device signed this request: answer it signed, stamped with the service's time.
             throw Refusal(.timestampSkewed, "service time is \(nowMs / 1000)", signedFor: authenticated)

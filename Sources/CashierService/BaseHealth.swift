@@ -18,6 +18,8 @@ final class BaseHealth: @unchecked Sendable {
     private var failing = false
     /// When `failing` was last found out; nil before the first finding.
     private var checkedAt: Int64?
+    /// When the base data was first found failing since it last took a write; nil while it takes writes.
+    private var failingSince: Int64?
 
     init(probe: @escaping @Sendable (_ now: Int64) throws -> Void) {
         self.probe = probe
@@ -27,8 +29,16 @@ final class BaseHealth: @unchecked Sendable {
     func noteFailure(now: Int64) {
         lock.lock()
         failing = true
+        if failingSince == nil { failingSince = now }
         checkedAt = now
         lock.unlock()
+    }
+
+    /// How long the base data has been failing by the latest finding (0 while it takes writes).
+    func failingFor(now: Int64) -> Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return failingSince.map { max(0, now - $0) } ?? 0
     }
 
     /// Whether the base data takes writes: the latest finding, checked afresh by a probe write when it is
@@ -42,6 +52,7 @@ final class BaseHealth: @unchecked Sendable {
         let ok = (try? probe(now)) != nil
         lock.lock()
         failing = !ok
+        if ok { failingSince = nil } else if failingSince == nil { failingSince = now }
         checkedAt = now
         lock.unlock()
         return ok

@@ -26,6 +26,8 @@ public final class CashierService: @unchecked Sendable {
     var lastAsked: [OrderNumber: (at: Int64, pending: PaymentPending)] = [:]
     /// Whether the base data takes writes, for `/healthz`.
     let baseHealth: BaseHealth
+    /// Devices as last read from the base data, for signed requests while it cannot be read (`base.device_cache_seconds`).
+    let deviceCache: DeviceCache
     private let admissionLock = NSLock()
     private var admission: AdmissionPolicy
     private let numberLock = NSLock()
@@ -45,6 +47,7 @@ public final class CashierService: @unchecked Sendable {
         self.baseHealth = BaseHealth(probe: { [base] now in
             _ = try base.recordNonce(deviceID: BaseHealth.probeDeviceID, nonce: Hex.encode(Crypto.randomBytes(16)), expiresAt: now + 1_000)
         })
+        self.deviceCache = DeviceCache(ttlSeconds: configuration.deviceCacheSeconds)
         self.admission = AdmissionPolicy(capacity: configuration.limits.maxInFlight)
         // Start the sequence at a random point so a restarted instance does not reuse the numbers it made
         // in the same second before the restart.
@@ -56,6 +59,48 @@ public final class CashierService: @unchecked Sendable {
             defer { self.admissionLock.unlock() }
             return Double(self.admission.inFlight)
         }
+        registerHealthMetrics()
+    }
+
+    /// The metrics an operator watches a deployment's databases by, read when `/metrics` is rendered from the
+    /// parts that keep them (so they exist from the start, at 0, and agree with `/healthz`).
+    private func registerHealthMetrics() {
+        let hopping = hopping, base = base
+        metrics.collect("cashierd_database_reconnects_total", type: "counter",
+                        help: "Times cashierd connected again to a PostgreSQL database after losing it (a restart, a network break, a primary switch), by database.") {
+            var series: [Metrics.Series] = []
+            if let b = base as? ReconnectingStore { series.append(([("database", "base")], Double(b.reconnects))) }
+            for (tag, store) in hopping.stores().sorted(by: { $0.key < $1.key }) {
+                if let s = store as? ReconnectingStore { series.append(([("database", "group-\(tag)")], Double(s.reconnects))) }
+            }
+            return series
+        }
+        metrics.gauge("cashierd_base_up", help: "1 while the base data takes writes (as /healthz says, checked by a small write at most every 2 s), else 0.") { [weak self] in
+            guard let self else { return 0 }
+            return self.baseHealth.isWritable(now: self.clock()) ? 1 : 0
+        }
+        metrics.collect("cashierd_group_failures_total", type: "counter",
+                        help: "Failed calls to an order group (probe, insert, a later call on its orders, a list), by group.") {
+            hopping.stats().sorted(by: { $0.key < $1.key }).map { ([("group", $0.key.description)], Double($0.value.failures)) }
+        }
+        let threshold = hopping.configuration.failureThreshold
+        metrics.collect("cashierd_group_up", type: "gauge",
+                        help: "1 while an order group's recent failures are under hopping.failure_threshold (new orders may go there), else 0, by group.") {
+            hopping.health().map { ([("group", Self.groupLabel($0.group))], $0.recentFailures < threshold ? 1 : 0) }
+        }
+        metrics.collect("cashierd_group_accepting", type: "gauge",
+                        help: "1 while an order group takes new orders (configured to, not frozen, under the failure threshold), else 0, by group.") {
+            hopping.health().map { ([("group", Self.groupLabel($0.group))], $0.accepting ? 1 : 0) }
+        }
+        metrics.collect("cashierd_group_recent_failures", type: "gauge",
+                        help: "An order group's failure count as hopping weighs it (halving every hopping.half_life_seconds), by group.") {
+            hopping.health().map { ([("group", Self.groupLabel($0.group))], ($0.recentFailures * 1000).rounded() / 1000) }
+        }
+    }
+
+    /// A group's label as the other metrics write it ("00").
+    private static func groupLabel(_ group: Int) -> String {
+        GroupTag(group).map(\.description) ?? String(group)
     }
 
     public static let systemClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
@@ -176,9 +221,13 @@ public final class CashierService: @unchecked Sendable {
                 defer { if route.priority != nil { finishAdmitted() } }
                 do {
                     if route.isSigned {
-                        let auth = try Authenticator(base: base, skewSeconds: configuration.limits.clockSkewSeconds)
+                        let auth = try Authenticator(base: base, skewSeconds: configuration.limits.clockSkewSeconds, cache: deviceCache)
                             .authenticate(request, nowMs: now, recordNonce: !route.keepsNonceInOrderGroup)
                         signer = auth
+                        if auth.fromCache {
+                            baseHealth.noteFailure(now: now)
+                            metrics.increment("cashierd_device_cache_hits_total")
+                        }
                         reply = try dispatch(route, number: number, request: request, auth: auth, now: now, activationCode: &activationCode)
                     } else {
                         reply = try dispatch(route, number: number, request: request, auth: nil, now: now, activationCode: &activationCode)
@@ -336,14 +385,18 @@ public final class CashierService: @unchecked Sendable {
         }
     }
 
-    /// `/healthz`: "down" (answered 503, so a load balancer stops sending) when no group takes orders or
-    /// the base data cannot be written, since then no signed request can succeed; "degraded" when some
-    /// groups are skipped.
+    /// `/healthz`: "down" (answered 503, so a load balancer stops sending) when no group takes orders, or
+    /// when the base data cannot be written and the device cache cannot stand in for it: then no signed
+    /// request can succeed. "degraded" when some groups are skipped, or while the base data has been failing
+    /// for less than `base.device_cache_seconds` — sales of terminals seen before go on from the cache, and
+    /// every instance shares the base data, so masking them all would stop those sales too.
     func health(now: Int64) -> HealthResponse {
         let groups = hopping.health()
         let accepting = groups.filter(\.accepting).count
         let baseWritable = baseHealth.isWritable(now: now)
-        let status = accepting == 0 || !baseWritable ? "down" : (accepting < groups.count ? "degraded" : "ok")
+        let cacheStandsIn = deviceCache.isEnabled && baseHealth.failingFor(now: now) < deviceCache.ttlMs
+        let status = accepting == 0 || (!baseWritable && !cacheStandsIn) ? "down"
+            : (accepting < groups.count || !baseWritable ? "degraded" : "ok")
         return HealthResponse(status: status, instance: instanceName, time: now, groups: groups,
                               base: baseWritable ? "ok" : "unavailable")
     }

@@ -10,6 +10,11 @@ public final class Metrics: @unchecked Sendable {
     private var help: [String: String] = [:]
     private var histograms: [String: Histogram] = [:]
     private var gauges: [String: () -> Double] = [:]
+    /// Series with labels read at render time: a counter or gauge kept by someone else (a pool, order hopping).
+    private var collectors: [String: (type: String, read: () -> [Series])] = [:]
+
+    /// One series of a collected metric: its labels (rendered in the given order) and value.
+    public typealias Series = (labels: [(String, String)], value: Double)
 
     /// Latency buckets in seconds.
     static let buckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -31,13 +36,13 @@ public final class Metrics: @unchecked Sendable {
         describe("cashierd_errors_total", "Error responses, by error code.")
         describe("cashierd_rejections_total", "Requests refused by overload protection, by priority.")
         describe("cashierd_orders_created_total", "Orders created, by DB group.")
-        describe("cashierd_group_failures_total", "Failed calls to an order group (probe, insert or later call), by group.")
         describe("cashierd_group_hops_total", "Times order creation hopped away from a group, by group and reason.")
         describe("cashierd_payments_total", "Payment outcomes reported by the channel.")
         describe("cashierd_request_duration_seconds", "Time to answer a request, by route.")
         describe("cashierd_unrecorded_total", "Channel answers or pay nonces an order group could not take (answered from memory), by what.")
         describe("cashierd_channel_setup_errors_total", "Payment refused because a store's channel settings cannot be used, by channel.")
         describe("cashierd_stale_payments_total", "Payments and refunds settled by the sweep, by outcome.")
+        describe("cashierd_device_cache_hits_total", "Signed requests whose device was taken from the device cache because the base data could not be read.")
     }
 
     private func describe(_ name: String, _ text: String) { help[name] = text }
@@ -66,6 +71,15 @@ public final class Metrics: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// A metric of several series read at render time, as `type` ("counter" or "gauge"): for values another part
+    /// keeps (a connection pool's reconnections, order hopping's failures), so there is one count, not two.
+    public func collect(_ name: String, type: String, help text: String, _ read: @escaping () -> [Series]) {
+        lock.lock()
+        collectors[name] = (type, read)
+        help[name] = text
+        lock.unlock()
+    }
+
     /// The value of one counter series (for tests and drills).
     public func value(_ name: String, _ labels: [(String, String)] = []) -> Double {
         let key = labels.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",")
@@ -78,6 +92,7 @@ public final class Metrics: @unchecked Sendable {
     public func render() -> String {
         lock.lock()
         let counters = self.counters, histograms = self.histograms, gauges = self.gauges, help = self.help
+        let collectors = self.collectors
         lock.unlock()
         var out = ""
         for name in counters.keys.sorted() {
@@ -88,6 +103,14 @@ public final class Metrics: @unchecked Sendable {
         }
         for name in gauges.keys.sorted() {
             out += "# HELP \(name) \(help[name] ?? name)\n# TYPE \(name) gauge\n\(name) \(format(gauges[name]!()))\n"
+        }
+        for name in collectors.keys.sorted() {
+            let (type, read) = collectors[name]!
+            out += "# HELP \(name) \(help[name] ?? name)\n# TYPE \(name) \(type)\n"
+            for series in read() {
+                let labels = series.labels.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",")
+                out += labels.isEmpty ? "\(name) \(format(series.value))\n" : "\(name){\(labels)} \(format(series.value))\n"
+            }
         }
         let h = "cashierd_request_duration_seconds"
         if !histograms.isEmpty {

@@ -7,6 +7,10 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
     /// instances sharing groups must have different ids.
     public var instance: Int = 1
     public var base: DatabaseLocation = .sqlite(path: "base.sqlite")
+    /// `base.device_cache_seconds`: how long a device (its key, whether it is revoked, its store) as last read from
+    /// the base data may still verify that device's signed requests while the base data cannot be read; 0 turns
+    /// the cache off. Also the longest a terminal revoked just before an outage may still sell (docs/SECURITY.md).
+    public var deviceCacheSeconds: Int = 30
     public var groups: [GroupLocation] = []
     /// Retired group tags and the group that now holds their data (the seed's scale-in).
     public var routes: [String: Int] = [:]
@@ -22,12 +26,37 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey {
+        case instance, base, groups, routes, channel, listen, tlsCertificate, tlsKey, limits, hopping, sweep, requestLog
+    }
+
+    /// The `base` object: where the base data is (`sqlite` or `postgres`, as every `DatabaseLocation` is written)
+    /// and the device cache's setting beside it.
+    private enum BaseKeys: String, CodingKey { case sqlite, postgres, deviceCacheSeconds }
+    private enum PathKeys: String, CodingKey { case path }
+    private enum URLKeys: String, CodingKey { case url }
+
     /// Every key is optional in the file: a missing one takes its default, so an operator can write a short file.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = ServiceConfiguration()
         instance = try c.decodeIfPresent(Int.self, forKey: .instance) ?? d.instance
-        base = try c.decodeIfPresent(DatabaseLocation.self, forKey: .base) ?? d.base
+        if c.contains(.base) {
+            let b = try c.nestedContainer(keyedBy: BaseKeys.self, forKey: .base)
+            switch (b.contains(.sqlite), b.contains(.postgres)) {
+            case (true, false):
+                base = .sqlite(path: try b.nestedContainer(keyedBy: PathKeys.self, forKey: .sqlite).decode(String.self, forKey: .path))
+            case (false, true):
+                base = .postgres(url: try b.nestedContainer(keyedBy: URLKeys.self, forKey: .postgres).decode(String.self, forKey: .url))
+            default:
+                throw DecodingError.dataCorruptedError(forKey: .base, in: c,
+                                                       debugDescription: "base names one database: {\"sqlite\": {\"path\": …}} or {\"postgres\": {\"url\": …}}")
+            }
+            deviceCacheSeconds = try b.decodeIfPresent(Int.self, forKey: .deviceCacheSeconds) ?? d.deviceCacheSeconds
+            guard deviceCacheSeconds >= 0 else {
+                throw DecodingError.dataCorruptedError(forKey: .deviceCacheSeconds, in: b, debugDescription: "device_cache_seconds is 0 (off) or more")
+            }
+        }
         groups = try c.decodeIfPresent([GroupLocation].self, forKey: .groups) ?? d.groups
         routes = try c.decodeIfPresent([String: Int].self, forKey: .routes) ?? d.routes
         channel = try c.decodeIfPresent(ChannelSettings.self, forKey: .channel) ?? d.channel
@@ -38,6 +67,32 @@ public struct ServiceConfiguration: Codable, Sendable, Equatable {
         hopping = try c.decodeIfPresent(HoppingSettings.self, forKey: .hopping) ?? d.hopping
         sweep = try c.decodeIfPresent(SweepSettings.self, forKey: .sweep) ?? d.sweep
         requestLog = c.contains(.requestLog) ? try c.decodeIfPresent(String.self, forKey: .requestLog) : d.requestLog
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(instance, forKey: .instance)
+        var b = c.nestedContainer(keyedBy: BaseKeys.self, forKey: .base)
+        switch base {
+        case .sqlite(let path):
+            var l = b.nestedContainer(keyedBy: PathKeys.self, forKey: .sqlite)
+            try l.encode(path, forKey: .path)
+        case .postgres(let url):
+            var l = b.nestedContainer(keyedBy: URLKeys.self, forKey: .postgres)
+            try l.encode(url, forKey: .url)
+        }
+        try b.encode(deviceCacheSeconds, forKey: .deviceCacheSeconds)
+        try c.encode(groups, forKey: .groups)
+        try c.encode(routes, forKey: .routes)
+        try c.encode(channel, forKey: .channel)
+        try c.encode(listen, forKey: .listen)
+        try c.encode(tlsCertificate, forKey: .tlsCertificate)
+        try c.encode(tlsKey, forKey: .tlsKey)
+        try c.encode(limits, forKey: .limits)
+        try c.encode(hopping, forKey: .hopping)
+        try c.encode(sweep, forKey: .sweep)
+        // null, not left out: a missing request_log means the default file.
+        try c.encode(requestLog, forKey: .requestLog)
     }
 
     public struct GroupLocation: Codable, Sendable, Equatable {

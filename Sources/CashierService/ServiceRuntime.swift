@@ -78,7 +78,8 @@ public final class ServiceRuntime: @unchecked Sendable {
             }
         }
         let log = RequestLog(path: configuration.requestLog.map(resolve), enabled: logRequests)
-        let channels = ChannelRegistry(base: base, factories: Self.channelFactories(sandbox: sandbox))
+        let channels = ChannelRegistry(base: base, factories: Self.channelFactories(sandbox: sandbox),
+                                       staleMs: Int64(configuration.deviceCacheSeconds) * 1000)
         service = CashierService(configuration: configuration, base: base, hopping: hopping, channels: channels,
                                  log: log, metrics: metrics)
         for g in configuration.groups where g.frozen == true { try hopping.setFrozen(GroupTag(g.tag)!, true) }

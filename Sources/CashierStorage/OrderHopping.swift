@@ -345,6 +345,11 @@ public final class OrderHopping: @unchecked Sendable {
         return locked { (groups[tag]?.failures.value(at: now, halfLifeMs: halfLifeMs) ?? 0) >= configuration.failureThreshold }
     }
 
+    /// Each configured group's store, by tag (for metrics of the stores themselves).
+    public func stores() -> [GroupTag: OrderGroupStore] {
+        locked { groups.mapValues(\.store) }
+    }
+
     public func stats() -> [GroupTag: GroupStats] {
         locked { groups.mapValues(\.stats) }
     }

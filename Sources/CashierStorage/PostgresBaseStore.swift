@@ -450,3 +450,7 @@ final class PostgresSchema: @unchecked Sendable {
         done = true
     }
 }
+
+extension PostgresBaseStore: ReconnectingStore {
+    public var reconnects: Int { pool.reconnects }
+}

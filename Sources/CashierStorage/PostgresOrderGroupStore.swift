@@ -391,3 +391,7 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
         }
     }
 }
+
+extension PostgresOrderGroupStore: ReconnectingStore {
+    public var reconnects: Int { pool.reconnects }
+}

@@ -76,6 +76,12 @@ public protocol BaseStore: AnyObject, Sendable {
 /// One order group's database: orders and refunds.
 ///
 /// Every method may throw `StorageError`; `.unavailable` means the group itself is failing.
+/// A store on a server it can lose and connect to again (PostgreSQL): how often it did, for `/metrics`.
+public protocol ReconnectingStore: AnyObject {
+    /// Times the store's connections were made afresh after a connection-level failure (`ConnectionPool.reconnects`).
+    var reconnects: Int { get }
+}
+
 public protocol OrderGroupStore: AnyObject, Sendable {
     /// One small write that proves the group takes writes now (the seed's "one update").
     func probeWrite(now: Int64) throws

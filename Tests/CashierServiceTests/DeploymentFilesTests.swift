@@ -74,7 +74,12 @@ final class DeploymentFilesTests: XCTestCase {
         }
         let tests = try repositoryFile("deploy/prometheus/alerts.test.yml")
         let alerts = try alertNames()
-        XCTAssertGreaterThanOrEqual(alerts.count, 10)
+        XCTAssertGreaterThanOrEqual(alerts.count, 16)
+        // What an operator must hear about the databases, from cashierd's own gauges and counters (#20).
+        let rules = try repositoryFile("deploy/prometheus/alerts.yml")
+        for name in ["cashierd_group_failures_total", "cashierd_group_up", "cashierd_base_up", "cashierd_database_reconnects_total"] {
+            XCTAssertTrue(rules.contains(name + "{"), "an alert reads \(name)")
+        }
         for alert in alerts {
             XCTAssertTrue(tests.contains("alertname: \(alert)\n        exp_alerts:\n          - exp_labels:"), "a test where \(alert) fires")
             XCTAssertTrue(tests.contains("alertname: \(alert)\n        exp_alerts: []"), "a test where \(alert) does not fire")
@@ -91,7 +96,8 @@ final class DeploymentFilesTests: XCTestCase {
         let files = FileManager.default.enumerator(atPath: serviceDir.path)?.compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") } ?? []
         for file in files { sources += try String(contentsOf: serviceDir.appendingPathComponent(file), encoding: .utf8) }
         for name in used {
-            XCTAssertTrue(sources.contains("increment(\"\(name)\"") || sources.contains("gauge(\"\(name)\""),
+            XCTAssertTrue(sources.contains("increment(\"\(name)\"") || sources.contains("gauge(\"\(name)\"")
+                          || sources.contains("collect(\"\(name)\""),
                           "\(name) is not exported by cashierd")
         }
     }

@@ -11,16 +11,16 @@ import XCTest
 final class PatroniFailoverTests: XCTestCase {
     /// Six ports from the first block of ten in 55400-55499 that nothing listens on (another cluster on this
     /// machine may hold 55400): etcd base/base+1, members' PostgreSQL base+2/base+4, their REST APIs base+3/base+5.
-    static let basePort: Int = {
-        let listening = (try? runCommand("/bin/ss", ["-Htln"], timeoutSeconds: 10))?.stdout ?? ""
-        let taken = Set(listening.split(separator: "\n").compactMap { line -> Int? in
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 4, let colon = fields[3].lastIndex(of: ":") else { return nil }
-            return Int(fields[3][fields[3].index(after: colon)...])
-        })
-        return stride(from: 55400, to: 55500, by: 10).first { base in (base..<(base + 6)).allSatisfy { !taken.contains($0) } } ?? 55400
-    }()
+    static let basePort = HACluster.freeBasePort(in: 55400..<55500)
     static let cluster = HACluster()
+
+    /// The cluster's conninfo; skips where Patroni is not installed, fails where it did not start.
+    private func live() throws -> String {
+        if let conninfo = Self.cluster.conninfo { return conninfo }
+        if let missing = Self.cluster.missing { throw XCTSkip(missing) }
+        XCTFail(Self.cluster.startError ?? "no cluster")
+        throw HACluster.ScriptError(description: Self.cluster.startError ?? "no cluster")
+    }
 
     override class func setUp() {
         super.setUp()
@@ -49,7 +49,7 @@ final class PatroniFailoverTests: XCTestCase {
     /// standby) is dropped at its first refused write and the next call connects afresh; a statement timeout is
     /// the statement's failure and keeps the connection.
     func testReadOnlyConnectionIsDroppedAndTimeoutIsNot() throws {
-        let conninfo = try Self.cluster.live()
+        let conninfo = try live()
         let pool = ConnectionPool(options: ConnectionOptions(conninfo: conninfo, connectTimeoutSeconds: 2,
                                                              statementTimeoutMilliseconds: 500, lockTimeoutMilliseconds: 500),
                                   maxConnections: 1, checkoutTimeoutSeconds: 5)
@@ -79,7 +79,7 @@ final class PatroniFailoverTests: XCTestCase {
     /// Patroni's failsafe_mode keeps it primary while it reaches its standby. Without it, it would demote itself
     /// to read-only once retry_timeout passed.
     func testPrimaryStaysWritableWhileEtcdIsFrozen() throws {
-        let conninfo = try Self.cluster.live()
+        let conninfo = try live()
         let pool = ConnectionPool(options: ConnectionOptions(conninfo: conninfo, connectTimeoutSeconds: 2, statementTimeoutMilliseconds: 3_000),
                                   maxConnections: 1, checkoutTimeoutSeconds: 5)
         defer { pool.close() }
@@ -108,7 +108,7 @@ final class PatroniFailoverTests: XCTestCase {
     /// for at most the failover time; then succeed on the new primary through the same pool; and every write
     /// acknowledged before or during the kill is on the new primary. The old primary then rejoins as a standby.
     func testWritesFollowThePrimaryThroughAFailover() throws {
-        let conninfo = try Self.cluster.live()
+        let conninfo = try live()
         let options = ConnectionOptions(conninfo: conninfo, connectTimeoutSeconds: 2, statementTimeoutMilliseconds: 3_000,
                                         lockTimeoutMilliseconds: 1_000, tcpUserTimeoutMilliseconds: 3_000)
         let pool = ConnectionPool(options: options, maxConnections: 2, checkoutTimeoutSeconds: 5)
@@ -226,85 +226,5 @@ final class WriteLog: @unchecked Sendable {
                 Thread.sleep(forTimeInterval: 0.05)
             }
         }
-    }
-}
-
-/// One test class's replicated cluster, run through scripts/ha-cluster.sh in a fresh directory under /tmp.
-final class HACluster: @unchecked Sendable {
-    // @unchecked: XCTest calls the class setUp, the tests and the class tearDown one after another.
-    struct ScriptError: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    static let script: String = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent("scripts/ha-cluster.sh").path
-    }()
-
-    private(set) var dir = ""
-    private var conninfo: String?
-    private var startError: String?
-    private var missing: String?
-
-    /// Why Patroni clusters cannot run here (the packages are not installed), or nil.
-    static var missingPackages: String? {
-        system("command -v patroni >/dev/null 2>&1 && command -v etcd >/dev/null 2>&1") == 0
-            ? nil : "patroni or etcd not installed (scripts/install-deps.sh installs the patroni and etcd-server packages)"
-    }
-
-    func start(name: String, basePort: Int) {
-        if let m = Self.missingPackages { missing = m; return }
-        dir = "/tmp/cashier-ha-\(UUID().uuidString.prefix(8))"
-        do {
-            conninfo = try run(["start", dir, "--name", name, "--base-port", String(basePort), "--members", "2"])
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-        } catch {
-            startError = "could not start the Patroni cluster: \(error)"
-            destroy()
-        }
-    }
-
-    func destroy() {
-        if !dir.isEmpty { _ = try? run(["destroy", dir], inDir: false) }
-    }
-
-    /// The multi-host conninfo of the running cluster; skips where the packages are missing, fails where it did not start.
-    func live() throws -> String {
-        if let conninfo { return conninfo }
-        if let missing { throw XCTSkip(missing) }
-        let reason = startError ?? "no cluster"
-        XCTFail(reason)
-        throw ScriptError(description: reason)
-    }
-
-    /// The PostgreSQL port of member `name` (from `ha-cluster.sh members`).
-    func port(of name: String) throws -> Int {
-        for line in try run(["members"]).split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            if fields.count >= 2, fields[0] == Substring(name), let port = Int(fields[1]) { return port }
-        }
-        throw ScriptError(description: "no member \(name)")
-    }
-
-    /// Runs `ha-cluster.sh COMMAND DIR ARGS…` and returns its standard output; throws with its standard error.
-    ///
-    /// system(3) with output in files, not Foundation's Process: the daemons the script starts outlive it.
-    @discardableResult
-    func run(_ arguments: [String], inDir: Bool = true) throws -> String {
-        var args = arguments
-        if inDir, arguments.first != "start" { args.insert(dir, at: 1) }
-        let capture = "/tmp/ha-cluster-\(UUID().uuidString)"
-        defer {
-            try? FileManager.default.removeItem(atPath: capture + ".out")
-            try? FileManager.default.removeItem(atPath: capture + ".err")
-        }
-        let quoted = ([Self.script] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-        let status = system("timeout 180 " + quoted.joined(separator: " ") + " </dev/null >\(capture).out 2>\(capture).err")
-        let output = (try? String(contentsOfFile: capture + ".out", encoding: .utf8)) ?? ""
-        guard status == 0 else {
-            let errors = (try? String(contentsOfFile: capture + ".err", encoding: .utf8)) ?? ""
-            throw ScriptError(description: "ha-cluster.sh \(args.joined(separator: " ")) failed (\(status)): \(errors)")
-        }
-        return output
     }
 }

@@ -34,10 +34,15 @@ final class ChannelRegistry: @unchecked Sendable {
         var description: String
     }
 
-    init(base: BaseStore, factories: [ChannelKind: Factory], refreshMs: Int64 = 30_000) {
+    /// How long past `refreshMs` a store's channels may still be used when the base data cannot be read to
+    /// refresh them (`base.device_cache_seconds`: as long as its terminals are still let in).
+    private let staleMs: Int64
+
+    init(base: BaseStore, factories: [ChannelKind: Factory], refreshMs: Int64 = 30_000, staleMs: Int64 = 0) {
         self.base = base
         self.factories = factories
         self.refreshMs = refreshMs
+        self.staleMs = staleMs
     }
 
     /// The store's channel of `kind`: nil when the store does not have it; throws `ChannelSetupError` when
@@ -50,7 +55,13 @@ final class ChannelRegistry: @unchecked Sendable {
         if let cached, now - cached.fetchedAt < refreshMs {
             entry = cached
         } else {
-            entry = try refresh(storeID: storeID, previous: cached, now: now)
+            do {
+                entry = try refresh(storeID: storeID, previous: cached, now: now)
+            } catch let error as StorageError {
+                // The base data cannot be read: the channels as last read, for a while.
+                guard let cached, now - cached.fetchedAt < refreshMs + staleMs else { throw error }
+                entry = cached
+            }
         }
         guard let built = entry.channels[kind] else { return nil }
         return try built.channel.get()
