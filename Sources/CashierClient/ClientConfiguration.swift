@@ -77,6 +77,8 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
     /// The front end locks after this many seconds without a key while someone is signed in (0: never);
     /// the sale on screen stays as it is behind the lock.
     public var idleLockSeconds: Int = 300
+    /// A discount of more than this percent of its line needs a supervisor's PIN at the till.
+    public var discountLimitPercent: Int = 10
 
     public init(domains: [String] = ["https://127.0.0.1:8443", "https://127.0.0.2:8444"], caFile: String = "ca.pem",
                 pinnedPublicKey: String? = nil, requestTimeoutMs: Int = 10_000, connectTimeoutMs: Int = 3_000,
@@ -117,6 +119,7 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
         catalogPath = try c.decodeIfPresent(String.self, forKey: .catalogPath)
         offline = try c.decodeIfPresent(OfflineLimits.self, forKey: .offline) ?? d.offline
         idleLockSeconds = try c.decodeIfPresent(Int.self, forKey: .idleLockSeconds) ?? d.idleLockSeconds
+        discountLimitPercent = try c.decodeIfPresent(Int.self, forKey: .discountLimitPercent) ?? d.discountLimitPercent
     }
 
     /// Problems that make the configuration unusable; empty when it is fine.
@@ -141,6 +144,7 @@ public struct ClientConfiguration: Codable, Equatable, Sendable {
             out.append("offline: max_sales must be 0 (no offline sales) to 100, amounts 0 or more, max_hours 1 to 20")
         }
         if !(0...86_400).contains(idleLockSeconds) { out.append("idle_lock_seconds must be 0 (never) to 86400") }
+        if !(0...100).contains(discountLimitPercent) { out.append("discount_limit_percent must be 0 to 100") }
         return out
     }
 

@@ -275,7 +275,7 @@ public enum CommandInput {
         let minor: Int64
         if let amountMinor { minor = amountMinor }
         else if let amount { minor = try Self.amount(amount, currency: currency) }
-        else if let parsedItems { minor = parsedItems.reduce(0) { $0 + $1.unitPrice * Int64($1.quantity) } }
+        else if let parsedItems { minor = parsedItems.reduce(0) { $0 + $1.total } }
         else { throw APIError(.badInput, detail: "an amount is needed, e.g. 12.34") }
         guard minor > 0 else { throw APIError(.badInput, detail: "the amount must be above zero") }
         return CreateOrderRequest(amount: minor, currency: currency, items: parsedItems, clientRef: clientRef)

@@ -37,6 +37,9 @@ public enum Receipt {
             lines.append(item.name)
             let detail = "  \(item.quantity) x \(Money(minorUnits: item.unitPrice).decimalString)"
             lines.append(columns(detail, Money(minorUnits: item.unitPrice * Int64(item.quantity)).decimalString))
+            if let discount = item.discount, discount > 0 {
+                lines.append(columns("  Discount", "-" + Money(minorUnits: discount).decimalString))
+            }
         }
         lines.append(String(repeating: "-", count: width))
         lines.append(columns("TOTAL \(order.currency)", Money(minorUnits: order.amount).decimalString))

@@ -153,6 +153,7 @@ public struct StaffView: Codable, Equatable, Sendable {
     public var name: String
     /// `cashier` or `supervisor`.
     public var role: String
+    public var isSupervisor: Bool { role == "supervisor" }
     public init(staffId: String, name: String, role: String) { self.staffId = staffId; self.name = name; self.role = role }
 }
 
@@ -169,9 +170,14 @@ public struct OrderItem: Codable, Equatable, Sendable {
     public var quantity: Int
     /// Price of one unit, minor units.
     public var unitPrice: Int64
-    public init(sku: String? = nil, name: String, quantity: Int, unitPrice: Int64) {
-        self.sku = sku; self.name = name; self.quantity = quantity; self.unitPrice = unitPrice
+    /// Taken off the line, minor units (0 to quantity × unit price); the receipt shows it.
+    public var discount: Int64?
+    public init(sku: String? = nil, name: String, quantity: Int, unitPrice: Int64, discount: Int64? = nil) {
+        self.sku = sku; self.name = name; self.quantity = quantity; self.unitPrice = unitPrice; self.discount = discount
     }
+
+    /// What the line comes to: quantity × unit price, less its discount.
+    public var total: Int64 { unitPrice * Int64(quantity) - (discount ?? 0) }
 }
 
 public struct CreateOrderRequest: Codable, Equatable, Sendable {

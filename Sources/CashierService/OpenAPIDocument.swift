@@ -1184,6 +1184,12 @@ enum OpenAPIDocument {
      "unit_price": {
       "type": "integer",
       "format": "int64"
+     },
+     "discount": {
+      "type": "integer",
+      "format": "int64",
+      "minimum": 0,
+      "description": "taken off the line, at most quantity × unit_price; the line comes to quantity × unit_price - discount"
      }
     }
    },

@@ -48,9 +48,14 @@ extension CashierService {
                 if let sku = item.sku, let problem = TextField.problem(sku, field: "items[\(i)].sku", minCodePoints: 0, maxCodePoints: 64) {
                     throw Refusal(.invalidField, problem)
                 }
-                let (line, o1) = item.unitPrice.multipliedReportingOverflow(by: Int64(item.quantity))
+                let (gross, o1) = item.unitPrice.multipliedReportingOverflow(by: Int64(item.quantity))
+                guard !o1 else { throw Refusal(.amountInvalid, "items add up to too much") }
+                if let discount = item.discount, !(0...gross).contains(discount) {
+                    throw Refusal(.invalidField, "items[\(i)].discount must be 0 to the line's quantity × unit_price")
+                }
+                let line = gross - (item.discount ?? 0)
                 let (total, o2) = sum.addingReportingOverflow(line)
-                guard !o1, !o2 else { throw Refusal(.amountInvalid, "items add up to too much") }
+                guard !o2 else { throw Refusal(.amountInvalid, "items add up to too much") }
                 sum = total
             }
             guard sum == amount else {

@@ -33,6 +33,9 @@ public enum BackendCommand: Equatable, Sendable {
     case startCashSale(CashSaleRequest)
     /// Sign a member of staff in with their PIN. Answered by `.signedIn`.
     case signIn(pin: String)
+    /// Check a supervisor's PIN (for a discount over the limit) without signing them in. Answered by
+    /// `.supervisorChecked`.
+    case checkSupervisor(pin: String)
     /// The shift open here with its X report; with `print`, also printed. Answered by `.shift`.
     case shiftReport(print: Bool)
     /// Open a shift with the float counted into the drawer. Answered by `.shift`.
@@ -103,6 +106,7 @@ public enum BackendEvent: Equatable, Sendable {
     /// or a reprint's.
     case receipt(Result<ReceiptPrint, APIError>, copy: Bool)
     case signedIn(Result<StaffView, APIError>)
+    case supervisorChecked(Result<StaffView, APIError>)
     /// A shift and its report (X while open, Z once closed), or why not (`SHIFT_NOT_FOUND`: none is open).
     case shift(Result<ShiftResponse, APIError>)
 }
@@ -152,6 +156,8 @@ public struct BackendStatus: Equatable, Sendable {
     public var salesToForward: Int
     /// Seconds without a key after which the screen locks while someone is signed in (0: never).
     public var idleLockSeconds: Int
+    /// A discount above this percent of its line needs a supervisor's PIN.
+    public var discountLimitPercent: Int = 10
     public init(domains: [DomainStatus], deviceId: String? = nil, store: StoreInfo? = nil, busy: Bool = false,
                 clockOffsetMs: Int64 = 0, staff: StaffView? = nil, shift: ShiftView? = nil, salesToForward: Int = 0,
                 idleLockSeconds: Int = 0) {

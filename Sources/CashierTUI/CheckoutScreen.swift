@@ -7,7 +7,10 @@ struct SaleLine: Equatable {
     var name: String
     var quantity: Int
     var unitPrice: Int64
-    var total: Int64 { unitPrice * Int64(quantity) }
+    /// Taken off the line (minor units).
+    var discount: Int64 = 0
+    var gross: Int64 { unitPrice * Int64(quantity) }
+    var total: Int64 { gross - discount }
 }
 
 /// The home screen: enter lines, take the payment code, follow the payment, show the result and receipt.
@@ -24,6 +27,8 @@ struct CheckoutScreen: Screen {
         case voidPIN
         /// Refunding the paid parts of a voided sale, one after another.
         case voiding(pin: String, left: [OrderView], refunded: Int)
+        /// A discount over the limit waits for a supervisor's PIN (typed, then checked).
+        case discountPIN(Int64, checking: Bool)
     }
 
     /// Parts of the sale already paid (split tender), in the order they were paid.
@@ -57,7 +62,8 @@ struct CheckoutScreen: Screen {
 
     func accepts(_ c: Character) -> Bool {
         switch phase {
-        case .entering: return c.isASCII && (c.isNumber || c == "." || c == "*")
+        case .entering: return c.isASCII && (c.isNumber || c == "." || c == "*" || c == "-" || c == "%")
+        case .discountPIN(_, let checking): return !checking && c.isASCII && c.isNumber
         case .awaitingCode: return c.isASCII && (c.isNumber || c == ".")
         case .voidPIN: return c.isASCII && c.isNumber
         case .paying, .cashing, .result, .voiding: return false
@@ -90,6 +96,7 @@ struct CheckoutScreen: Screen {
                 if paidParts.isEmpty { phase = .entering } else { message = .error(s["checkout.partsPaid"]) }
                 input = ""; partAmount = nil
             case .voidPIN: phase = .awaitingCode; input = ""; message = nil
+            case .discountPIN: phase = .entering; input = ""; message = .info(s["checkout.discountCancelled"])
             case .result(let outcome): finish(outcome, s)
             case .paying, .cashing, .voiding: break
             }
@@ -162,6 +169,20 @@ struct CheckoutScreen: Screen {
                 message = nil
                 return []
             }
+            if input.hasPrefix("-") {
+                let text = input
+                input = ""
+                return discount(text, context)
+            }
+            if input.hasPrefix("*"), !lines.isEmpty {
+                // `*3`: the last line's quantity becomes 3 (its discount goes if the line is now smaller).
+                guard let qty = Int(input.dropFirst()), (1...9999).contains(qty) else { message = .error(s["checkout.badQuantity"]); return [] }
+                lines[lines.count - 1].quantity = qty
+                if lines[lines.count - 1].discount > lines[lines.count - 1].gross { lines[lines.count - 1].discount = 0 }
+                input = ""
+                message = nil
+                return []
+            }
             if let line = parseLine(input, context) {
                 lines.append(line)
                 input = ""
@@ -187,6 +208,13 @@ struct CheckoutScreen: Screen {
             return startVoid(pin: pin, left: paidParts, refunded: 0)
         case .voiding:
             return []
+        case .discountPIN(let discount, let checking):
+            guard !checking else { return [] }
+            guard PINHash.isValidPIN(input) else { message = .error(s["checkout.pinForm"]); return [] }
+            let pin = input
+            input = ""
+            phase = .discountPIN(discount, checking: true)
+            return [.send(.checkSupervisor(pin: pin))]
         case .result(let outcome):
             finish(outcome, s)
             return []
@@ -196,7 +224,31 @@ struct CheckoutScreen: Screen {
     }
 
     private var saleItems: [OrderItem] {
-        lines.map { OrderItem(sku: $0.sku, name: $0.name, quantity: $0.quantity, unitPrice: $0.unitPrice) }
+        lines.map { OrderItem(sku: $0.sku, name: $0.name, quantity: $0.quantity, unitPrice: $0.unitPrice,
+                              discount: $0.discount > 0 ? $0.discount : nil) }
+    }
+
+    /// `-10%` or `-2.00` typed on the line field: a discount on the last line (replacing one it had). Above
+    /// `discountLimitPercent` of the line a supervisor's PIN is asked for first.
+    private mutating func discount(_ text: String, _ context: ScreenContext) -> [Effect] {
+        let s = context.strings
+        guard let last = lines.last else { message = .error(s["checkout.discountNoLine"]); return [] }
+        let body = String(text.dropFirst())
+        var off: Int64?
+        if body.hasSuffix("%"), let percent = Int(body.dropLast()), (1...100).contains(percent) {
+            off = last.gross * Int64(percent) / 100
+        } else if !body.contains("%"), let money = try? Money.parse(body), money.minorUnits > 0 {
+            off = money.minorUnits
+        }
+        guard let off, off <= last.gross else { message = .error(s["checkout.discountForm"]); return [] }
+        if off * 100 > last.gross * Int64(context.status.discountLimitPercent) {
+            phase = .discountPIN(off, checking: false)
+            message = .info(s["checkout.discountNeedsSupervisor", Format.money(off, context.currency), context.status.discountLimitPercent])
+            return []
+        }
+        lines[lines.count - 1].discount = off
+        message = .success(s["checkout.discounted", Format.money(off, context.currency)])
+        return []
     }
 
     /// The cash tender key: the amount typed is what the customer handed over (nothing typed: exact cash)
@@ -288,6 +340,17 @@ struct CheckoutScreen: Screen {
             if let said = Receipt.message(result, copy: copy, context.strings) { message = said }
             return []
         }
+        if case let .discountPIN(off, true) = phase, case .supervisorChecked(let result) = event {
+            phase = .entering
+            switch result {
+            case .success(let supervisor):
+                lines[lines.count - 1].discount = off
+                message = .success(context.strings["checkout.discountedBy", Format.money(off, context.currency), supervisor.name])
+            case .failure(let e):
+                message = .error(Format.error(e, context.strings))
+            }
+            return []
+        }
         if case let .voiding(pin, left, refunded) = phase, case .refund(let result) = event {
             switch result {
             case .success:
@@ -339,7 +402,7 @@ struct CheckoutScreen: Screen {
         case .cashing:
             b.write(context.strings["checkout.cashing", Format.money(due, context.currency)], row: area.top + 1, column: area.left + 2,
                     style: CellStyle(.bold, color: .cyan))
-        case .voidPIN, .voiding: renderLines(into: &b, area: area, context)
+        case .voidPIN, .voiding, .discountPIN: renderLines(into: &b, area: area, context)
         case .result(let outcome): renderResult(outcome, into: &b, area: area, context)
         }
     }
@@ -355,9 +418,13 @@ struct CheckoutScreen: Screen {
             b.write(s["checkout.moreLines", lines.count - shown.count], row: row, column: x, style: .dim); row += 1
         }
         for line in shown {
-            b.write(SaleTable.row(name: line.name, quantity: line.quantity, unit: line.unitPrice, total: line.total),
+            b.write(SaleTable.row(name: line.name, quantity: line.quantity, unit: line.unitPrice, total: line.gross),
                     row: row, column: x)
             row += 1
+            if line.discount > 0 {
+                b.write(SaleTable.discountRow(line.discount, s), row: row, column: x, style: .dim)
+                row += 1
+            }
         }
         row = area.top + area.rows - 4
         b.write(String(repeating: "─", count: SaleTable.width), row: row, column: x)
@@ -367,6 +434,7 @@ struct CheckoutScreen: Screen {
         var prompt: String
         switch phase {
         case .voidPIN, .voiding: prompt = s["checkout.voidPrompt"]
+        case .discountPIN: prompt = s["checkout.discountPrompt"]
         case .entering: prompt = s["checkout.promptLine"]
         default: prompt = s["checkout.promptCode", Format.money(partAmount ?? due, context.currency)]
         }
@@ -376,7 +444,9 @@ struct CheckoutScreen: Screen {
         } else if !lines.isEmpty {
             b.write(s["checkout.cashHint"], row: row + 2, column: x, style: .dim)
         }
-        let field = phase == .voidPIN ? String(repeating: "•", count: input.count) : input
+        var masked = phase == .voidPIN
+        if case .discountPIN = phase { masked = true }
+        let field = masked ? String(repeating: "•", count: input.count) : input
         let used = b.write(prompt + " ", row: row + 3, column: x, style: .bold)
         b.write(Format.field(field), row: row + 3, column: x + used)
     }
@@ -456,6 +526,11 @@ enum SaleTable {
             + DisplayWidth.fit(Format.amount(total), to: 14, alignRight: true)
     }
 
+    /// The row under a discounted line.
+    static func discountRow(_ discount: Int64, _ s: Strings) -> String {
+        DisplayWidth.fit("  " + s["checkout.discountLine"], to: nameWidth + 18) + DisplayWidth.fit("-" + Format.amount(discount), to: 14, alignRight: true)
+    }
+
     static func orderNumber(_ p: SalePhase) -> OrderNumber? {
         switch p {
         case .creating, .finished: return nil
@@ -486,6 +561,7 @@ enum Receipt {
         for item in order.items {
             out.append(SaleTable.row(name: item.name, quantity: item.quantity, unit: item.unitPrice,
                                      total: item.unitPrice * Int64(item.quantity)))
+            if let discount = item.discount, discount > 0 { out.append(SaleTable.discountRow(discount, s)) }
         }
         out.append(DisplayWidth.fit(s["checkout.total"], to: SaleTable.width - 16)
                    + DisplayWidth.fit(Format.money(order.amount, order.currency), to: 16, alignRight: true))

@@ -32,9 +32,11 @@ struct EngineBackend: CashierBackend {
             let host = URL(string: d.url)?.host ?? d.url
             return DomainStatus(name: host, state: state, latencyMilliseconds: d.latencyMs.map { Int($0) })
         }
-        return BackendStatus(domains: domains, deviceId: s.deviceId, store: s.store, busy: inbox.busy,
+        var status = BackendStatus(domains: domains, deviceId: s.deviceId, store: s.store, busy: inbox.busy,
                              clockOffsetMs: s.clockOffsetMs, staff: s.staff, shift: s.shift, salesToForward: s.cashSalesToForward,
                              idleLockSeconds: engine.configuration.idleLockSeconds)
+        status.discountLimitPercent = engine.configuration.discountLimitPercent
+        return status
     }
 
     /// Items from the configured catalogue (`catalog_path`), so checkout lines can be item codes.
@@ -70,6 +72,8 @@ struct EngineBackend: CashierBackend {
                 if let receipt = result.receipt { inbox.push(.receipt(.success(ReceiptPrint(receipt)), copy: false)) }
             case .signIn(let pin):
                 inbox.push(.signedIn(engine.signIn(pin: pin)))
+            case .checkSupervisor(let pin):
+                inbox.push(.supervisorChecked(engine.checkSupervisor(pin: pin)))
             case .shiftReport(let print):
                 let result = engine.shiftReport()
                 inbox.push(.shift(result))

@@ -186,4 +186,17 @@ final class ShiftTests: XCTestCase {
         XCTAssertEqual(refusal(sell(SaleRequest(orderNo: try number(), amount: 800, paymentCode: nil, tender: .cash, shiftId: "no spaces"))), .invalidField)
         XCTAssertEqual(try get(API.Path.currentShift).unwrap().report.sales, [TenderTotal(tender: "cash", count: 1, amount: 800)])
     }
+
+    /// A line's discount is part of the order: the lines less their discounts must make the amount, and a
+    /// discount is never more than its line.
+    func testLineDiscountsAreCheckedAndKept() throws {
+        let shift = try open(float: 0).unwrap().shift.shiftId
+        let lines = [OrderItem(sku: "111", name: "Bread", quantity: 2, unitPrice: 1_000, discount: 300), OrderItem(name: "Tea", quantity: 1, unitPrice: 500)]
+        let sale = try sell(SaleRequest(orderNo: try number(), amount: 2_200, items: lines, paymentCode: nil, tender: .cash, shiftId: shift)).unwrap()
+        XCTAssertEqual(sale.order.items, lines, "kept as sent")
+        XCTAssertEqual(refusal(sell(SaleRequest(orderNo: try number(), amount: 2_500, items: lines, paymentCode: nil, tender: .cash))), .amountInvalid,
+                       "the gross is not the amount")
+        let tooMuch = [OrderItem(name: "Tea", quantity: 1, unitPrice: 500, discount: 600)]
+        XCTAssertEqual(refusal(sell(SaleRequest(orderNo: try number(), amount: 1, items: tooMuch, paymentCode: nil, tender: .cash))), .invalidField)
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import CashierCore
 import XCTest
 @testable import CashierTUI
@@ -171,4 +172,44 @@ final class IdleLockTests: XCTestCase {
         XCTAssertFalse(try runKeyScript("25.00<Enter><Wait:61>", backend: CannedBackend(snapshot: nobody)).contains("LOCKED"),
                        "nobody signed in: nothing to lock")
     }
+}
+
+/// Line editing on checkout: a quantity changed, a discount within the limit, one over it allowed by a supervisor.
+final class LineEditingTests: XCTestCase {
+    private let items = ["111": OrderItem(sku: "111", name: "Bread", quantity: 1, unitPrice: 1_000)]
+
+    func testQuantityAndDiscountsChangeTheTotalAndGoOutWithTheSale() throws {
+        let sent = SentBox()
+        let b = CannedBackend(items: items) { command in
+            switch command {
+            case .checkSupervisor("2468"): return [.supervisorChecked(.success(StaffView(staffId: "P2", name: "Sam", role: "supervisor")))]
+            case .checkSupervisor: return [.supervisorChecked(.failure(APIError(.pinNotSupervisor)))]
+            case .startCashSale(let sale): sent.put(sale.items); return []
+            default: return []
+            }
+        }
+        let qty = try runKeyScript("111<Enter>*3<Enter>", backend: b)
+        XCTAssertTrue(qty.contains("30.00 CNY"), qty)
+        let small = try runKeyScript("111<Enter>*3<Enter>-10%<Enter>", backend: b)
+        XCTAssertTrue(small.contains("Discount of 3.00 CNY on the last line.") && small.contains("27.00 CNY"), small)
+        let asked = try runKeyScript("111<Enter>-5.00<Enter>", backend: b)
+        XCTAssertTrue(asked.contains("over 10% of the line") && asked.contains("Supervisor PIN for the discount:"), asked)
+        let refused = try runKeyScript("111<Enter>-5.00<Enter>1357<Enter>", backend: b)
+        XCTAssertTrue(refused.contains("10.00 CNY") && !refused.contains("5.00 CNY on the last"), refused)
+        let allowed = try runKeyScript("111<Enter>-5.00<Enter>2468<Enter><F4>", backend: b)
+        XCTAssertFalse(allowed.contains("2468"))
+        XCTAssertEqual(sent.value, [OrderItem(sku: "111", name: "Bread", quantity: 1, unitPrice: 1_000, discount: 500)],
+                       "the discount goes out with the line")
+        XCTAssertTrue(try runKeyScript("111<Enter>-200%<Enter>", backend: b).contains("A discount is -10%"))
+        XCTAssertTrue(try runKeyScript("-1.00<Enter>", backend: b).contains("Enter a line first"))
+    }
+}
+
+/// What a canned backend was sent, for checking after a script.
+final class SentBox: @unchecked Sendable {
+    // @unchecked: guarded by `lock`.
+    private let lock = NSLock()
+    private var items: [OrderItem]?
+    func put(_ v: [OrderItem]) { lock.lock(); items = v; lock.unlock() }
+    var value: [OrderItem]? { lock.lock(); defer { lock.unlock() }; return items }
 }

@@ -142,6 +142,7 @@ extension RotateKeyResponse: WireCodable {
 extension OrderItem: WireCodable {
     public func write(to w: inout JSONWriter) {
         w.beginObject()
+        w.field("discount", discount)
         w.field("name", name)
         w.field("quantity", quantity)
         w.field("sku", sku)
@@ -152,7 +153,7 @@ extension OrderItem: WireCodable {
     public init(wire value: JSONValue) throws {
         let f = try WireFields(value, of: Self.self)
         self.init(sku: try f.optional("sku"), name: try f.required("name"), quantity: try f.required("quantity"),
-                  unitPrice: try f.required("unit_price"))
+                  unitPrice: try f.required("unit_price"), discount: try f.optional("discount"))
     }
 }
 
