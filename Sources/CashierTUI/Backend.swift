@@ -33,6 +33,8 @@ public enum BackendCommand: Equatable, Sendable {
     case startCashSale(CashSaleRequest)
     /// Sign a member of staff in with their PIN. Answered by `.signedIn`.
     case signIn(pin: String)
+    /// Sign out whoever is signed in. Answered by `.signedOut`.
+    case signOut
     /// Check a supervisor's PIN (for a discount over the limit) without signing them in. Answered by
     /// `.supervisorChecked`.
     case checkSupervisor(pin: String)
@@ -107,6 +109,8 @@ public enum BackendEvent: Equatable, Sendable {
     case receipt(Result<ReceiptPrint, APIError>, copy: Bool)
     case signedIn(Result<StaffView, APIError>)
     case supervisorChecked(Result<StaffView, APIError>)
+    /// Who was signed out (nil: nobody was signed in).
+    case signedOut(StaffView?)
     /// A shift and its report (X while open, Z once closed), or why not (`SHIFT_NOT_FOUND`: none is open).
     case shift(Result<ShiftResponse, APIError>)
 }

@@ -122,6 +122,9 @@ struct CheckoutScreen: Screen {
             return []
         case .payPart:
             return payPart(context)
+        case .signOut:
+            guard phase == .entering, lines.isEmpty else { message = .error(s["checkout.finishFirst"]); return [] }
+            return [.send(.signOut)]
         case .reprintReceipt:
             switch phase {
             case .result(.paid(let order)): return [.send(.reprintReceipt(order.orderNo))]
@@ -335,6 +338,10 @@ struct CheckoutScreen: Screen {
     }
 
     mutating func receive(_ event: BackendEvent, _ context: ScreenContext) -> [Effect] {
+        if case .signedOut(let who) = event {
+            message = .info(who.map { context.strings["checkout.signedOut", $0.name] } ?? context.strings["checkout.nobodySignedIn"])
+            return []
+        }
         if case let .receipt(result, copy) = event {
             // A sale's own receipt that printed says nothing, and leaves what the screen says as it is.
             if let said = Receipt.message(result, copy: copy, context.strings) { message = said }

@@ -5,7 +5,7 @@ public enum Request: String, CaseIterable, Sendable {
     case help, back, quit, confirm, deleteBackward, clearInput
     case moveUp, moveDown, pageUp, pageDown
     case openRefund, openOrders, voidSale, refundOrder, reprintReceipt
-    case payCash, payPart, openShift, closeShift, printReport
+    case payCash, payPart, openShift, closeShift, printReport, signOut
 
     /// The Strings key of the one-line description shown on the help screen.
     public var descriptionKey: String { "request.\(rawValue)" }
@@ -69,6 +69,7 @@ public struct KeyTable: Sendable {
         KeyBinding(.checkout, .function(4), .payCash),
         KeyBinding(.checkout, .function(6), .payPart),
         KeyBinding(.checkout, .function(5), .openShift),
+        KeyBinding(.checkout, .function(9), .signOut),
 
         KeyBinding(.shift, .function(6), .closeShift),
         KeyBinding(.shift, .function(7), .printReport),

@@ -72,6 +72,8 @@ struct EngineBackend: CashierBackend {
                 if let receipt = result.receipt { inbox.push(.receipt(.success(ReceiptPrint(receipt)), copy: false)) }
             case .signIn(let pin):
                 inbox.push(.signedIn(engine.signIn(pin: pin)))
+            case .signOut:
+                inbox.push(.signedOut(engine.signOut()))
             case .checkSupervisor(let pin):
                 inbox.push(.supervisorChecked(engine.checkSupervisor(pin: pin)))
             case .shiftReport(let print):

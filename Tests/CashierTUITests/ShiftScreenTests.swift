@@ -213,3 +213,14 @@ final class SentBox: @unchecked Sendable {
     func put(_ v: [OrderItem]) { lock.lock(); items = v; lock.unlock() }
     var value: [OrderItem]? { lock.lock(); defer { lock.unlock() }; return items }
 }
+
+final class SignOutScreenTests: XCTestCase {
+    func testF9SignsOutOnAnEmptySaleOnly() throws {
+        let b = CannedBackend { command in
+            guard case .signOut = command else { return [] }
+            return [.signedOut(StaffView(staffId: "P1", name: "Ann", role: "cashier"))]
+        }
+        XCTAssertTrue(try runKeyScript("<F9>", backend: b).contains("Signed out: Ann."))
+        XCTAssertTrue(try runKeyScript("5<Enter><F9>", backend: b).contains("Finish or void the current sale first"))
+    }
+}
