@@ -153,6 +153,47 @@ final class WorkingDayTests: XCTestCase {
         XCTAssertEqual(totals(try XCTUnwrap(closed.json["report"] as? [String: Any]), "sales"), ["cash": 800])
     }
 
+    /// The forward itself cut off: the terminal killed while its forward waits at a stalled service (which
+    /// then places it), and the service killed while a forward waits on it. Each sale is one order.
+    func testAForwardCutOffByAKilledTerminalOrServiceMakesOneOrder() throws {
+        XCTAssertEqual(try harness.run(["shift-open", "--float", "0"]).status, 0)
+        func takeOffline(_ amount: String) throws {
+            service.stop()
+            XCTAssertEqual(try harness.runJSON(["cash", "--amount", amount]).json["outcome"] as? String, "stored_offline")
+            try service.start(onTheSameAddresses: true)
+        }
+        func orders(of minor: Int) throws -> Int {
+            let list = try harness.runJSON(["orders", "--limit", "50"]).json["orders"] as? [[String: Any]] ?? []
+            return list.filter { ($0["amount"] as? Int) == minor }.count
+        }
+
+        // The terminal dies mid-forward; the stalled service then takes the request and places the sale.
+        try takeOffline("7.10")
+        XCTAssertTrue(stopAndWait(service.child!.process.processIdentifier))
+        let forwarding = try ChildProcess(ClientHarness.binary, ["resume", "--json"], environment: harness.environment)
+        Thread.sleep(forTimeInterval: 1.5)
+        forwarding.stop(signal: SIGKILL)
+        kill(service.child!.process.processIdentifier, SIGCONT)
+        let again = try harness.runJSON(["resume"])
+        XCTAssertEqual((again.json["forwarded"] as? [[String: Any]])?.first?["outcome"] as? String, "paid", again.raw.stdout)
+        XCTAssertEqual(try orders(of: 710), 1, "sent twice, placed once")
+
+        // The service dies mid-forward.
+        try takeOffline("7.20")
+        XCTAssertTrue(stopAndWait(service.child!.process.processIdentifier))
+        let second = try ChildProcess(ClientHarness.binary, ["resume", "--json"], environment: harness.environment)
+        Thread.sleep(forTimeInterval: 1.5)
+        service.stop(signal: SIGKILL)
+        try service.start(onTheSameAddresses: true)
+        second.stop(signal: SIGKILL)
+        let after = try harness.runJSON(["resume"])
+        XCTAssertEqual(after.json["waiting"] as? Int, 0, after.raw.stdout)
+        XCTAssertEqual(try orders(of: 720), 1)
+        XCTAssertEqual(try orders(of: 710), 1)
+        let z = try harness.runJSON(["shift-close", "--counted", "14.30"])
+        XCTAssertEqual(totals(try XCTUnwrap(z.json["report"] as? [String: Any]), "sales"), ["cash": 1_430], z.raw.stdout + z.raw.stderr)
+    }
+
     func testTheSameShiftScriptedHeadless() throws {
         let lines = [
             #"{"cmd":"shift_open","id":"open","float":"50.00"}"#,
