@@ -3,9 +3,10 @@
 # both front doors while group databases, an instance and a front door fail and heal, prints the report,
 # and stops the deployment again.
 #
-#   scripts/drill.sh [--quick] [--phase-seconds S] [--tills N] [--json FILE] [--keep DIR]
+#   scripts/drill.sh [--quick] [--phase-seconds S] [--tills N] [--json FILE] [--svg FILE] [--keep DIR]
 #
 # --quick: 5-second phases (under a minute and a half in all); the default is 20-second phases.
+# --svg FILE: also draw paid sales per second per group over the drill, phases marked (any browser shows it).
 # --keep DIR: run in DIR and leave its logs there (it must not hold a deployment yet); default: a temporary
 # directory that is removed afterwards. Exit 0 only when the drill passed. CASHIER_PRODUCTS names the
 # directory with cashierd and cashier-drill; by default the package is built (debug) first.
@@ -20,7 +21,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --keep) keep=$2; shift 2 ;;
         --quick) args+=(--quick); shift ;;
-        --phase-seconds|--tills|--json) args+=("$1" "$2"); shift 2 ;;
+        --phase-seconds|--tills|--json|--svg) args+=("$1" "$2"); shift 2 ;;
         -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "drill: unknown option $1" >&2; exit 2 ;;
     esac

@@ -41,6 +41,8 @@ struct SaleRecord: Sendable {
     var orderNo: OrderNumber?
     var amount: Int64
     var reason: String?
+    /// When the sale ended, seconds after the drill's start.
+    var at: Double = 0
 }
 
 /// Sales recorded by the worker threads, and the phase new sales belong to.
@@ -50,11 +52,16 @@ final class SaleLog: @unchecked Sendable {
     private var records: [SaleRecord] = []
     private var phaseIndex = 0
     private var stopping = false
+    let started = Date()
 
     var phase: Int { get { lock.lock(); defer { lock.unlock() }; return phaseIndex } set { lock.lock(); phaseIndex = newValue; lock.unlock() } }
     var stopped: Bool { lock.lock(); defer { lock.unlock() }; return stopping }
     func stop() { lock.lock(); stopping = true; lock.unlock() }
-    func add(_ r: SaleRecord) { lock.lock(); records.append(r); lock.unlock() }
+    func add(_ r: SaleRecord) {
+        var r = r
+        r.at = Date().timeIntervalSince(started)
+        lock.lock(); records.append(r); lock.unlock()
+    }
     var all: [SaleRecord] { lock.lock(); defer { lock.unlock() }; return records }
 }
 
@@ -65,6 +72,8 @@ struct DrillOptions: Sendable {
     var phaseSeconds: Double?
     var workers = 2
     var jsonPath: String?
+    /// Where the chart of paid sales per second per group goes (SVG).
+    var svgPath: String?
     /// Start a fresh deployment in the directory first (deploy-local.sh start) and stop it at the end.
     var startDeployment = false
 
@@ -123,8 +132,10 @@ func runDrill(_ options: DrillOptions, say: @escaping @Sendable (String) -> Void
     var hopDeltas: [[Int: Int]] = []
     var actionErrors: [String] = []
     var previous = hops.snapshot()
+    var phaseStarts: [DrillChart.Phase] = []
     for (i, phase) in phases.enumerated() {
         log.phase = i
+        phaseStarts.append(DrillChart.Phase(name: phase.name, start: Date().timeIntervalSince(log.started)))
         say("phase \(i): \(phase.name)")
         do { try phase.action(deployment) } catch { actionErrors.append("\(phase.name): \(error)"); say("  could not: \(error)") }
         Thread.sleep(forTimeInterval: options.secondsPerPhase)
@@ -137,6 +148,12 @@ func runDrill(_ options: DrillOptions, say: @escaping @Sendable (String) -> Void
     if workersDone.wait(timeout: .now() + 120) == .timedOut { actionErrors.append("a till did not finish its last sale in 120 s") }
 
     let records = log.all
+    if let path = options.svgPath {
+        let sales = records.compactMap { r in r.paid ? r.orderNo.map { DrillChart.Sale(at: r.at, group: $0.group.value) } : nil }
+        let chart = DrillChart.svg(sales: sales, phases: phaseStarts, groups: deployment.groupCount,
+                                   duration: Date().timeIntervalSince(log.started))
+        do { try chart.write(toFile: path, atomically: true, encoding: .utf8) } catch { actionErrors.append("the chart could not be written: \(error)") }
+    }
     var report = DrillReport(phases: phases.enumerated().map { i, phase in
         PhaseReport(phase: phase, index: i, records: records.filter { $0.phase == i }, hops: hopDeltas[i])
     })

@@ -4,9 +4,9 @@ import Foundation
 let usage = """
 usage: cashier-drill <command> [options]
 
-  run --deployment DIR [--start] [--quick] [--phase-seconds S] [--tills N] [--json FILE] [--script PATH]
+  run --deployment DIR [--start] [--quick] [--phase-seconds S] [--tills N] [--json FILE] [--svg FILE] [--script PATH]
         sales through both front doors while databases, an instance and a front door fail and heal;
-        prints the report; exit 0 only when the drill passed. --start: first start a fresh deployment
+        prints the report (--svg: also draws paid sales per second per group); exit 0 only when the drill passed. --start: first start a fresh deployment
         in DIR with scripts/deploy-local.sh, and stop it at the end
   configure --data DIR --base URL --group TAG=URL...
         point a cashierd data directory's base and groups at PostgreSQL and seed the demo store
@@ -90,6 +90,7 @@ func main(_ argv: [String]) throws -> Int32 {
             drill.workers = v
         }
         drill.jsonPath = options.value("json")
+        drill.svgPath = options.value("svg")
         let report = try runDrill(drill) { say($0) }
         print(report.text)
         if let path = drill.jsonPath {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import TestSupport
 import XCTest
 
@@ -26,7 +29,9 @@ final class DrillTests: XCTestCase {
         let temporary = try TemporaryDirectory(prefix: "cashier-drill")
         let deployment = temporary.file("deployment")
         let reportPath = temporary.file("report.json")
-        let result = try runCommand(drill, ["run", "--deployment", deployment, "--start", "--quick", "--script", script, "--json", reportPath],
+        let chartPath = temporary.file("report.svg")
+        let result = try runCommand(drill, ["run", "--deployment", deployment, "--start", "--quick", "--script", script, "--json", reportPath,
+                                            "--svg", chartPath],
                                     environment: ["CASHIER_PRODUCTS": products], timeoutSeconds: 240)
         print(result.stdout)
         let data = try XCTUnwrap(FileManager.default.contents(atPath: reportPath), "no report; drill said: \(result.stderr.suffix(3000))")
@@ -53,8 +58,32 @@ final class DrillTests: XCTestCase {
         XCTAssertEqual(report["clientPaid"] as? Int, report["clientPaidDistinct"] as? Int)
         XCTAssertEqual(report["clientPaid"] as? Int, report["groupsPaidOrders"] as? Int, "the groups hold paid orders the client never saw paid")
         XCTAssertEqual(result.status, 0, "the drill did not pass:\n\(result.stdout)\n\(result.stderr.suffix(2000))")
+        // The chart: an SVG document with one series per group and the phases marked.
+        let chart = try XCTUnwrap(FileManager.default.contents(atPath: chartPath), "no chart")
+        let svg = SVGElements()
+        let parser = XMLParser(data: chart)
+        parser.delegate = svg
+        XCTAssertTrue(parser.parse(), "the chart is not well-formed XML: \(parser.parserError.map { "\($0)" } ?? "")")
+        XCTAssertEqual(svg.root, "svg")
+        XCTAssertEqual(Set(svg.seriesGroups), ["0", "1", "2"], "one series per group")
+        XCTAssertEqual(svg.seriesGroups.count, 3)
+        XCTAssertEqual(svg.phaseLines, phases.count, "every phase is marked")
         // Everything the deployment started is stopped again.
         XCTAssertFalse(FileManager.default.fileExists(atPath: deployment + "/instance-1/pid"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: deployment + "/door-1/pid"))
+    }
+}
+
+/// What the drill's chart holds: its root element, the groups of its series and its phase marks.
+final class SVGElements: NSObject, XMLParserDelegate {
+    var root: String?
+    var seriesGroups: [String] = []
+    var phaseLines = 0
+
+    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+                attributes: [String: String] = [:]) {
+        if root == nil { root = name }
+        if name == "polyline", attributes["class"] == "series", let g = attributes["data-group"] { seriesGroups.append(g) }
+        if name == "line", attributes["class"] == "phase" { phaseLines += 1 }
     }
 }
