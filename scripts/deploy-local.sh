@@ -158,6 +158,9 @@ cmd_start() {
     local seeded
     seeded=$("$prod/cashier-drill" configure --data "$dir/shared" --base "$base_url" "${group_args[@]}")
     echo "$seeded" >> "$env"
+    # The order groups live in the base data from now on: every instance follows groups add/retire run
+    # against any data directory of the deployment, within a second, with no file copied.
+    "$prod/cashierd" groups share --data "$dir/shared" >/dev/null
 
     # Each instance: its own small data directory (its own instance id and request log) over the shared databases.
     for ((n = 1; n <= instances; n++)); do

@@ -2,8 +2,22 @@ import CashierCore
 import CashierStorage
 import Foundation
 
-/// Scale out and scale in (the seed's section 5), done to a running deployment through its
-/// configuration file, which every instance re-reads within a second.
+/// The order groups and routes every instance shares through the base data (`cashierd groups share`).
+struct SharedGroups: Codable, Equatable {
+    var groups: [ServiceConfiguration.GroupLocation]
+    var routes: [String: Int]
+
+    static func decode(_ text: String) throws -> SharedGroups {
+        try API.makeDecoder().decode(SharedGroups.self, from: Data(text.utf8))
+    }
+
+    var text: String { String(decoding: (try? Administration.prettyEncoder().encode(self)) ?? Data(), as: UTF8.self) }
+}
+
+/// Scale out and scale in (the seed's section 5), done to a running deployment: through the order groups
+/// shared in the base data once `groups share` has put them there (every instance, on any host, applies a
+/// change within a second), else through the data directory's configuration file (re-read within a
+/// second by the instances that use that directory).
 public enum GroupOperations {
     /// How long to wait after a configuration change so every instance has applied it.
     public static let settleSeconds: Double = 2.5
@@ -11,7 +25,7 @@ public enum GroupOperations {
     /// Adds order group `tag` (SQLite file `group-NN.sqlite` by default, or a PostgreSQL URL); it takes
     /// new orders as soon as the instances reload.
     public static func addGroup(dataDirectory: String, tag: Int, postgresURL: String?, log: (String) -> Void) throws {
-        var config = try read(dataDirectory)
+        var (config, version) = try read(dataDirectory)
         guard GroupTag(tag) != nil else { throw RuntimeError("a group tag is 0 to 99") }
         guard !config.groups.contains(where: { $0.tag == tag }) else { throw RuntimeError("group \(tag) is already configured") }
         guard config.routes[String(tag)] == nil else { throw RuntimeError("tag \(tag) belonged to a retired group; choose another") }
@@ -21,7 +35,7 @@ public enum GroupOperations {
         try store.probeWrite(now: CashierService.systemClock())
         config.groups.append(.init(tag: tag, location: location))
         config.groups.sort { $0.tag < $1.tag }
-        try write(config, to: dataDirectory)
+        version = try write(config, to: dataDirectory, sharedVersion: version)
         log("group \(pad(tag, 2)) added; instances take it within a second")
     }
 
@@ -33,7 +47,7 @@ public enum GroupOperations {
     /// which terminals retry; new sales never notice. Returns the mapped group and the orders copied.
     @discardableResult
     public static func retireGroup(dataDirectory: String, tag: Int, settle: Double = settleSeconds, log: (String) -> Void) throws -> (into: Int, copied: Int) {
-        var config = try read(dataDirectory)
+        var (config, version) = try read(dataDirectory)
         guard let index = config.groups.firstIndex(where: { $0.tag == tag }) else { throw RuntimeError("group \(tag) is not configured") }
         let remaining = config.groups.map(\.tag).filter { $0 != tag }.sorted()
         guard !remaining.isEmpty else { throw RuntimeError("cannot retire the last group") }
@@ -41,12 +55,12 @@ public enum GroupOperations {
         log("retiring group \(pad(tag, 2)) into group \(pad(into, 2)) (\(tag) mod \(remaining.count) = \(tag % remaining.count))")
 
         config.groups[index].accepting = false
-        try write(config, to: dataDirectory)
+        version = try write(config, to: dataDirectory, sharedVersion: version)
         log("group \(pad(tag, 2)) takes no new orders")
         Thread.sleep(forTimeInterval: settle)
 
         config.groups[index].frozen = true
-        try write(config, to: dataDirectory)
+        version = try write(config, to: dataDirectory, sharedVersion: version)
         log("group \(pad(tag, 2)) frozen; copying its orders and refunds")
         Thread.sleep(forTimeInterval: settle)
 
@@ -58,20 +72,73 @@ public enum GroupOperations {
         config.routes[String(tag)] = into
         // Tags that were routed to the retired group follow its data.
         for (from, to) in config.routes where to == tag { config.routes[from] = into }
-        try write(config, to: dataDirectory)
+        version = try write(config, to: dataDirectory, sharedVersion: version)
         Thread.sleep(forTimeInterval: settle)
         log("tag \(pad(tag, 2)) now routes to group \(pad(into, 2)); the old group's database can be archived")
         return (into, copied)
     }
 
-    static func read(_ dataDirectory: String) throws -> ServiceConfiguration {
+    /// Puts the data directory's order groups and routes into the base data, where every instance sharing
+    /// that base data follows them from then on (SQLite groups by absolute path). Refused if they are
+    /// shared already.
+    public static func share(dataDirectory: String, log: (String) -> Void) throws {
+        var config = try readFile(dataDirectory)
+        let base = try ServiceRuntime.openBase(config.base, in: dataDirectory)
+        config.groups = config.groups.map { g in
+            var g = g
+            if case .sqlite(let path) = g.location { g.location = .sqlite(path: ServiceRuntime.path(path, in: dataDirectory)) }
+            return g
+        }
+        _ = try ServiceRuntime.validateGroups(config)
+        let shared = SharedGroups(groups: config.groups, routes: config.routes)
+        guard try base.putSharedSetting(ServiceRuntime.sharedGroupsSetting, value: shared.text, replacing: nil, now: CashierService.systemClock()) else {
+            throw RuntimeError("the order groups are shared already; change them with groups add and groups retire")
+        }
+        log("order groups \(config.groups.map { pad($0.tag, 2) }.joined(separator: ", ")) are shared in the base data; every instance follows them within a second")
+    }
+
+    static func readFile(_ dataDirectory: String) throws -> ServiceConfiguration {
         let path = ServiceRuntime.path(ServiceRuntime.configurationFile, in: dataDirectory)
         guard let data = FileManager.default.contents(atPath: path) else { throw RuntimeError("cannot read \(path)") }
         return try API.makeDecoder().decode(ServiceConfiguration.self, from: data)
     }
 
+    /// The configuration with the groups and routes in force: the shared ones when there are, with the
+    /// version read (nil: the file's).
+    static func read(_ dataDirectory: String) throws -> (ServiceConfiguration, sharedVersion: Int64?) {
+        var config = try readFile(dataDirectory)
+        let base = try ServiceRuntime.openBase(config.base, in: dataDirectory)
+        guard let shared = try base.sharedSetting(ServiceRuntime.sharedGroupsSetting) else { return (config, nil) }
+        let groups = try SharedGroups.decode(shared.value)
+        config.groups = groups.groups
+        config.routes = groups.routes
+        return (config, shared.version)
+    }
+
+    /// Writes the groups and routes where they live: as the next version of the shared ones (refused if
+    /// another change came since `version` was read), else into the configuration file. Returns the version now.
+    @discardableResult
+    static func write(_ config: ServiceConfiguration, to dataDirectory: String, sharedVersion version: Int64?) throws -> Int64? {
+        _ = try ServiceRuntime.validateGroups(config)
+        if let version {
+            let base = try ServiceRuntime.openBase(config.base, in: dataDirectory)
+            var groups = config.groups
+            for i in groups.indices {
+                if case .sqlite(let path) = groups[i].location { groups[i].location = .sqlite(path: ServiceRuntime.path(path, in: dataDirectory)) }
+            }
+            let shared = SharedGroups(groups: groups, routes: config.routes)
+            guard try base.putSharedSetting(ServiceRuntime.sharedGroupsSetting, value: shared.text, replacing: version,
+                                            now: CashierService.systemClock()) else {
+                throw RuntimeError("another change to the shared order groups came first; look at `groups list` and run it again")
+            }
+            return version + 1
+        }
+        try writeFile(config, to: dataDirectory)
+        return nil
+    }
+
     /// Writes the configuration atomically (temporary file, then rename), owner-only.
-    static func write(_ config: ServiceConfiguration, to dataDirectory: String) throws {
+    static func writeFile(_ config: ServiceConfiguration, to dataDirectory: String) throws {
         _ = try ServiceRuntime.validateGroups(config)
         let path = ServiceRuntime.path(ServiceRuntime.configurationFile, in: dataDirectory)
         let temp = path + ".tmp"

@@ -24,6 +24,12 @@ public final class ServiceRuntime: @unchecked Sendable {
     /// Where each open group's data lives, to notice a changed location on reload.
     private var groupLocations: [GroupTag: ServiceConfiguration.DatabaseLocation] = [:]
     private var configurationDate: Date?
+    /// The version of the shared order groups (`groups share`) last applied; nil while the groups come
+    /// from the configuration file.
+    private var sharedGroupsVersion: Int64?
+
+    /// The name of the shared setting that holds the order groups and routes in the base data.
+    public static let sharedGroupsSetting = "order_groups"
 
     /// Opens the data directory written by `cashierd init`.
     /// - Parameter instance: overrides the configuration's instance id, so several instances can share one
@@ -47,10 +53,21 @@ public final class ServiceRuntime: @unchecked Sendable {
         guard sweep.afterSeconds >= 0, sweep.everySeconds >= 1, sweep.reverseAfterSeconds >= sweep.afterSeconds else {
             throw RuntimeError("sweep: after_seconds must be 0 or more, every_seconds 1 or more, and reverse_after_seconds at least after_seconds")
         }
+        base = try Self.openBase(configuration.base, in: dataDirectory)
+        // Groups shared through the base data (`cashierd groups share`) win over the file's.
+        do {
+            if let shared = try base.sharedSetting(Self.sharedGroupsSetting) {
+                let groups = try SharedGroups.decode(shared.value)
+                configuration.groups = groups.groups
+                configuration.routes = groups.routes
+                sharedGroupsVersion = shared.version
+            }
+        } catch let error as StorageError {
+            FileHandle.standardError.write(Data("cashierd: the base data cannot be read for shared order groups (\(error)); using the file's until it can\n".utf8))
+        }
         self.configuration = configuration
         func resolve(_ path: String) -> String { Self.path(path, in: dataDirectory) }
 
-        base = try Self.openBase(configuration.base, in: dataDirectory)
         let (groupLocations, routes) = try Self.validateGroups(configuration)
         var groups: [GroupTag: OrderGroupStore] = [:]
         var accepting: Set<GroupTag> = []
@@ -173,7 +190,11 @@ public final class ServiceRuntime: @unchecked Sendable {
         reloadLock.lock()
         defer { reloadLock.unlock() }
         guard let data = FileManager.default.contents(atPath: configurationPath) else { throw RuntimeError("cannot read \(configurationPath)") }
-        let fresh = try API.makeDecoder().decode(ServiceConfiguration.self, from: data)
+        try apply(try API.makeDecoder().decode(ServiceConfiguration.self, from: data))
+    }
+
+    /// Applies groups and routes to the running service (`reloadLock` held).
+    private func apply(_ fresh: ServiceConfiguration) throws {
         let (locations, routes) = try Self.validateGroups(fresh)
         for g in fresh.groups {
             let tag = GroupTag(g.tag)!
@@ -190,8 +211,34 @@ public final class ServiceRuntime: @unchecked Sendable {
         groupLocations = locations
     }
 
-    /// Reloads groups when the configuration file changes (checked every second).
+    /// Applies the shared order groups when their version in the base data changed; returns whether the
+    /// groups are shared (then the file's are not looked at). A base that cannot be read keeps what is applied.
+    func reloadSharedGroups() -> Bool {
+        guard let shared = try? base.sharedSetting(Self.sharedGroupsSetting) else {
+            reloadLock.lock(); defer { reloadLock.unlock() }
+            return sharedGroupsVersion != nil
+        }
+        reloadLock.lock()
+        defer { reloadLock.unlock() }
+        guard shared.version != sharedGroupsVersion else { return true }
+        do {
+            let groups = try SharedGroups.decode(shared.value)
+            var fresh = configuration
+            fresh.groups = groups.groups
+            fresh.routes = groups.routes
+            try apply(fresh)
+            sharedGroupsVersion = shared.version
+            FileHandle.standardOutput.write(Data("cashierd \(service.instanceLabel): shared order groups version \(shared.version) applied\n".utf8))
+        } catch {
+            FileHandle.standardError.write(Data("cashierd \(service.instanceLabel): shared order groups not applied: \(error)\n".utf8))
+        }
+        return true
+    }
+
+    /// Reloads groups when the shared ones change in the base data, else when the configuration file
+    /// changes (checked every second).
     func reloadIfChanged() {
+        if reloadSharedGroups() { return }
         let date = Self.modificationDate(configurationPath)
         reloadLock.lock()
         let changed = date != configurationDate

@@ -90,7 +90,7 @@ public final class PostgresBaseStore: BaseStore {
         """,
         "CREATE TABLE IF NOT EXISTS attempts (key text NOT NULL, at bigint NOT NULL)",
         "CREATE INDEX IF NOT EXISTS attempts_key ON attempts(key, at)",
-    ] + NonceSQL.postgresSchema + ShiftSQL.postgresSchema
+    ] + NonceSQL.postgresSchema + ShiftSQL.postgresSchema + SharedSettingSQL.postgresSchema
 
     /// A device has exactly the key its type says: the secret or the public key, never both.
     static let oneKeyCheck = """

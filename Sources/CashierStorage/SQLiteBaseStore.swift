@@ -60,7 +60,7 @@ public final class SQLiteBaseStore: BaseStore {
         """,
         "CREATE TABLE IF NOT EXISTS attempts (key TEXT NOT NULL, at INTEGER NOT NULL)",
         "CREATE INDEX IF NOT EXISTS attempts_key ON attempts(key, at)",
-    ] + NonceSQL.sqliteSchema + ShiftSQL.sqliteSchema
+    ] + NonceSQL.sqliteSchema + ShiftSQL.sqliteSchema + SharedSettingSQL.sqliteSchema
 
     /// The devices table: a key type and, depending on it, either the HMAC secret or the Ed25519 public
     /// key; the other column is NULL.

@@ -71,6 +71,12 @@ public protocol BaseStore: AnyObject, Sendable {
                     zReport: (_ zNumber: Int) -> String) throws -> ShiftClosing
     /// A store's shifts, newest first.
     func shifts(storeID: String, limit: Int) throws -> [ShiftRecord]
+
+    /// A setting every instance shares (its JSON and version), or nil if it was never set.
+    func sharedSetting(_ name: String) throws -> SharedSetting?
+    /// Sets it if its version is still `replacing` (nil: only if it was never set), raising the version;
+    /// false if another change came first.
+    func putSharedSetting(_ name: String, value: String, replacing version: Int64?, now: Int64) throws -> Bool
 }
 
 /// One order group's database: orders and refunds.
@@ -142,6 +148,13 @@ public protocol OrderGroupStore: AnyObject, Sendable {
     func allOrders(after: OrderNumber?, limit: Int) throws -> [OrderRecord]
     /// Inserts an order and its refunds as they are (migration); existing rows are left as they are.
     func importOrder(_ order: OrderRecord, refunds: [RefundRecord]) throws
+}
+
+/// A setting shared through the base data, as read.
+public struct SharedSetting: Equatable, Sendable {
+    public var value: String
+    public var version: Int64
+    public init(value: String, version: Int64) { self.value = value; self.version = version }
 }
 
 /// A signed request's nonce, kept until `expiresAt` so the same request is refused if it comes again.

@@ -207,6 +207,11 @@ enum CashierdCommands {
         return 0
     }
 
+    static func groupsShare(_ inv: Invocation) throws -> Int32 {
+        try GroupOperations.share(dataDirectory: dataDirectory(inv)) { print($0) }
+        return 0
+    }
+
     static func groupsRetire(_ inv: Invocation) throws -> Int32 {
         try GroupOperations.retireGroup(dataDirectory: dataDirectory(inv), tag: try inv.requiredInteger("tag")) { print($0) }
         return 0

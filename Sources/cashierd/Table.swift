@@ -118,6 +118,9 @@ let commandTable = CommandTable(
             Command("retire", summary: "scale in: map the tag to tag mod remaining, copy its data there, route it", options: [
                 .integer("tag", in: GroupTag.range, required: true, help: "the group to retire"),
             ], run: CashierdCommands.groupsRetire),
+            Command("share", summary: "put the groups and routes in the base data, for every instance on every host to follow",
+                    description: "Once shared, groups add and groups retire change them there and every instance applies a change within a second; the file's groups are no longer read.",
+                    run: CashierdCommands.groupsShare),
         ]),
         .group("channel", summary: "payment channels: signatures and credentials", [
             Command("sign", summary: "print a WeChat Pay signature of k=v lines read on standard input",

@@ -53,7 +53,7 @@ final class CashierdCommandLineTests: XCTestCase {
         XCTAssertEqual(commands.map { $0.joined(separator: " ") },
                        ["init", "serve", "merchant add", "merchant list", "merchant orders", "store add", "store set", "store list",
                         "store channel set", "store channel list", "store channel remove", "staff add",
-                        "staff list", "activation-code", "device list", "device revoke", "groups", "groups add", "groups retire",
+                        "staff list", "activation-code", "device list", "device revoke", "groups", "groups add", "groups retire", "groups share",
                         "channel sign", "channel check", "reconcile", "sandbox serve", "help", "completion"])
         for command in commands + [["merchant"], ["device"]] {
             let r = try cashierd(command + ["-h"], timeout: 10)
