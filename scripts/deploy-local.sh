@@ -8,6 +8,7 @@
 #   scripts/deploy-local.sh pg-start DIR TAG     start it again
 #   scripts/deploy-local.sh instance-kill DIR N  SIGKILL instance N;   instance-start DIR N   start it again
 #   scripts/deploy-local.sh door-kill DIR N      SIGKILL front door N; door-start DIR N       start it again
+#   scripts/deploy-local.sh group-add DIR TAG    scale out: a new cluster for group TAG; group-retire DIR TAG  scale in
 #
 # Settings (environment): DEPLOY_GROUPS (3), DEPLOY_INSTANCES (2), CASHIER_PRODUCTS (where cashierd and cashier-drill are;
 # default: the package's debug build). Everything listens on loopback, on free ports chosen at start; DIR/deploy.env
@@ -20,7 +21,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 export PGOPTIONS="${PGOPTIONS:--c client_min_messages=warning}"
 root=$(dirname "$here")
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 die() { echo "deploy-local: $*" >&2; exit 1; }
 
@@ -197,8 +198,28 @@ cmd_stop() {
     for n in 1 2; do kill_pidfile "$dir/door-$n/pid" TERM; done
     for ((n = 1; n <= INSTANCE_COUNT; n++)); do kill_pidfile "$dir/instance-$n/pid" TERM; done
     "$here/pg-cluster.sh" stop "$dir/pg/base" fast 2>/dev/null || true
-    for ((g = 0; g < GROUP_COUNT; g++)); do "$here/pg-cluster.sh" stop "$dir/pg/group-$g" fast 2>/dev/null || true; done
+    # Every group cluster, those added by group-add included.
+    for cluster in "$dir"/pg/group-*; do
+        [ -d "$cluster" ] && { "$here/pg-cluster.sh" stop "$cluster" fast 2>/dev/null || true; }
+    done
     echo "stopped the deployment in $dir"
+}
+
+# Scale out: a new PostgreSQL cluster for order group TAG, added with `cashierd groups add` (the groups are
+# shared in the base data, so every instance takes it within a second).
+cmd_group_add() {
+    local dir=$1 tag=$2
+    load_env "$dir"
+    local p; p=$(free_port)
+    local url; url=$("$here/pg-cluster.sh" start "$dir/pg/group-$tag" "$p")
+    "$PRODUCTS/cashierd" groups add --data "$SHARED" --tag "$tag" --postgres "$url"
+}
+
+# Scale in: `cashierd groups retire` (its cluster keeps running, archived, until stop).
+cmd_group_retire() {
+    local dir=$1 tag=$2
+    load_env "$dir"
+    "$PRODUCTS/cashierd" groups retire --data "$SHARED" --tag "$tag"
 }
 
 cmd_status() {
@@ -229,5 +250,7 @@ case "$command" in
     instance-start) [ $# -ge 1 ] || usage; instance_start "$dir" "$1" ;;
     door-kill) [ $# -ge 1 ] || usage; kill_pidfile "$dir/door-$1/pid" KILL ;;
     door-start) [ $# -ge 1 ] || usage; door_start "$dir" "$1" ;;
+    group-add) [ $# -ge 1 ] || usage; cmd_group_add "$dir" "$1" ;;
+    group-retire) [ $# -ge 1 ] || usage; cmd_group_retire "$dir" "$1" ;;
     *) usage ;;
 esac

@@ -51,6 +51,11 @@ extension CashierService {
             throw Refusal(.invalidField, "order_no must be a number this service gave out in the last 24 hours")
         }
         try validateStaffAndShift(staffID: body.staffId, shiftID: body.shiftId)
+        // A group another instance has just added (and this one applies within a second), or none: nothing
+        // is placed and the channel is not called, so the terminal sells on its next number.
+        guard hopping.resolve(body.orderNo.group) != nil else {
+            throw Refusal(.groupUnavailable, "order group \(body.orderNo.group) is not known to this instance (yet)")
+        }
         let tender = body.tender ?? .code
         var record = OrderRecord(orderNo: body.orderNo, merchantID: auth.store.merchantID, storeID: auth.store.id,
                                  deviceID: auth.device.id, amount: body.amount, currency: currency, status: .paying,

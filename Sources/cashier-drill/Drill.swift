@@ -30,6 +30,10 @@ func drillPhases(groupCount: Int) -> [Phase] {
         Phase(name: "instance 1 restarted", action: { try $0.control("instance-start", "1") }),
         Phase(name: "front door 1 killed (SIGKILL)", action: { try $0.control("door-kill", "1") }),
         Phase(name: "front door 1 restarted", action: { try $0.control("door-start", "1") }),
+        // The seed's scale out and scale in, on the live deployment under load.
+        Phase(name: "group \(groupCount) added (scale out)", action: { try $0.control("group-add", "\(groupCount)") },
+              healedGroups: [groupCount]),
+        Phase(name: "group \(groupCount) retired (scale in)", action: { try $0.control("group-retire", "\(groupCount)") }),
     ]
 }
 
@@ -150,7 +154,7 @@ func runDrill(_ options: DrillOptions, say: @escaping @Sendable (String) -> Void
     let records = log.all
     if let path = options.svgPath {
         let sales = records.compactMap { r in r.paid ? r.orderNo.map { DrillChart.Sale(at: r.at, group: $0.group.value) } : nil }
-        let chart = DrillChart.svg(sales: sales, phases: phaseStarts, groups: deployment.groupCount,
+        let chart = DrillChart.svg(sales: sales, phases: phaseStarts, groups: max(deployment.groupCount, (sales.map(\.group).max() ?? 0) + 1),
                                    duration: Date().timeIntervalSince(log.started))
         do { try chart.write(toFile: path, atomically: true, encoding: .utf8) } catch { actionErrors.append("the chart could not be written: \(error)") }
     }

@@ -37,7 +37,7 @@ final class DrillTests: XCTestCase {
         let data = try XCTUnwrap(FileManager.default.contents(atPath: reportPath), "no report; drill said: \(result.stderr.suffix(3000))")
         let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let phases = try XCTUnwrap(report["phases"] as? [[String: Any]])
-        XCTAssertEqual(phases.count, 9)
+        XCTAssertEqual(phases.count, 11)
 
         for phase in phases {
             let name = phase["name"] as? String ?? "?"
@@ -65,8 +65,8 @@ final class DrillTests: XCTestCase {
         parser.delegate = svg
         XCTAssertTrue(parser.parse(), "the chart is not well-formed XML: \(parser.parserError.map { "\($0)" } ?? "")")
         XCTAssertEqual(svg.root, "svg")
-        XCTAssertEqual(Set(svg.seriesGroups), ["0", "1", "2"], "one series per group")
-        XCTAssertEqual(svg.seriesGroups.count, 3)
+        XCTAssertEqual(Set(svg.seriesGroups), ["0", "1", "2", "3"], "one series per group, the one added by the scale-out too")
+        XCTAssertEqual(svg.seriesGroups.count, 4)
         XCTAssertEqual(svg.phaseLines, phases.count, "every phase is marked")
         // Everything the deployment started is stopped again.
         XCTAssertFalse(FileManager.default.fileExists(atPath: deployment + "/instance-1/pid"))
