@@ -17,8 +17,8 @@ extension CashierEngine {
         if let cashGiven, cashGiven < request.amount { return refused("the cash given is less than the total") }
         let offline = prober.snapshot.unreachable
         if offline, let why = offlineRefusal(amount: request.amount) { return refused(why) }
-        var numbers = (try? journal.takeOrderNumbers(3, now: nowMs())) ?? []
-        if numbers.isEmpty, !offline { numbers = numbersForSale() }
+        // Offline, only the numbers at hand; else those, or a few asked for when there are none.
+        let numbers = offline ? (try? journal.takeOrderNumbers(3, now: nowMs())) ?? [] : numbersForSale()
         guard !numbers.isEmpty else {
             return refused("this terminal holds no order number for a cash sale and the service cannot be reached")
         }

@@ -580,30 +580,30 @@ public final class CashierEngine: @unchecked Sendable {
     /// Signs a member of the store's staff in with their PIN, checked by the service; the journal keeps who
     /// is signed in (never the PIN) until `signOut`, across restarts.
     public func signIn(pin: String) -> Result<StaffView, APIError> {
-        guard PINHash.isValidPIN(pin) else { return .failure(APIError(.badInput, detail: "a staff PIN is 4 to 12 digits")) }
-        let body = API.encode(StaffSignInRequest(pin: pin))
-        switch perform("POST", API.Path.staffSignIn, body: body, policy: .safe).decoded(StaffSignInResponse.self) {
-        case .failure(let f): return .failure(f.apiError)
-        case .success(let answer):
-            do { try journal.saveSignedInStaff(answer.staff) } catch {
+        staffWithPIN(pin).flatMap { staff in
+            do { try journal.saveSignedInStaff(staff) } catch {
                 return .failure(APIError(.configInvalid, detail: "the journal cannot keep who is signed in: \(error)"))
             }
-            log.write("\(answer.staff.role) \(answer.staff.staffId) (\(answer.staff.name)) signed in")
-            return .success(answer.staff)
+            log.write("\(staff.role) \(staff.staffId) (\(staff.name)) signed in")
+            return .success(staff)
         }
+    }
+
+    /// The member of staff whose PIN this is, as the service checks it (`POST /v1/staff/sign-in`).
+    private func staffWithPIN(_ pin: String) -> Result<StaffView, APIError> {
+        guard PINHash.isValidPIN(pin) else { return .failure(APIError(.badInput, detail: "a staff PIN is 4 to 12 digits")) }
+        let body = API.encode(StaffSignInRequest(pin: pin))
+        return perform("POST", API.Path.staffSignIn, body: body, policy: .safe).decoded(StaffSignInResponse.self)
+            .map(\.staff).mapError(\.apiError)
     }
 
     /// Checks a supervisor's PIN for something that needs one at the till (a large discount), without
     /// changing who is signed in. Wrong PINs count against the terminal as for sign-in and refunds.
     public func checkSupervisor(pin: String) -> Result<StaffView, APIError> {
-        guard PINHash.isValidPIN(pin) else { return .failure(APIError(.badInput, detail: "a staff PIN is 4 to 12 digits")) }
-        let body = API.encode(StaffSignInRequest(pin: pin))
-        switch perform("POST", API.Path.staffSignIn, body: body, policy: .safe).decoded(StaffSignInResponse.self) {
-        case .failure(let f): return .failure(f.apiError)
-        case .success(let answer):
-            guard answer.staff.isSupervisor else { return .failure(APIError(.pinNotSupervisor)) }
-            log.write("supervisor \(answer.staff.staffId) allowed a discount")
-            return .success(answer.staff)
+        staffWithPIN(pin).flatMap { staff in
+            guard staff.isSupervisor else { return .failure(APIError(.pinNotSupervisor)) }
+            log.write("supervisor \(staff.staffId) allowed a discount")
+            return .success(staff)
         }
     }
 

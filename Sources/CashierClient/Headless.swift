@@ -106,11 +106,7 @@ public final class HeadlessSession: @unchecked Sendable {
                     if engine.credentials == nil { throw APIError(.notActivated) }
                     if let unreachable = engine.reachability() { throw unreachable }
                     let result = engine.sell(request, paymentCode: code)
-                    var o = Reporting.outcome(result.outcome)
-                    if let receipt = result.receipt { o.merge(Reporting.receipt(receipt)) { a, _ in a } }
-                    o["sale"] = result.id
-                    if let n = result.orderNo { o["order_no"] = n.digits }
-                    return o
+                    return Reporting.sale(result)
                 }
             } catch { fail(cmd, id: id, error) }
         case "refund":
@@ -168,11 +164,7 @@ public final class HeadlessSession: @unchecked Sendable {
                     if engine.credentials == nil { throw APIError(.notActivated) }
                     _ = engine.statusAfterProbe()
                     let result = engine.sellCash(request, cashGiven: given)
-                    var o = Reporting.outcome(result.outcome)
-                    if let receipt = result.receipt { o.merge(Reporting.receipt(receipt)) { a, _ in a } }
-                    o["sale"] = result.id
-                    if let n = result.orderNo { o["order_no"] = n.digits }
-                    return o
+                    return Reporting.sale(result)
                 }
             } catch { fail(cmd, id: id, error) }
         case "forward":

@@ -68,6 +68,16 @@ public enum Reporting {
         return d
     }
 
+    /// How a sale ended, as `pay` and `cash` answer it (CLI `--json` and headless): the outcome's fields,
+    /// the receipt's printing, the sale's journal id and its order number.
+    public static func sale(_ result: SaleResult) -> [String: Any] {
+        var o = outcome(result.outcome)
+        if let printing = result.receipt { o.merge(receipt(printing)) { a, _ in a } }
+        o["sale"] = result.id
+        if let n = result.orderNo { o["order_no"] = n.digits }
+        return o
+    }
+
     /// A receipt's printing as JSON: `{"receipt": "printed" | "no_printer" | "failed", "receipt_error"?}`.
     public static func receipt(_ r: ReceiptPrinting) -> [String: Any] {
         switch r {

@@ -11,6 +11,25 @@ struct SharedGroups: Codable, Equatable {
         try API.makeDecoder().decode(SharedGroups.self, from: Data(text.utf8))
     }
 
+    /// A configuration's groups and routes, SQLite groups by absolute path (every instance has a data
+    /// directory of its own).
+    init(_ config: ServiceConfiguration, dataDirectory: String) {
+        groups = config.groups.map { g in
+            var g = g
+            if case .sqlite(let path) = g.location { g.location = .sqlite(path: ServiceRuntime.path(path, in: dataDirectory)) }
+            return g
+        }
+        routes = config.routes
+    }
+
+    /// `config` with these groups and routes in place of its own.
+    func applied(to config: ServiceConfiguration) -> ServiceConfiguration {
+        var c = config
+        c.groups = groups
+        c.routes = routes
+        return c
+    }
+
     var text: String { String(decoding: (try? Administration.prettyEncoder().encode(self)) ?? Data(), as: UTF8.self) }
 }
 
@@ -25,7 +44,7 @@ public enum GroupOperations {
     /// Adds order group `tag` (SQLite file `group-NN.sqlite` by default, or a PostgreSQL URL); it takes
     /// new orders as soon as the instances reload.
     public static func addGroup(dataDirectory: String, tag: Int, postgresURL: String?, log: (String) -> Void) throws {
-        var (config, version) = try read(dataDirectory)
+        var (config, place) = try read(dataDirectory)
         guard GroupTag(tag) != nil else { throw RuntimeError("a group tag is 0 to 99") }
         guard !config.groups.contains(where: { $0.tag == tag }) else { throw RuntimeError("group \(tag) is already configured") }
         guard config.routes[String(tag)] == nil else { throw RuntimeError("tag \(tag) belonged to a retired group; choose another") }
@@ -35,7 +54,7 @@ public enum GroupOperations {
         try store.probeWrite(now: CashierService.systemClock())
         config.groups.append(.init(tag: tag, location: location))
         config.groups.sort { $0.tag < $1.tag }
-        version = try write(config, to: dataDirectory, sharedVersion: version)
+        try write(config, to: dataDirectory, &place)
         log("group \(pad(tag, 2)) added; instances take it within a second")
     }
 
@@ -47,7 +66,7 @@ public enum GroupOperations {
     /// which terminals retry; new sales never notice. Returns the mapped group and the orders copied.
     @discardableResult
     public static func retireGroup(dataDirectory: String, tag: Int, settle: Double = settleSeconds, log: (String) -> Void) throws -> (into: Int, copied: Int) {
-        var (config, version) = try read(dataDirectory)
+        var (config, place) = try read(dataDirectory)
         guard let index = config.groups.firstIndex(where: { $0.tag == tag }) else { throw RuntimeError("group \(tag) is not configured") }
         let remaining = config.groups.map(\.tag).filter { $0 != tag }.sorted()
         guard !remaining.isEmpty else { throw RuntimeError("cannot retire the last group") }
@@ -55,12 +74,12 @@ public enum GroupOperations {
         log("retiring group \(pad(tag, 2)) into group \(pad(into, 2)) (\(tag) mod \(remaining.count) = \(tag % remaining.count))")
 
         config.groups[index].accepting = false
-        version = try write(config, to: dataDirectory, sharedVersion: version)
+        try write(config, to: dataDirectory, &place)
         log("group \(pad(tag, 2)) takes no new orders")
         Thread.sleep(forTimeInterval: settle)
 
         config.groups[index].frozen = true
-        version = try write(config, to: dataDirectory, sharedVersion: version)
+        try write(config, to: dataDirectory, &place)
         log("group \(pad(tag, 2)) frozen; copying its orders and refunds")
         Thread.sleep(forTimeInterval: settle)
 
@@ -72,7 +91,7 @@ public enum GroupOperations {
         config.routes[String(tag)] = into
         // Tags that were routed to the retired group follow its data.
         for (from, to) in config.routes where to == tag { config.routes[from] = into }
-        version = try write(config, to: dataDirectory, sharedVersion: version)
+        try write(config, to: dataDirectory, &place)
         Thread.sleep(forTimeInterval: settle)
         log("tag \(pad(tag, 2)) now routes to group \(pad(into, 2)); the old group's database can be archived")
         return (into, copied)
@@ -82,15 +101,10 @@ public enum GroupOperations {
     /// that base data follows them from then on (SQLite groups by absolute path). Refused if they are
     /// shared already.
     public static func share(dataDirectory: String, log: (String) -> Void) throws {
-        var config = try readFile(dataDirectory)
+        let config = try readFile(dataDirectory)
         let base = try ServiceRuntime.openBase(config.base, in: dataDirectory)
-        config.groups = config.groups.map { g in
-            var g = g
-            if case .sqlite(let path) = g.location { g.location = .sqlite(path: ServiceRuntime.path(path, in: dataDirectory)) }
-            return g
-        }
-        _ = try ServiceRuntime.validateGroups(config)
-        let shared = SharedGroups(groups: config.groups, routes: config.routes)
+        let shared = SharedGroups(config, dataDirectory: dataDirectory)
+        _ = try ServiceRuntime.validateGroups(shared.applied(to: config))
         guard try base.putSharedSetting(ServiceRuntime.sharedGroupsSetting, value: shared.text, replacing: nil, now: CashierService.systemClock()) else {
             throw RuntimeError("the order groups are shared already; change them with groups add and groups retire")
         }
@@ -103,38 +117,32 @@ public enum GroupOperations {
         return try API.makeDecoder().decode(ServiceConfiguration.self, from: data)
     }
 
-    /// The configuration with the groups and routes in force: the shared ones when there are, with the
-    /// version read (nil: the file's).
-    static func read(_ dataDirectory: String) throws -> (ServiceConfiguration, sharedVersion: Int64?) {
-        var config = try readFile(dataDirectory)
+    /// Where the groups a change is made to live, once shared: the base data, and the version last read or written.
+    struct SharedPlace {
+        var base: BaseStore
+        var version: Int64
+    }
+
+    /// The configuration with the groups and routes in force: the shared ones when there are (with where
+    /// they live), else the file's.
+    static func read(_ dataDirectory: String) throws -> (ServiceConfiguration, SharedPlace?) {
+        let config = try readFile(dataDirectory)
         let base = try ServiceRuntime.openBase(config.base, in: dataDirectory)
         guard let shared = try base.sharedSetting(ServiceRuntime.sharedGroupsSetting) else { return (config, nil) }
-        let groups = try SharedGroups.decode(shared.value)
-        config.groups = groups.groups
-        config.routes = groups.routes
-        return (config, shared.version)
+        return (try SharedGroups.decode(shared.value).applied(to: config), SharedPlace(base: base, version: shared.version))
     }
 
     /// Writes the groups and routes where they live: as the next version of the shared ones (refused if
-    /// another change came since `version` was read), else into the configuration file. Returns the version now.
-    @discardableResult
-    static func write(_ config: ServiceConfiguration, to dataDirectory: String, sharedVersion version: Int64?) throws -> Int64? {
+    /// another change came since `place`'s version was read), else into the configuration file.
+    static func write(_ config: ServiceConfiguration, to dataDirectory: String, _ place: inout SharedPlace?) throws {
         _ = try ServiceRuntime.validateGroups(config)
-        if let version {
-            let base = try ServiceRuntime.openBase(config.base, in: dataDirectory)
-            var groups = config.groups
-            for i in groups.indices {
-                if case .sqlite(let path) = groups[i].location { groups[i].location = .sqlite(path: ServiceRuntime.path(path, in: dataDirectory)) }
-            }
-            let shared = SharedGroups(groups: groups, routes: config.routes)
-            guard try base.putSharedSetting(ServiceRuntime.sharedGroupsSetting, value: shared.text, replacing: version,
-                                            now: CashierService.systemClock()) else {
-                throw RuntimeError("another change to the shared order groups came first; look at `groups list` and run it again")
-            }
-            return version + 1
+        guard let current = place else { return try writeFile(config, to: dataDirectory) }
+        let shared = SharedGroups(config, dataDirectory: dataDirectory)
+        guard try current.base.putSharedSetting(ServiceRuntime.sharedGroupsSetting, value: shared.text, replacing: current.version,
+                                                now: CashierService.systemClock()) else {
+            throw RuntimeError("another change to the shared order groups came first; look at `groups list` and run it again")
         }
-        try writeFile(config, to: dataDirectory)
-        return nil
+        place?.version += 1
     }
 
     /// Writes the configuration atomically (temporary file, then rename), owner-only.

@@ -57,9 +57,7 @@ public final class ServiceRuntime: @unchecked Sendable {
         // Groups shared through the base data (`cashierd groups share`) win over the file's.
         do {
             if let shared = try base.sharedSetting(Self.sharedGroupsSetting) {
-                let groups = try SharedGroups.decode(shared.value)
-                configuration.groups = groups.groups
-                configuration.routes = groups.routes
+                configuration = try SharedGroups.decode(shared.value).applied(to: configuration)
                 sharedGroupsVersion = shared.version
             }
         } catch let error as StorageError {
@@ -222,11 +220,7 @@ public final class ServiceRuntime: @unchecked Sendable {
         defer { reloadLock.unlock() }
         guard shared.version != sharedGroupsVersion else { return true }
         do {
-            let groups = try SharedGroups.decode(shared.value)
-            var fresh = configuration
-            fresh.groups = groups.groups
-            fresh.routes = groups.routes
-            try apply(fresh)
+            try apply(try SharedGroups.decode(shared.value).applied(to: configuration))
             sharedGroupsVersion = shared.version
             FileHandle.standardOutput.write(Data("cashierd \(service.instanceLabel): shared order groups version \(shared.version) applied\n".utf8))
         } catch {

@@ -331,16 +331,22 @@ public final class PostgresOrderGroupStore: OrderGroupStore {
         }.rows.map(Self.order)
     }
 
+    /// A shift's refunds joined with their orders: the refund's columns, then the order's.
+    private static let refundsOfShiftSQL: String = {
+        func qualified(_ columns: String, _ table: String) -> String {
+            columns.split(separator: ",").map { "\(table)." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+        }
+        return """
+            SELECT \(qualified(refundColumns, "r")), \(qualified(orderColumns, "o")) FROM refunds r JOIN orders o ON o.order_no = r.order_no
+            WHERE r.shift_id = $1 ORDER BY r.created_at, r.refund_no
+            """
+    }()
+    private static let refundColumnCount = refundColumns.split(separator: ",").count
+
     public func refunds(ofShift shiftID: String) throws -> [(refund: RefundRecord, order: OrderRecord)] {
-        let orderColumns = Self.orderColumns.split(separator: ",").map { "o." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
-        let refundColumns = Self.refundColumns.split(separator: ",").map { "r." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
-        let width = Self.refundColumns.split(separator: ",").count
-        return try run {
-            try $0.execute("""
-                SELECT \(refundColumns), \(orderColumns) FROM refunds r JOIN orders o ON o.order_no = r.order_no
-                WHERE r.shift_id = $1 ORDER BY r.created_at, r.refund_no
-                """, [shiftID])
-        }.rows.map { row in (try Self.refund(Array(row.prefix(width))), try Self.order(Array(row.dropFirst(width)))) }
+        try run { try $0.execute(Self.refundsOfShiftSQL, [shiftID]) }.rows.map { row in
+            (try Self.refund(Array(row.prefix(Self.refundColumnCount))), try Self.order(Array(row.dropFirst(Self.refundColumnCount))))
+        }
     }
 
     // MARK: Lists

@@ -23,15 +23,18 @@ public struct App {
     private var showingHelp = false
     private var notice: Message?
     public private(set) var hasQuit = false
-    /// When the last key came, for the idle lock.
+    /// When the last key came, and after how long without one the screen locks (a setting: read once).
     private var lastKeyAt = 0.0
+    private let idleLockSeconds: Int
 
     /// Starts on activation when the backend has no store yet, else on checkout.
     public init(backend: any CashierBackend, language: Language, keyTable: KeyTable = .standard) {
         self.backend = backend
         self.strings = Strings(language: language)
         self.keyTable = keyTable
-        stack = backend.status().store == nil ? [ActivationScreen()] : [CheckoutScreen()]
+        let status = backend.status()
+        stack = status.store == nil ? [ActivationScreen()] : [CheckoutScreen()]
+        idleLockSeconds = status.idleLockSeconds
     }
 
     /// Whether the backend has a command in flight.
@@ -117,9 +120,10 @@ public struct App {
     /// Puts the lock screen over whatever is on screen (the sale stays as it is beneath) once nobody has
     /// typed for `idleLockSeconds` while someone is signed in and no command is out.
     private mutating func lockIfIdle(now: Double) -> Bool {
+        // The clock first: the backend's status is only asked for once the idle time has passed.
+        guard idleLockSeconds > 0, now - lastKeyAt >= Double(idleLockSeconds), !(stack.last is LockScreen) else { return false }
         let status = backend.status()
-        guard status.idleLockSeconds > 0, let staff = status.staff, !status.busy,
-              now - lastKeyAt >= Double(status.idleLockSeconds), !(stack.last is LockScreen) else { return false }
+        guard let staff = status.staff, !status.busy else { return false }
         showingHelp = false
         stack.append(LockScreen(lockedBy: staff))
         return true

@@ -158,7 +158,8 @@ public struct BackendStatus: Equatable, Sendable {
     public var shift: ShiftView?
     /// Cash sales taken offline that the service does not have yet.
     public var salesToForward: Int
-    /// Seconds without a key after which the screen locks while someone is signed in (0: never).
+    /// Seconds without a key after which the screen locks while someone is signed in (0: never); a setting,
+    /// read when the front end starts.
     public var idleLockSeconds: Int
     /// A discount above this percent of its line needs a supervisor's PIN.
     public var discountLimitPercent: Int = 10

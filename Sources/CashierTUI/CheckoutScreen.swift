@@ -376,8 +376,7 @@ struct CheckoutScreen: Screen {
                 return []
             }
         }
-        if phase == .cashing || { if case .paying = phase { return true } else { return false } }(),
-           case .sale(.finished(.paid(let view)), _) = event, view.amount < due {
+        if inFlight, case .sale(.finished(.paid(let view)), _) = event, view.amount < due {
             // A part of a split sale: what is left is taken next.
             paidParts.append(view)
             partAmount = nil

@@ -56,7 +56,7 @@ struct ShiftScreen: Screen {
         case .confirm: return confirm(context)
         case .closeShift:
             guard case .open(let r) = phase else { message = .error(s["shift.noneOpen"]); return [] }
-            guard let counted = amount(s, allowEmpty: false) else { return [] }
+            guard let counted = amount(s) else { return [] }
             return send(.closeShift(counted: counted, supervisorPIN: nil), then: .open(r))
         case .printReport:
             guard case .open = phase else { message = .error(s["shift.noneOpen"]); return [] }
@@ -84,7 +84,7 @@ struct ShiftScreen: Screen {
             let pin = input
             return send(.signIn(pin: pin), then: .signIn)
         case .noShift:
-            guard let float = amount(s, allowEmpty: false) else { return [] }
+            guard let float = amount(s) else { return [] }
             return send(.openShift(float: float), then: .noShift)
         case .open:
             // Enter alone brings the X report up to date.
@@ -99,7 +99,7 @@ struct ShiftScreen: Screen {
     }
 
     /// The amount typed (0 allowed), or nil with a message.
-    private mutating func amount(_ s: Strings, allowEmpty: Bool) -> Int64? {
+    private mutating func amount(_ s: Strings) -> Int64? {
         guard !input.isEmpty, let money = try? Money.parse(input), money.minorUnits >= 0 else {
             message = .error(s["shift.amountForm"])
             return nil
@@ -112,13 +112,12 @@ struct ShiftScreen: Screen {
         phase = next
         input = ""
         waiting = true
-        message = .info(phaseWaitText)
+        message = .info("…")
         return [.send(command)]
     }
 
     /// The close under way, so a SUPERVISOR_REQUIRED answer knows what to ask the PIN for.
     private var pendingClose: (ShiftResponse, Int64)?
-    private var phaseWaitText: String { "…" }
 
     mutating func receive(_ event: BackendEvent, _ context: ScreenContext) -> [Effect] {
         let s = context.strings

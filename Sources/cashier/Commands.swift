@@ -162,12 +162,13 @@ struct Commands {
         }
         let result = engine.sell(request, paymentCode: code)
         engine.unsubscribe(subscription)
+        return show(result)
+    }
+
+    /// Prints how a sale ended (`--json`: `Reporting.sale`) and returns its exit code.
+    func show(_ result: SaleResult) -> Int32 {
         if json {
-            var o = Reporting.outcome(result.outcome)
-            if let receipt = result.receipt { o.merge(Reporting.receipt(receipt)) { a, _ in a } }
-            o["sale"] = result.id
-            if let n = result.orderNo { o["order_no"] = n.digits }
-            Self.printJSON(o)
+            Self.printJSON(Reporting.sale(result))
         } else {
             print(describe(result.outcome))
             if case .failed(let why)? = result.receipt {

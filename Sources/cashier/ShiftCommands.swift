@@ -15,20 +15,7 @@ extension Commands {
         engine.start()
         _ = engine.statusAfterProbe()
         _ = resume(announce: false)
-        let result = engine.sellCash(request, cashGiven: invocation.amount("given"))
-        if json {
-            var o = Reporting.outcome(result.outcome)
-            if let receipt = result.receipt { o.merge(Reporting.receipt(receipt)) { a, _ in a } }
-            o["sale"] = result.id
-            if let n = result.orderNo { o["order_no"] = n.digits }
-            Self.printJSON(o)
-        } else {
-            print(describe(result.outcome))
-            if case .failed(let why)? = result.receipt {
-                print("the sale is paid, but its receipt was NOT printed (\(why)): `cashier receipt` prints it again")
-            }
-        }
-        return ExitCode(outcome: result.outcome).rawValue
+        return show(engine.sellCash(request, cashGiven: invocation.amount("given")))
     }
 
     /// `cashier shift-open --float F`.

@@ -23,13 +23,6 @@ final class PatroniBaseFailoverTests: XCTestCase {
         super.tearDown()
     }
 
-    private func live() throws -> String {
-        if let conninfo = Self.cluster.conninfo { return conninfo }
-        if let missing = Self.cluster.missing { throw XCTSkip(missing) }
-        XCTFail(Self.cluster.startError ?? "no cluster")
-        throw HACluster.ScriptError(description: Self.cluster.startError ?? "no cluster")
-    }
-
     private func numbers(_ t: TestTerminal, _ count: Int) throws -> [OrderNumber] {
         try t.transport.call("POST", API.Path.orderNumbers, body: API.encode(OrderNumbersRequest(count: count)),
                              credentials: t.credentials).decoded(OrderNumbersResponse.self).get().orderNumbers
@@ -70,7 +63,7 @@ final class PatroniBaseFailoverTests: XCTestCase {
     /// primary is SIGKILLed, until the base takes writes again; then checks the same process works on the new
     /// primary, and brings the old one back as the synchronous standby for the next test.
     private func killThePrimaryWhileSelling(deviceCacheSeconds: Int?) throws -> Outcome {
-        let conninfo = try live()
+        let conninfo = try Self.cluster.liveConninfo()
         _ = try Self.cluster.run(["wait-sync", "90"])
         let service = try Cashierd(groups: 2, tweak: {
             $0.base = .postgres(url: conninfo)

@@ -24,15 +24,8 @@ final class PatroniServiceFailoverTests: XCTestCase {
         super.tearDown()
     }
 
-    private func live() throws -> String {
-        if let conninfo = Self.cluster.conninfo { return conninfo }
-        if let missing = Self.cluster.missing { throw XCTSkip(missing) }
-        XCTFail(Self.cluster.startError ?? "no cluster")
-        throw HACluster.ScriptError(description: Self.cluster.startError ?? "no cluster")
-    }
-
     func testSalesGoOnAndTheGroupsOrdersComeBackAfterItsPrimaryIsKilled() throws {
-        let conninfo = try live()
+        let conninfo = try Self.cluster.liveConninfo()
         // A short half-life, so group 0's failures during the switch are forgotten within seconds and it takes
         // new orders again inside the test's time.
         let service = try Cashierd(groups: 2, tweak: {

@@ -14,14 +14,6 @@ final class PatroniFailoverTests: XCTestCase {
     static let basePort = HACluster.freeBasePort(in: 55400..<55500)
     static let cluster = HACluster()
 
-    /// The cluster's conninfo; skips where Patroni is not installed, fails where it did not start.
-    private func live() throws -> String {
-        if let conninfo = Self.cluster.conninfo { return conninfo }
-        if let missing = Self.cluster.missing { throw XCTSkip(missing) }
-        XCTFail(Self.cluster.startError ?? "no cluster")
-        throw HACluster.ScriptError(description: Self.cluster.startError ?? "no cluster")
-    }
-
     override class func setUp() {
         super.setUp()
         cluster.start(name: "failover", basePort: basePort)
@@ -49,7 +41,7 @@ final class PatroniFailoverTests: XCTestCase {
     /// standby) is dropped at its first refused write and the next call connects afresh; a statement timeout is
     /// the statement's failure and keeps the connection.
     func testReadOnlyConnectionIsDroppedAndTimeoutIsNot() throws {
-        let conninfo = try live()
+        let conninfo = try Self.cluster.liveConninfo()
         let pool = ConnectionPool(options: ConnectionOptions(conninfo: conninfo, connectTimeoutSeconds: 2,
                                                              statementTimeoutMilliseconds: 500, lockTimeoutMilliseconds: 500),
                                   maxConnections: 1, checkoutTimeoutSeconds: 5)
@@ -79,7 +71,7 @@ final class PatroniFailoverTests: XCTestCase {
     /// Patroni's failsafe_mode keeps it primary while it reaches its standby. Without it, it would demote itself
     /// to read-only once retry_timeout passed.
     func testPrimaryStaysWritableWhileEtcdIsFrozen() throws {
-        let conninfo = try live()
+        let conninfo = try Self.cluster.liveConninfo()
         let pool = ConnectionPool(options: ConnectionOptions(conninfo: conninfo, connectTimeoutSeconds: 2, statementTimeoutMilliseconds: 3_000),
                                   maxConnections: 1, checkoutTimeoutSeconds: 5)
         defer { pool.close() }
@@ -108,7 +100,7 @@ final class PatroniFailoverTests: XCTestCase {
     /// for at most the failover time; then succeed on the new primary through the same pool; and every write
     /// acknowledged before or during the kill is on the new primary. The old primary then rejoins as a standby.
     func testWritesFollowThePrimaryThroughAFailover() throws {
-        let conninfo = try live()
+        let conninfo = try Self.cluster.liveConninfo()
         let options = ConnectionOptions(conninfo: conninfo, connectTimeoutSeconds: 2, statementTimeoutMilliseconds: 3_000,
                                         lockTimeoutMilliseconds: 1_000, tcpUserTimeoutMilliseconds: 3_000)
         let pool = ConnectionPool(options: options, maxConnections: 2, checkoutTimeoutSeconds: 5)

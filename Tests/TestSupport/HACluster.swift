@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,6 +27,14 @@ public final class HACluster: @unchecked Sendable {
     public private(set) var missing: String?
 
     public init() {}
+
+    /// The cluster's conninfo for a test; skips where Patroni is not installed, fails where it did not start.
+    public func liveConninfo(file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        if let conninfo { return conninfo }
+        if let missing { throw XCTSkip(missing) }
+        XCTFail(startError ?? "no cluster", file: file, line: line)
+        throw ScriptError(description: startError ?? "no cluster")
+    }
 
     /// The first block of ten ports in `range` of which the `span` lowest nothing listens on (`ss -Htln`), so another
     /// cluster on this machine (a drill, a second run, another engineer's tests) does not make a test fail; the
