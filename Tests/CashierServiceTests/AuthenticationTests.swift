@@ -106,7 +106,9 @@ final class AuthenticationTests: XCTestCase {
         XCTAssertEqual(try raw("POST", API.Path.orders, body: body, headers: h).1, .signatureMissing, "missing")
         let old = Int64(Date().timeIntervalSince1970) - 301
         XCTAssertEqual(try raw("POST", API.Path.orders, body: body, headers: signedHeaders(c, method: "POST", path: API.Path.orders, body: body, timestamp: old)).1, .timestampSkewed)
-        let future = Int64(Date().timeIntervalSince1970) + 301
+        // +305, not +301: the whole seconds here are truncated, so a request sent just before a second ends would
+        // be 300.x s ahead of the service's clock a moment later, inside the window.
+        let future = Int64(Date().timeIntervalSince1970) + 305
         XCTAssertEqual(try raw("POST", API.Path.orders, body: body, headers: signedHeaders(c, method: "POST", path: API.Path.orders, body: body, timestamp: future)).1, .timestampSkewed)
     }
 
