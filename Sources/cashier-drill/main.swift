@@ -12,6 +12,8 @@ usage: cashier-drill <command> [options]
         point a cashierd data directory's base and groups at PostgreSQL and seed the demo store
   instance-config --from SHARED_DIR --to DIR --instance N
         an instance's own data directory over the shared databases
+  alert-rules --rules FILE --divide N [--minimum S]
+        print the alert rules FILE with every duration (for:, range selectors) divided by N, rounded up, at least S seconds (1)
 
 exit codes: 0 ok, 1 drill failed or error, 2 bad usage
 """
@@ -99,6 +101,8 @@ func main(_ argv: [String]) throws -> Int32 {
             try encoder.encode(report).write(to: URL(fileURLWithPath: path))
         }
         return report.passed ? 0 : 1
+    case "alert-rules", "watch-alerts":
+        return try prometheusCommand(command, options)
     default:
         throw UsageError("unknown command \(command)")
     }
