@@ -7,7 +7,7 @@ import Foundation
 ///       S seconds, 1 by default): the production rules on the drill's time scale
 ///   watch-alerts --prometheus URL --seconds N [--until-cleared ALERT]
 ///       watches URL's alerts for N seconds (or until ALERT has fired and stopped firing) and prints one line
-///       of JSON: {"seconds": …, "alerts": {NAME: [[start, end], …]}, "targets": {JOB: {"up": …, "total": …}},
+///       of JSON: {"seconds": …, "alerts": {NAME: [[start, end or null while firing], …]}, "targets": {JOB: {"up": …, "total": …}},
 ///       "polls": …, "failedPolls": …}, times in seconds since the watch began
 func prometheusCommand(_ command: String, _ options: Options) throws -> Int32 {
     switch command {
@@ -37,7 +37,7 @@ func prometheusCommand(_ command: String, _ options: Options) throws -> Int32 {
             Thread.sleep(forTimeInterval: 0.2)
         }
         watch.stop()
-        let alerts = watch.allIntervals.mapValues { $0.map { [$0.start, $0.end ?? watch.elapsed] } }
+        let alerts = watch.allIntervals.mapValues { $0.map { [$0.start, $0.end.map { $0 as Any } ?? NSNull()] } }
         let targets = watch.targetHealth().mapValues { ["up": $0.up, "total": $0.total] }
         let summary = watch.pollSummary
         let json: [String: Any] = ["seconds": watch.elapsed, "alerts": alerts, "targets": targets,

@@ -28,6 +28,8 @@ final class PrometheusWatch: @unchecked Sendable {
     private var lastFailure: String?
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
+    /// Cuts the pause between polls short when the watch stops.
+    private let wake = DispatchSemaphore(value: 0)
 
     /// `baseURL`: e.g. `http://127.0.0.1:24090`, as `scripts/prometheus-local.sh start` prints it.
     init(baseURL: String, pollSeconds: Double = 1) {
@@ -47,20 +49,18 @@ final class PrometheusWatch: @unchecked Sendable {
         t.start()
     }
 
-    /// Stops polling and waits (bounded) for the thread's last poll to end; the intervals still open end now.
+    /// Stops polling and waits (bounded) for the thread's last poll to end. An alert still firing keeps its
+    /// open interval: it had not cleared when the watch ended.
     func stop() {
         lock.lock()
         let running = origin != nil && !stopping
         stopping = true
         lock.unlock()
         guard running else { return }
+        wake.signal()
         _ = finished.wait(timeout: .now() + 10)
         lock.lock()
-        let now = elapsedLocked()
-        stoppedAt = now
-        for (name, intervals) in record where intervals.last?.end == nil {
-            record[name]![intervals.count - 1].end = now
-        }
+        stoppedAt = elapsedLocked()
         lock.unlock()
     }
 
@@ -89,7 +89,7 @@ final class PrometheusWatch: @unchecked Sendable {
         intervals(alert).contains { $0.start <= end && ($0.end ?? .infinity) >= start }
     }
 
-    /// Whether `alert` fired at `time`.
+    /// Whether `alert` fired at `time` (an interval still open at the watch's end is taken to go on).
     func firing(_ alert: String, at time: Double) -> Bool {
         intervals(alert).contains { $0.start <= time && time < ($0.end ?? .infinity) }
     }
@@ -142,7 +142,7 @@ final class PrometheusWatch: @unchecked Sendable {
             let names = Self.firingNames(in: connection.flatMap { Self.get(baseURL + "/api/v1/alerts", on: $0) })
             note(names)
             let pause = pollSeconds - Date().timeIntervalSince(began)
-            if pause > 0 { Thread.sleep(forTimeInterval: pause) }
+            if pause > 0 { _ = wake.wait(timeout: .now() + pause) }
         }
         finished.signal()
     }
