@@ -152,6 +152,8 @@ cmd_start() {
     dir=$(cd "$dir" && pwd)
     alive "$dir/pid" && die "a prometheus already runs for $dir (pid $(cat "$dir/pid")); stop it first"
     rm -f "$dir/pid"
+    # Another server on the address would answer our readiness check for us.
+    if ss -Htln "sport = :${listen##*:}" 2>/dev/null | grep -q .; then die "something already listens on port ${listen##*:}"; fi
     cp "$rules" "$dir/alerts.yml"
     write_targets "$dir"
     # The jobs as deploy/prometheus/prometheus.yml names them; relative paths are read from DIR.
@@ -190,9 +192,9 @@ EOF
             --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
             --web.listen-address="$listen" --web.enable-lifecycle
     ) &
-    local url="http://$listen"
-    for _ in $(seq 1 300); do
-        if curl -fsS -m 1 "$url/-/ready" >/dev/null 2>&1; then echo "$url"; return 0; fi
+    local url="http://$listen" deadline=$((SECONDS + 30))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        if alive "$dir/pid" && curl -fsS -m 1 "$url/-/ready" >/dev/null 2>&1; then echo "$url"; return 0; fi
         # The pid file appears once the starting shell has closed its inherited descriptors (slow when the caller,
         # a test runner, holds many): only a pid file whose process is gone means prometheus died.
         if [ -f "$dir/pid" ] && ! alive "$dir/pid"; then break; fi
