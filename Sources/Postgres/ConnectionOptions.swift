@@ -11,11 +11,14 @@ public struct ConnectionOptions: Equatable, Sendable {
     /// Server-side limit on waiting for a lock (`lock_timeout`), milliseconds; 0 means none.
     public var lockTimeoutMilliseconds: Int
     /// Client-side limit on unacknowledged data on the socket (`tcp_user_timeout`), milliseconds; notices a
-    /// vanished server that never closes the connection. 0 means the system default.
+    /// vanished server that never closes the connection (a host powered off, a network cut). 0 means the
+    /// system default. 3 s: a server's kernel acknowledges within a round trip however busy PostgreSQL is, and
+    /// every request that meets a cut waits this long (measured in the drill's cut-off phase: sales of up to
+    /// 6.6 s with 10 s).
     public var tcpUserTimeoutMilliseconds: Int
 
     public init(conninfo: String, connectTimeoutSeconds: Int = 3, statementTimeoutMilliseconds: Int = 5_000,
-                lockTimeoutMilliseconds: Int = 2_000, tcpUserTimeoutMilliseconds: Int = 10_000) {
+                lockTimeoutMilliseconds: Int = 2_000, tcpUserTimeoutMilliseconds: Int = 3_000) {
         self.conninfo = conninfo
         self.connectTimeoutSeconds = connectTimeoutSeconds
         self.statementTimeoutMilliseconds = statementTimeoutMilliseconds
