@@ -1,7 +1,8 @@
 #!/bin/bash
 # Starts and stops throwaway replicated PostgreSQL clusters (Patroni + etcd) for tests, drills and local runs.
 #
-#   scripts/ha-cluster.sh start DIR --name N --base-port P [--members 2] [--etcd URL]
+#   scripts/ha-cluster.sh start DIR --name N --base-port P [--members 2] [--etcd URL | --etcd-host A [--etcd-netns X]]
+#                                       [--hosts A,B] [--netns X,Y]
 #                                       create (first time) and start: one etcd (unless --etcd names a shared one) and
 #                                       a Patroni cluster N of a primary and MEMBERS-1 standbys; waits (bounded) until the
 #                                       primary takes writes and, with 2 members or more, a synchronous standby is in
@@ -12,12 +13,16 @@
 #   scripts/ha-cluster.sh wait-sync DIR [S]     wait at most S seconds (60) until a synchronous standby streams from it
 #   scripts/ha-cluster.sh kill-primary DIR      SIGKILL the leader's patroni and its postgres (a crashed host); print its name
 #   scripts/ha-cluster.sh restart-member DIR NAME   stop member NAME if it runs, then start it (it rejoins as a standby)
-#   scripts/ha-cluster.sh members DIR           one line per member: name, PostgreSQL port, REST API port
+#   scripts/ha-cluster.sh members DIR           one line per member: name, PostgreSQL port, REST API port, address
 #   scripts/ha-cluster.sh stop DIR              stop every member (patroni stops its postgres), then our etcd
 #   scripts/ha-cluster.sh destroy DIR           kill everything started in DIR and delete DIR
 #
-# Ports, from P: etcd clients P, etcd peers P+1; member K (1, 2, ...) PostgreSQL P+2K, REST API P+2K+1 — all on 127.0.0.1.
-# Members are named N-1, N-2, ...; every member trusts local and 127.0.0.1 connections (user "postgres"). Patroni and
+# Ports, from P: etcd clients P, etcd peers P+1; member K (1, 2, ...) PostgreSQL P+2K, REST API P+2K+1 — on 127.0.0.1, or
+# with --hosts on member K's address (the K-th of the list; our own etcd on --etcd-host, in --etcd-netns). --netns runs member K's Patroni
+# and PostgreSQL in network namespace K of the list (made by the caller, e.g. scripts/deploy-local.sh, with the address
+# of --hosts on one of its links), like a host of its own.
+# Members are named N-1, N-2, ...; every member trusts local connections and those from 127.0.0.1 and from the /24 of each
+# member's address (user "postgres"). Patroni and
 # PostgreSQL run as the "postgres" user when this script runs as root (PostgreSQL refuses root), etcd as the caller.
 # Replication is synchronous (Patroni's synchronous_mode, not strict: a primary left alone keeps taking writes), so a
 # commit acknowledged while a standby is in sync is on two servers. Failover: ttl 10 s, loop_wait 2 s, retry_timeout 4 s
@@ -70,15 +75,19 @@ load_env() {
     [ -f "$1/cluster.env" ] || die "no cluster in $1 (run start first)"
     # shellcheck disable=SC1091
     . "$1/cluster.env"
+    ETCD_HOST=${ETCD_HOST:-127.0.0.1}
 }
 
 pg_port() { echo $((BASE_PORT + 2 * $1)); }
 rest_port() { echo $((BASE_PORT + 2 * $1 + 1)); }
+# Member K's address and network namespace (none: the caller's).
+member_host() { local h; h=$(echo "${HOSTS:-}" | cut -d, -f"$1"); echo "${h:-127.0.0.1}"; }
+member_netns() { echo "${NETNS:-}" | cut -d, -f"$1"; }
 
 conninfo() {
     local hosts="" ports="" k
     for k in $(seq 1 "$MEMBERS"); do
-        hosts="$hosts${hosts:+,}127.0.0.1"
+        hosts="$hosts${hosts:+,}$(member_host "$k")"
         ports="$ports${ports:+,}$(pg_port "$k")"
     done
     echo "host=$hosts port=$ports user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2"
@@ -94,6 +103,17 @@ member_number() {
     echo "$k"
 }
 
+# pg_hba lines trusting the /24 of every member's address (the members' and their clients' network).
+trusted_networks() {
+    local k net
+    for k in $(seq 1 "$MEMBERS"); do
+        net=$(member_host "$k" | awk -F. '{ print $1 "." $2 "." $3 ".0/24" }')
+        [ "$net" = 127.0.0.0/24 ] && continue
+        echo "    - host all all $net trust"
+        echo "    - host replication all $net trust"
+    done | sort -u
+}
+
 write_member_config() {
     local dir=$1 k=$2 bindir=$3 mdir="$1/m$2"
     mkdir -p "$mdir"
@@ -105,8 +125,8 @@ name: $NAME-$k
 log:
   level: INFO
 restapi:
-  listen: 127.0.0.1:$(rest_port "$k")
-  connect_address: 127.0.0.1:$(rest_port "$k")
+  listen: $(member_host "$k"):$(rest_port "$k")
+  connect_address: $(member_host "$k"):$(rest_port "$k")
 etcd3:
   url: $ETCD_URL
 bootstrap:
@@ -137,8 +157,8 @@ bootstrap:
     - encoding: UTF8
     - locale: C
 postgresql:
-  listen: 127.0.0.1:$(pg_port "$k")
-  connect_address: 127.0.0.1:$(pg_port "$k")
+  listen: $(member_host "$k"):$(pg_port "$k")
+  connect_address: $(member_host "$k"):$(pg_port "$k")
   data_dir: $mdir/data
   bin_dir: $bindir
   pgpass: $mdir/pgpass
@@ -154,6 +174,7 @@ postgresql:
     - local all all trust
     - host all all 127.0.0.1/32 trust
     - host replication all 127.0.0.1/32 trust
+$(trusted_networks)
   parameters:
     unix_socket_directories: $mdir
     shared_buffers: 16MB
@@ -175,22 +196,24 @@ start_etcd() {
     (
         close_inherited_fds
         exec </dev/null >>"$dir/etcd.log" 2>&1
-        exec setsid sh -c 'echo $$ > "$1/etcd.pid"; shift; exec etcd "$@"' sh "$dir" \
+        local ns=()
+        if [ -n "${ETCD_NETNS:-}" ]; then ns=(ip netns exec "$ETCD_NETNS"); fi
+        exec setsid "${ns[@]}" sh -c 'echo $$ > "$1/etcd.pid"; shift; exec etcd "$@"' sh "$dir" \
             --name "$NAME-etcd" --data-dir "$dir/etcd" \
-            --listen-client-urls "http://127.0.0.1:$BASE_PORT" --advertise-client-urls "http://127.0.0.1:$BASE_PORT" \
-            --listen-peer-urls "http://127.0.0.1:$((BASE_PORT + 1))" \
-            --initial-advertise-peer-urls "http://127.0.0.1:$((BASE_PORT + 1))" \
-            --initial-cluster "$NAME-etcd=http://127.0.0.1:$((BASE_PORT + 1))" --initial-cluster-state new
+            --listen-client-urls "http://$ETCD_HOST:$BASE_PORT" --advertise-client-urls "http://$ETCD_HOST:$BASE_PORT" \
+            --listen-peer-urls "http://$ETCD_HOST:$((BASE_PORT + 1))" \
+            --initial-advertise-peer-urls "http://$ETCD_HOST:$((BASE_PORT + 1))" \
+            --initial-cluster "$NAME-etcd=http://$ETCD_HOST:$((BASE_PORT + 1))" --initial-cluster-state new
     ) &
     for _ in $(seq 1 100); do
-        if curl -fsS -m 1 "http://127.0.0.1:$BASE_PORT/health" 2>/dev/null | grep -q '"true"'; then return 0; fi
+        if curl -fsS -m 1 "http://$ETCD_HOST:$BASE_PORT/health" 2>/dev/null | grep -q '"true"'; then return 0; fi
         # The pid file appears once the starting shell has closed its inherited descriptors (slow when the
         # caller, a test runner, holds many): only a pid file whose process is gone means etcd died.
         if [ -f "$dir/etcd.pid" ] && ! alive "$dir/etcd.pid"; then break; fi
         sleep 0.1
     done
     tail -n 20 "$dir/etcd.log" >&2
-    die "etcd did not become healthy on 127.0.0.1:$BASE_PORT"
+    die "etcd did not become healthy on $ETCD_HOST:$BASE_PORT"
 }
 
 start_member() {
@@ -203,10 +226,13 @@ start_member() {
         close_inherited_fds
         exec </dev/null >>"$mdir/patroni.log" 2>&1
         launch='echo $$ > "$1/patroni.pid"; exec patroni "$1/patroni.yml"'
+        local ns=() netns
+        netns=$(member_netns "$k")
+        if [ -n "$netns" ]; then ns=(ip netns exec "$netns"); fi
         if [ "$(id -u)" = 0 ]; then
-            exec setsid runuser -u postgres -- sh -c "$launch" sh "$mdir"
+            exec setsid "${ns[@]}" runuser -u postgres -- sh -c "$launch" sh "$mdir"
         else
-            exec setsid sh -c "$launch" sh "$mdir"
+            exec setsid "${ns[@]}" sh -c "$launch" sh "$mdir"
         fi
     ) &
     # As for etcd: the pid file waits for the starting shell to close its inherited descriptors.
@@ -219,12 +245,12 @@ start_member() {
 cluster_json() {
     local k
     for k in $(seq 1 "$MEMBERS"); do
-        if curl -fsS -m 1 "http://127.0.0.1:$(rest_port "$k")/cluster" 2>/dev/null; then return 0; fi
+        if curl -fsS -m 1 "http://$(member_host "$k"):$(rest_port "$k")/cluster" 2>/dev/null; then return 0; fi
     done
     return 0
 }
 
-# Prints "NAME PORT" of members with ROLE (leader, sync_standby, replica) in state running/streaming.
+# Prints "NAME HOST:PORT" of members with ROLE (leader, sync_standby, replica) in state running/streaming.
 members_with_role() {
     cluster_json | python3 -c '
 import json, sys
@@ -235,14 +261,14 @@ except Exception:
     sys.exit(0)
 for m in data.get("members", []):
     if m.get("role") == role and m.get("state") in ("running", "streaming"):
-        print(m["name"], m.get("port", ""))
+        print(m["name"], "%s:%s" % (m.get("host", "127.0.0.1"), m.get("port", "")))
 ' "$1"
 }
 
-# Whether the server on PORT commits a transaction that has a transaction id (so it waits for a synchronous standby).
+# Whether the server at HOST:PORT commits a transaction that has a transaction id (so it waits for a synchronous standby).
 accepts_writes() {
     local out
-    out=$(timeout 6 "$BINDIR/psql" -X -q -At "host=127.0.0.1 port=$1 user=postgres dbname=postgres connect_timeout=2" \
+    out=$(timeout 6 "$BINDIR/psql" -X -q -At "host=${1%:*} port=${1##*:} user=postgres dbname=postgres connect_timeout=2" \
         -c "SET statement_timeout = 4000" -c "SELECT pg_is_in_recovery(), txid_current() > 0" 2>&1) || return 1
     [ "$out" = "f|t" ]
 }
@@ -271,9 +297,13 @@ cmd_wait_sync() {
 }
 
 cmd_start() {
-    local dir="" name="" base="" members=2 etcd=""
+    local dir="" name="" base="" members=2 etcd="" hosts="" netns="" etcd_host=127.0.0.1 etcd_netns=""
     while [ $# -gt 0 ]; do
         case "$1" in
+            --hosts) hosts=$2; shift 2 ;;
+            --etcd-host) etcd_host=$2; shift 2 ;;
+            --etcd-netns) etcd_netns=$2; shift 2 ;;
+            --netns) netns=$2; shift 2 ;;
             --name) name=$2; shift 2 ;;
             --base-port) base=$2; shift 2 ;;
             --members) members=$2; shift 2 ;;
@@ -296,7 +326,7 @@ cmd_start() {
         [ "$members" -ge 1 ] 2>/dev/null && [ "$members" -le 9 ] || die "--members: 1 to 9"
         [ "$base" -ge 1024 ] 2>/dev/null && [ "$((base + 2 * members + 1))" -le 65535 ] || die "--base-port out of range"
         local own=1
-        if [ -n "$etcd" ]; then own=0; else etcd="http://127.0.0.1:$base"; fi
+        if [ -n "$etcd" ]; then own=0; else etcd="http://$etcd_host:$base"; fi
         cat > "$dir/cluster.env" <<EOF
 NAME=$name
 BASE_PORT=$base
@@ -304,6 +334,10 @@ MEMBERS=$members
 ETCD_URL=$etcd
 OWN_ETCD=$own
 BINDIR=$BINDIR
+HOSTS=$hosts
+NETNS=$netns
+ETCD_HOST=$etcd_host
+ETCD_NETNS=$etcd_netns
 EOF
         load_env "$dir"
         for k in $(seq 1 "$members"); do write_member_config "$dir" "$k" "$BINDIR"; done
@@ -326,7 +360,7 @@ cmd_primary() {
 
 cmd_members() {
     load_env "$1"
-    for k in $(seq 1 "$MEMBERS"); do echo "$NAME-$k $(pg_port "$k") $(rest_port "$k")"; done
+    for k in $(seq 1 "$MEMBERS"); do echo "$NAME-$k $(pg_port "$k") $(rest_port "$k") $(member_host "$k")"; done
 }
 
 # SIGKILLs the postmaster of member K and every process it started (its backends, walsender, ...).
