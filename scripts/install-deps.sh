@@ -17,6 +17,7 @@ packages=(
   postgresql             # tests start throwaway PostgreSQL clusters
   tmux                   # tests drive the real terminal front end
   haproxy                # the local multi-instance deployment's front doors (drills)
+  iproute2               # the local deployment's hosts are network namespaces (ip netns, veth, a bridge)
   patroni etcd-server    # replicated PostgreSQL clusters with automatic failover (scripts/ha-cluster.sh)
   prometheus             # promtool checks deploy/prometheus/ (and the server scrapes a deployment)
   systemd                # systemd-analyze verifies deploy/systemd/ units
