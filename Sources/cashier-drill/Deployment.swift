@@ -34,14 +34,17 @@ struct Deployment: Sendable {
     var instanceCount: Int { Int(values["INSTANCE_COUNT"] ?? "") ?? 0 }
     var doors: [String] { [values["DOOR_1_URL"], values["DOOR_2_URL"]].compactMap { $0 } }
     /// Plain addresses of the instances, for /metrics.
-    var instanceURLs: [String] {
-        (1...max(1, instanceCount)).compactMap { n in values["INSTANCE_\(n)_PORT"].map { "http://127.0.0.1:\($0)" } }
-    }
+    var instanceURLs: [String] { (1...max(1, instanceCount)).compactMap { values["INSTANCE_\($0)_URL"] } }
+    /// The deployment's Prometheus, if it runs one.
+    var prometheusURL: String? { values["PROMETHEUS_URL"] }
+    var supervisorPIN: String { values["SUPERVISOR_PIN"] ?? "" }
 
-    /// Runs `deploy-local.sh COMMAND DIR ARGS…`; throws with its output when it fails.
-    func control(_ command: String, _ arguments: String...) throws {
-        let result = try run(script, [command, directory] + arguments, timeoutSeconds: 60)
+    /// Runs `deploy-local.sh COMMAND DIR ARGS…` and returns what it printed; throws with its output when it fails.
+    @discardableResult
+    func control(_ command: String, _ arguments: String..., timeoutSeconds: Double = 90) throws -> String {
+        let result = try run(script, [command, directory] + arguments, timeoutSeconds: timeoutSeconds)
         guard result.status == 0 else { throw DrillError("deploy-local.sh \(command) \(arguments.joined(separator: " ")) failed: \(result.output)\(result.errors)") }
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// A fresh one-time activation code for the deployment's store.

@@ -7,33 +7,88 @@ import Foundation
 struct Phase: Sendable {
     var name: String
     /// The fault or the healing done as the phase begins.
-    var action: @Sendable (Deployment) throws -> Void
-    /// True for the phase with exactly one group's database down: no sale may fail in it.
-    var singleGroupFault = false
+    var action: @Sendable (Deployment, DrillMemory) throws -> Void
+    /// True where no sale may fail: one group's primary lost (the seed's weekly drill), or one instance cut off
+    /// from one group.
+    var noFailures = false
     /// Groups whose database came back as this phase began: they must take orders again within it.
     var healedGroups: [Int] = []
+    /// What must come back after the fault, timed from the action; the phase lasts until it has (bounded).
+    var recovery: RecoveryProbe? = nil
+    /// Alerts that must fire between this phase's start and the next one's end.
+    var expectedAlerts: [String] = []
 }
 
-/// The drill's plan: faults and heals in the order the seed's exercises list them.
-func drillPhases(groupCount: Int) -> [Phase] {
+/// What a drill phase knows of the terminal, and remembers for a later one: the members killed, the site lost.
+final class DrillMemory: @unchecked Sendable {
+    // @unchecked: guarded by `lock`.
+    private let lock = NSLock()
+    private var killed: [String: String] = [:]
+    private var door: Int?
+    private var site: Int?
+    /// The front door (1 or 2) the terminal used as the phase began.
+    var terminalDoor: Int? { get { lock.lock(); defer { lock.unlock() }; return door } set { lock.lock(); door = newValue; lock.unlock() } }
+    /// The site taken off the network.
+    var lostSite: Int? { get { lock.lock(); defer { lock.unlock() }; return site } set { lock.lock(); site = newValue; lock.unlock() } }
+    func killedMember(of cluster: String) -> String? { lock.lock(); defer { lock.unlock() }; return killed[cluster] }
+    func setKilledMember(_ member: String, of cluster: String) { lock.lock(); killed[cluster] = member; lock.unlock() }
+}
+
+/// The drill's plan: the seed's weekly and quarterly drills (primaries killed), the base data's primary killed,
+/// an instance cut off from one group by the network, an instance killed, a whole site lost, scale out and in.
+func drillPhases(groupCount: Int, instance1: String) -> [Phase] {
     let a = 0, b = min(1, groupCount - 1)
+    let cut = groupCount > 1 ? 1 : 0
+    func kill(_ clusters: [String]) -> @Sendable (Deployment, DrillMemory) throws -> Void {
+        { deployment, memory in
+            for c in clusters { memory.setKilledMember(try deployment.control("primary-kill", c), of: c) }
+        }
+    }
+    func rejoin(_ clusters: [String]) -> @Sendable (Deployment, DrillMemory) throws -> Void {
+        { deployment, memory in
+            for c in clusters {
+                guard let member = memory.killedMember(of: c) else { throw DrillError("no member of \(c) was killed") }
+                try deployment.control("member-rejoin", c, member)
+            }
+            // Patroni promotes only a synchronous standby (an acknowledged commit is never lost): the next
+            // fault may come only once the rejoined member is in sync again.
+            for c in clusters { try deployment.control("wait-sync", c, "60") }
+        }
+    }
+    let switchAlerts = ["PatroniMemberDown", "PatroniPrimarySwitched", "CashierdDatabaseReconnected"]
     return [
-        Phase(name: "baseline", action: { _ in }),
-        Phase(name: "group \(a) database crashed", action: { try $0.control("pg-stop", "\(a)", "immediate") }, singleGroupFault: true),
-        Phase(name: "group \(a) restarted", action: { try $0.control("pg-start", "\(a)") }, healedGroups: [a]),
-        Phase(name: "groups \(a),\(b) databases crashed", action: {
-            try $0.control("pg-stop", "\(a)", "immediate"); try $0.control("pg-stop", "\(b)", "immediate")
-        }),
-        Phase(name: "groups \(a),\(b) restarted", action: { try $0.control("pg-start", "\(a)"); try $0.control("pg-start", "\(b)") },
-              healedGroups: [a, b]),
-        Phase(name: "instance 1 killed (SIGKILL)", action: { try $0.control("instance-kill", "1") }),
-        Phase(name: "instance 1 restarted", action: { try $0.control("instance-start", "1") }),
-        Phase(name: "front door 1 killed (SIGKILL)", action: { try $0.control("door-kill", "1") }),
-        Phase(name: "front door 1 restarted", action: { try $0.control("door-start", "1") }),
+        Phase(name: "baseline", action: { _, _ in }),
+        // The seed's weekly drill.
+        Phase(name: "group \(a) primary killed", action: kill(["\(a)"]), noFailures: true,
+              recovery: .groupOrders([a]), expectedAlerts: switchAlerts),
+        Phase(name: "group \(a) old primary rejoined", action: rejoin(["\(a)"]), healedGroups: [a]),
+        // The seed's quarterly drill: several groups at once.
+        Phase(name: "groups \(a),\(b) primaries killed", action: kill(["\(a)", "\(b)"]),
+              recovery: .groupOrders([a, b]), expectedAlerts: switchAlerts),
+        Phase(name: "groups \(a),\(b) old primaries rejoined", action: rejoin(["\(a)", "\(b)"]), healedGroups: [a, b]),
+        Phase(name: "base data primary killed", action: kill(["base"]), recovery: .baseData, expectedAlerts: switchAlerts),
+        Phase(name: "base data old primary rejoined", action: rejoin(["base"])),
+        // Cut, not killed: instance 1 goes on serving, skips group 1 (too many recent failures), and its sales
+        // on numbers of group 1 are answered GROUP_UNAVAILABLE before anything is placed, so the terminal sells
+        // them on its next number.
+        Phase(name: "instance 1 cut off from group \(cut)", action: { d, _ in try d.control("group-cut", "1", "\(cut)") },
+              noFailures: true, recovery: .groupSkipped(instance: 1, url: instance1, group: cut),
+              expectedAlerts: ["CashierdGroupCallsFailing", "CashierdGroupDown"]),
+        Phase(name: "instance 1 reaches group \(cut) again", action: { d, _ in try d.control("group-uncut", "1", "\(cut)") }),
+        Phase(name: "instance 1 killed (SIGKILL)", action: { d, _ in try d.control("instance-kill", "1") },
+              expectedAlerts: ["CashierdInstanceDown"]),
+        Phase(name: "instance 1 restarted", action: { d, _ in try d.control("instance-start", "1") }),
+        // The site of the door the terminal is using, so that it must move to the other domain.
+        Phase(name: "terminal's site lost (door, instance)", action: { d, memory in
+            let site = memory.terminalDoor ?? 1
+            memory.lostSite = site
+            try d.control("site-down", "\(site)")
+        }, expectedAlerts: ["CashierdInstanceDown"]),
+        Phase(name: "lost site back", action: { d, memory in try d.control("site-up", "\(memory.lostSite ?? 1)") }),
         // The seed's scale out and scale in, on the live deployment under load.
-        Phase(name: "group \(groupCount) added (scale out)", action: { try $0.control("group-add", "\(groupCount)") },
+        Phase(name: "group \(groupCount) added (scale out)", action: { d, _ in try d.control("group-add", "\(groupCount)", timeoutSeconds: 180) },
               healedGroups: [groupCount]),
-        Phase(name: "group \(groupCount) retired (scale in)", action: { try $0.control("group-retire", "\(groupCount)") }),
+        Phase(name: "group \(groupCount) retired (scale in)", action: { d, _ in try d.control("group-retire", "\(groupCount)") }),
     ]
 }
 
@@ -82,6 +137,10 @@ struct DrillOptions: Sendable {
     var startDeployment = false
 
     var secondsPerPhase: Double { phaseSeconds ?? (quick ? 5 : 20) }
+    /// How long a recovery may take before the drill calls it failed (a failover is about 10 s).
+    var recoveryDeadlineSeconds: Double = 60
+    /// How long the alerts may take to clear after the last phase (the longest window, 10 min / 20, is 30 s).
+    var alertsClearSeconds: Double = 90
 }
 
 /// Runs the drill against a running deployment and returns its report.
@@ -121,9 +180,22 @@ func runDrill(_ options: DrillOptions, say: @escaping @Sendable (String) -> Void
     }
     say("terminal activated; \(options.workers) tills selling through \(deployment.doors.joined(separator: " and "))")
 
-    let phases = drillPhases(groupCount: deployment.groupCount)
+    let phases = drillPhases(groupCount: deployment.groupCount, instance1: deployment.instanceURLs.first ?? "")
     let log = SaleLog()
+    let memory = DrillMemory()
     let hops = HopCounter(urls: deployment.instanceURLs, caFile: deployment.caFile)
+    var actionErrors: [String] = []
+    // Prometheus, when the deployment runs one: its targets must all be up before the faults begin.
+    let alerts = deployment.prometheusURL.map { PrometheusWatch(baseURL: $0) }
+    // The watch counts from its own start; the drill's times count from the sale log's.
+    var watchOffset = 0.0
+    if let alerts {
+        alerts.start()
+        watchOffset = Date().timeIntervalSince(log.started) - alerts.elapsed
+        if let down = alerts.waitForTargetsUp(seconds: 60) { actionErrors.append("Prometheus targets not up before the drill: \(down)") }
+    }
+    defer { alerts?.stop() }
+
     let workersDone = DispatchGroup()
     for till in 0..<options.workers {
         workersDone.enter()
@@ -134,22 +206,47 @@ func runDrill(_ options: DrillOptions, say: @escaping @Sendable (String) -> Void
     }
 
     var hopDeltas: [[Int: Int]] = []
-    var actionErrors: [String] = []
+    var recoveries: [RecoveryResult?] = []
+    var refunded: Set<OrderNumber> = []
     var previous = hops.snapshot()
     var phaseStarts: [DrillChart.Phase] = []
     for (i, phase) in phases.enumerated() {
+        // One order per group sold before the fault, for the recovery probe.
+        var samples: [Int: OrderNumber] = [:]
+        for r in log.all.reversed() where r.paid { if let n = r.orderNo, samples[n.group.value] == nil, !refunded.contains(n) { samples[n.group.value] = n } }
         log.phase = i
-        phaseStarts.append(DrillChart.Phase(name: phase.name, start: Date().timeIntervalSince(log.started)))
+        let start = Date()
+        phaseStarts.append(DrillChart.Phase(name: phase.name, start: start.timeIntervalSince(log.started)))
         say("phase \(i): \(phase.name)")
-        do { try phase.action(deployment) } catch { actionErrors.append("\(phase.name): \(error)"); say("  could not: \(error)") }
-        Thread.sleep(forTimeInterval: options.secondsPerPhase)
+        memory.terminalDoor = engine.status().activeDomain.map { $0 + 1 }
+        do { try phase.action(deployment, memory) } catch { actionErrors.append("\(phase.name): \(error)"); say("  could not: \(error)") }
+        let acted = Date()
+        var recovery: RecoveryResult?
+        if let probe = phase.recovery {
+            let r = measureRecovery(probe, engine: engine, samples: samples, pin: deployment.supervisorPIN, caFile: deployment.caFile, since: start,
+                                    deadline: options.recoveryDeadlineSeconds)
+            for (what, seconds) in r.seconds.sorted(by: { $0.key < $1.key }) { say("  \(what) after \(String(format: "%.1f", seconds)) s") }
+            for what in r.missing { actionErrors.append("\(phase.name): \(what) not within \(Int(options.recoveryDeadlineSeconds)) s") }
+            refunded.formUnion(r.refunded)
+            recovery = r
+        }
+        // Sales run on for the phase's time after the action (a recovery counts towards it; after one, at least
+        // 2 s more, so that sales on what came back are seen; after a detection, the whole phase again).
+        let waited = Date().timeIntervalSince(acted)
+        if phase.recovery?.holdsTheFault == true {
+            Thread.sleep(forTimeInterval: options.secondsPerPhase)
+        } else {
+            Thread.sleep(forTimeInterval: max(options.secondsPerPhase - waited, phase.recovery == nil ? 0 : 2))
+        }
         let now = hops.snapshot()
         hopDeltas.append(HopCounter.delta(from: previous, to: now))
+        recoveries.append(recovery)
         previous = now
     }
     log.stop()
     // A sale under way finishes by itself (its payment deadline bounds it).
     if workersDone.wait(timeout: .now() + 120) == .timedOut { actionErrors.append("a till did not finish its last sale in 120 s") }
+    let salesEnded = Date().timeIntervalSince(log.started)
 
     let records = log.all
     if let path = options.svgPath {
@@ -159,8 +256,28 @@ func runDrill(_ options: DrillOptions, say: @escaping @Sendable (String) -> Void
         do { try chart.write(toFile: path, atomically: true, encoding: .utf8) } catch { actionErrors.append("the chart could not be written: \(error)") }
     }
     var report = DrillReport(phases: phases.enumerated().map { i, phase in
-        PhaseReport(phase: phase, index: i, records: records.filter { $0.phase == i }, hops: hopDeltas[i])
+        var p = PhaseReport(phase: phase, index: i, records: records.filter { $0.phase == i }, hops: hopDeltas[i])
+        p.recoverySeconds = recoveries[i]?.seconds ?? [:]
+        return p
     })
+    // The alerts: each phase's expected ones fired between its start and the next phase's end; every alert of the
+    // drill cleared once the deployment was whole again.
+    if let alerts {
+        for (i, phase) in phases.enumerated() {
+            let from = phaseStarts[i].start - watchOffset
+            let to = (i + 2 < phaseStarts.count ? phaseStarts[i + 2].start : salesEnded) - watchOffset
+            let next = (i + 1 < phaseStarts.count ? phaseStarts[i + 1].start : salesEnded) - watchOffset
+            report.phases[i].alertsFired = alerts.names.filter { alerts.fired($0, between: from, and: next) }.sorted()
+            report.phases[i].alertsMissing = phase.expectedAlerts.filter { !alerts.fired($0, between: from, and: to) }
+        }
+        let settled = alerts.waitUntilNothingFires(seconds: options.alertsClearSeconds)
+        report.alertsStillFiring = settled.stillFiring
+        // When the last alert ended, after the sales stopped (0 if all had ended before).
+        let lastEnd = alerts.names.compactMap { alerts.intervals($0).last?.end }.max().map { $0 + watchOffset }
+        report.alertsClearedAfterSeconds = settled.stillFiring.isEmpty ? max(0, (lastEnd ?? salesEnded) - salesEnded) : nil
+        if let down = alerts.waitForTargetsUp(seconds: 30) { actionErrors.append("Prometheus targets not up after the drill: \(down)") }
+        report.prometheus = true
+    }
     report.problems = actionErrors
 
     // Every order the client saw as paid must be paid, for the same amount, in the group its number names.
@@ -168,6 +285,7 @@ func runDrill(_ options: DrillOptions, say: @escaping @Sendable (String) -> Void
     let numbers = paid.compactMap(\.orderNo)
     report.clientPaid = numbers.count
     report.clientPaidDistinct = Set(numbers).count
+    report.refundedByProbes = refunded.count
     for record in paid {
         guard let n = record.orderNo else { report.clientPaidNotInGroups.append("a paid sale without an order number"); continue }
         switch engine.order(n) {

@@ -18,6 +18,17 @@ struct HopCounter {
         return out
     }
 
+    /// Whether the instance at `url` counts `group` as up (`cashierd_group_up`); nil when it does not answer.
+    static func groupUp(url: String, group: Int, caFile: String) -> Bool? {
+        guard let connection = try? CurlConnection(configuration: HTTPClientConfiguration(caFile: caFile, connectTimeoutMs: 500, totalTimeoutMs: 2_000)),
+              case .success(let response) = connection.perform(method: "GET", url: url + "/metrics"), response.status == 200 else { return nil }
+        let name = "cashierd_group_up{group=\"" + String(format: "%02d", group) + "\"} "
+        for line in String(decoding: response.body, as: UTF8.self).split(separator: "\n") where line.hasPrefix(name) {
+            return line.dropFirst(name.count) != "0"
+        }
+        return nil
+    }
+
     static func parseHops(_ text: String) -> [Int: Double] {
         var hops: [Int: Double] = [:]
         let prefix = "cashierd_group_hops_total{group=\""

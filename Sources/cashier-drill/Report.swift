@@ -3,7 +3,8 @@ import Foundation
 /// What happened to the sales during one phase.
 struct PhaseReport: Codable, Sendable {
     var name: String
-    var singleGroupFault: Bool
+    /// No sale may fail in this phase.
+    var noFailures: Bool
     var healedGroups: [Int]
     var attempted: Int
     var succeeded: Int
@@ -16,10 +17,15 @@ struct PhaseReport: Codable, Sendable {
     var p99Ms: Double?
     /// Up to five reasons of failed sales.
     var failures: [String]
+    /// What came back after the phase's fault, seconds after it (orders of a group readable, refundable; the base).
+    var recoverySeconds: [String: Double] = [:]
+    /// Alerts Prometheus had firing during the phase, and those expected that did not fire by the next one's end.
+    var alertsFired: [String] = []
+    var alertsMissing: [String] = []
 
     init(phase: Phase, index: Int, records: [SaleRecord], hops: [Int: Int]) {
         name = phase.name
-        singleGroupFault = phase.singleGroupFault
+        noFailures = phase.noFailures
         healedGroups = phase.healedGroups
         attempted = records.count
         succeeded = records.filter(\.paid).count
@@ -56,18 +62,25 @@ struct DrillReport: Codable, Sendable {
     var doubleCharges = 0
     var reconciliationExact = false
     var reconciliation = ""
+    /// Orders the recovery probes refunded one cent of.
+    var refundedByProbes = 0
+    /// Whether a Prometheus watched the drill; alerts still firing once it was over, and how long they took to clear.
+    var prometheus = false
+    var alertsStillFiring: [String] = []
+    var alertsClearedAfterSeconds: Double?
 
     var attempted: Int { phases.reduce(0) { $0 + $1.attempted } }
     var succeeded: Int { phases.reduce(0) { $0 + $1.succeeded } }
     var failed: Int { phases.reduce(0) { $0 + $1.failed } }
-    var singleGroupFaultFailures: Int { phases.filter(\.singleGroupFault).reduce(0) { $0 + $1.failed } }
+    var noFailurePhaseFailures: Int { phases.filter(\.noFailures).reduce(0) { $0 + $1.failed } }
     var healedGroupsTookOrders: Bool { phases.allSatisfy(\.healedGroupsTookOrders) }
+    var alertsAsExpected: Bool { phases.allSatisfy(\.alertsMissing.isEmpty) && alertsStillFiring.isEmpty }
 
     /// The seed's bar for a clean drill.
     var passed: Bool {
-        problems.isEmpty && singleGroupFaultFailures == 0 && doubleCharges == 0 && reconciliationExact
+        problems.isEmpty && noFailurePhaseFailures == 0 && doubleCharges == 0 && reconciliationExact
             && clientPaidNotInGroups.isEmpty && clientPaid == clientPaidDistinct && clientPaid == succeeded
-            && healedGroupsTookOrders && succeeded > 0
+            && healedGroupsTookOrders && alertsAsExpected && succeeded > 0
     }
 
     var text: String {
@@ -77,23 +90,34 @@ struct DrillReport: Codable, Sendable {
         }
         var lines = ["DRILL REPORT", ""]
         let header = "phase".padding(toLength: 34, withPad: " ", startingAt: 0)
-            + "tried   ok fail  p50ms  p99ms  paid orders per group   hops away from group"
+            + "tried   ok fail  p50ms  p99ms  paid orders per group           hops away from group"
         lines.append(header)
         for p in phases {
             let cells = [p.attempted, p.succeeded, p.failed].map { String($0).leftPadded(4) }.joined(separator: " ")
             lines.append(p.name.padding(toLength: 33, withPad: " ", startingAt: 0) + " " + cells + " "
                          + ms(p.p50Ms).leftPadded(6) + " " + ms(p.p99Ms).leftPadded(6) + "  "
-                         + groups(p.ordersPerGroup).padding(toLength: 23, withPad: " ", startingAt: 0) + " " + groups(p.hopsPerGroup))
+                         + groups(p.ordersPerGroup).padding(toLength: 31, withPad: " ", startingAt: 0) + " " + groups(p.hopsPerGroup))
             for f in p.failures { lines.append("    failed: \(f)") }
+            for (what, seconds) in p.recoverySeconds.sorted(by: { $0.key < $1.key }) {
+                lines.append("    timed: \(what) after \(String(format: "%.1f", seconds)) s")
+            }
+            if !p.alertsFired.isEmpty { lines.append("    alerts: \(p.alertsFired.joined(separator: ", "))") }
+            if !p.alertsMissing.isEmpty { lines.append("    ALERTS THAT DID NOT FIRE: \(p.alertsMissing.joined(separator: ", "))") }
         }
         lines += [
             "",
             "sales attempted \(attempted), succeeded \(succeeded), failed \(failed)",
-            "failed during the single-group fault: \(singleGroupFaultFailures)",
+            "failed where none may (one group's primary lost, an instance cut off from a group): \(noFailurePhaseFailures)",
             "healed groups took orders again: \(healedGroupsTookOrders ? "yes" : "NO")",
             "client saw \(clientPaid) paid orders (\(clientPaidDistinct) distinct); paid in their groups: \(clientPaid - clientPaidNotInGroups.count)",
         ]
         lines += clientPaidNotInGroups.prefix(10).map { "  not paid in its group: \($0)" }
+        if refundedByProbes > 0 { lines.append("orders given a one-cent refund by the recovery probes: \(refundedByProbes)") }
+        if prometheus {
+            lines.append(alertsStillFiring.isEmpty
+                ? "alerts: all cleared \(alertsClearedAfterSeconds.map { String(format: "%.0f", $0) } ?? "?") s after the sales stopped"
+                : "alerts STILL FIRING after the drill: \(alertsStillFiring.joined(separator: ", "))")
+        }
         lines += problems.map { "problem: \($0)" }
         lines += ["", "reconciliation (cashierd reconcile):"] + reconciliation.split(separator: "\n").map { "  " + $0 }
         lines += ["", passed ? "DRILL PASSED" : "DRILL FAILED"]

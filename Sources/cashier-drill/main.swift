@@ -5,7 +5,8 @@ let usage = """
 usage: cashier-drill <command> [options]
 
   run --deployment DIR [--start] [--quick] [--phase-seconds S] [--tills N] [--json FILE] [--svg FILE] [--script PATH]
-        sales through both front doors while databases, an instance and a front door fail and heal;
+        sales through both front doors while primaries are killed, an instance is cut off from a group,
+        an instance is killed, a site is lost and groups are added and retired;
         prints the report (--svg: also draws paid sales per second per group); exit 0 only when the drill passed. --start: first start a fresh deployment
         in DIR with scripts/deploy-local.sh, and stop it at the end
   configure --data DIR --base URL --group TAG=URL...
