@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The seed's failure drill on a local deployment: starts one (scripts/deploy-local.sh), runs sales through
-# both front doors while group databases, an instance and a front door fail and heal, prints the report,
-# and stops the deployment again.
+# The seed's failure drill on the replicated local deployment: starts one (scripts/deploy-local.sh, as root),
+# runs sales through both front doors while database primaries are killed (one group's, two groups', the base
+# data's), an instance is cut off from a group, an instance is killed, a whole site is lost and groups are added
+# and retired; times the recoveries, checks Prometheus's alerts, prints the report and stops the deployment.
 #
 #   scripts/drill.sh [--quick] [--phase-seconds S] [--tills N] [--json FILE] [--svg FILE] [--keep DIR]
 #
-# --quick: 5-second phases (under a minute and a half in all); the default is 20-second phases.
+# --quick: 5-second phases (about 5 minutes in all, set-up included); the default is 20-second phases.
 # --svg FILE: also draw paid sales per second per group over the drill, phases marked (any browser shows it).
 # --keep DIR: run in DIR and leave its logs there (it must not hold a deployment yet); default: a temporary
 # directory that is removed afterwards. Exit 0 only when the drill passed. CASHIER_PRODUCTS names the
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
         --keep) keep=$2; shift 2 ;;
         --quick) args+=(--quick); shift ;;
         --phase-seconds|--tills|--json|--svg) args+=("$1" "$2"); shift 2 ;;
-        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "drill: unknown option $1" >&2; exit 2 ;;
     esac
 done
