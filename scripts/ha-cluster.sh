@@ -29,6 +29,9 @@
 # (a SIGKILLed primary is replaced in about 10 s). failsafe_mode: a primary stays writable while etcd is unreachable.
 set -eu
 
+# shellcheck source=lib/daemons.sh
+. "$(dirname "$0")/lib/daemons.sh"
+
 usage() {
     awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
@@ -54,22 +57,7 @@ as_owner() {
     fi
 }
 
-# Closes every inherited descriptor above stderr: the daemons outlive this script, and a descriptor one kept
-# (a caller's pipe, or the one Foundation's Process watches to learn its child exited) would make the caller wait.
-close_inherited_fds() {
-    local fd
-    for fd in $(ls /proc/$BASHPID/fd 2>/dev/null); do
-        if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
-    done
-}
 
-# Whether the process named in pid file $1 runs (a zombie nobody reaped yet does not).
-alive() {
-    local pid
-    pid=$(cat "$1" 2>/dev/null) || return 1
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-    [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" != Z ]
-}
 
 load_env() {
     [ -f "$1/cluster.env" ] || die "no cluster in $1 (run start first)"

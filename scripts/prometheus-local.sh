@@ -19,6 +19,9 @@
 # that Debian's package may have started is neither used nor touched: this one listens on its own address.
 set -euo pipefail
 
+# shellcheck source=lib/daemons.sh
+. "$(dirname "$0")/lib/daemons.sh"
+
 usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 die() { echo "prometheus-local: $*" >&2; exit 1; }
@@ -32,22 +35,7 @@ ensure_prometheus() {
     command -v prometheus >/dev/null 2>&1 || die "prometheus is still missing after apt-get install"
 }
 
-# Closes every inherited descriptor above stderr: prometheus outlives this script, and a descriptor it kept (a
-# caller's pipe, or the one Foundation's Process watches to learn its child exited) would make the caller wait.
-close_inherited_fds() {
-    local fd
-    for fd in $(ls /proc/$BASHPID/fd 2>/dev/null); do
-        if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
-    done
-}
 
-# Whether the process named in pid file $1 runs (a zombie nobody reaped yet does not).
-alive() {
-    local pid
-    pid=$(cat "$1" 2>/dev/null) || return 1
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-    [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" != Z ]
-}
 
 # HOST:PORT, checked.
 check_address() {
