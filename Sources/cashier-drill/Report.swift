@@ -22,11 +22,16 @@ struct PhaseReport: Codable, Sendable {
     /// Alerts Prometheus had firing during the phase, and those expected that did not fire by the next one's end.
     var alertsFired: [String] = []
     var alertsMissing: [String] = []
+    /// The front door (1, 2) the terminal used at the phase's start and end; and whether it had to move.
+    var terminalDoorAtStart: Int?
+    var terminalDoorAtEnd: Int?
+    var movesTheTerminal: Bool
 
     init(phase: Phase, index: Int, records: [SaleRecord], hops: [Int: Int]) {
         name = phase.name
         noFailures = phase.noFailures
         healedGroups = phase.healedGroups
+        movesTheTerminal = phase.movesTheTerminal
         attempted = records.count
         succeeded = records.filter(\.paid).count
         failed = attempted - succeeded
@@ -42,6 +47,8 @@ struct PhaseReport: Codable, Sendable {
 
     /// True when every group healed at the start of this phase took at least one order in it.
     var healedGroupsTookOrders: Bool { healedGroups.allSatisfy { (ordersPerGroup[$0] ?? 0) > 0 } }
+    /// True unless the terminal had to move to the other front door and did not.
+    var terminalMovedAsExpected: Bool { !movesTheTerminal || (terminalDoorAtEnd != nil && terminalDoorAtEnd != terminalDoorAtStart) }
 }
 
 /// The nearest-rank percentile of sorted values; nil for none.
@@ -74,13 +81,14 @@ struct DrillReport: Codable, Sendable {
     var failed: Int { phases.reduce(0) { $0 + $1.failed } }
     var noFailurePhaseFailures: Int { phases.filter(\.noFailures).reduce(0) { $0 + $1.failed } }
     var healedGroupsTookOrders: Bool { phases.allSatisfy(\.healedGroupsTookOrders) }
+    var terminalMovedAsExpected: Bool { phases.allSatisfy(\.terminalMovedAsExpected) }
     var alertsAsExpected: Bool { phases.allSatisfy(\.alertsMissing.isEmpty) && alertsStillFiring.isEmpty }
 
     /// The seed's bar for a clean drill.
     var passed: Bool {
         problems.isEmpty && noFailurePhaseFailures == 0 && doubleCharges == 0 && reconciliationExact
             && clientPaidNotInGroups.isEmpty && clientPaid == clientPaidDistinct && clientPaid == succeeded
-            && healedGroupsTookOrders && alertsAsExpected && succeeded > 0
+            && healedGroupsTookOrders && terminalMovedAsExpected && alertsAsExpected && succeeded > 0
     }
 
     var text: String {
@@ -100,6 +108,10 @@ struct DrillReport: Codable, Sendable {
             for f in p.failures { lines.append("    failed: \(f)") }
             for (what, seconds) in p.recoverySeconds.sorted(by: { $0.key < $1.key }) {
                 lines.append("    timed: \(what) after \(String(format: "%.1f", seconds)) s")
+            }
+            if p.movesTheTerminal {
+                let door = { (d: Int?) in d.map { "door \($0)" } ?? "none" }
+                lines.append("    terminal: \(door(p.terminalDoorAtStart)) → \(door(p.terminalDoorAtEnd))\(p.terminalMovedAsExpected ? "" : " — DID NOT MOVE")")
             }
             if !p.alertsFired.isEmpty { lines.append("    alerts: \(p.alertsFired.joined(separator: ", "))") }
             if !p.alertsMissing.isEmpty { lines.append("    ALERTS THAT DID NOT FIRE: \(p.alertsMissing.joined(separator: ", "))") }

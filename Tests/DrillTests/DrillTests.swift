@@ -51,6 +51,10 @@ final class DrillTests: XCTestCase {
                 XCTAssertEqual(phase["failed"] as? Int, 0, "sales failed in \(name): \(phase["failures"] ?? "")")
             }
             XCTAssertEqual(phase["alertsMissing"] as? [String], [], "expected alerts did not fire in \(name)")
+            if phase["movesTheTerminal"] as? Bool == true {
+                XCTAssertNotNil(phase["terminalDoorAtEnd"] as? Int, "the terminal had no door after \(name)")
+                XCTAssertNotEqual(phase["terminalDoorAtStart"] as? Int, phase["terminalDoorAtEnd"] as? Int, "the terminal did not move to the other door")
+            }
             // A healed group takes new orders again in the phase right after its database came back.
             let orders = phase["ordersPerGroup"] as? [String: Int] ?? [:]
             for group in phase["healedGroups"] as? [Int] ?? [] {
