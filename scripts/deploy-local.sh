@@ -35,6 +35,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 # libpq prints a NOTICE for every "CREATE ... IF NOT EXISTS" that finds the table; keep the logs readable.
 export PGOPTIONS="${PGOPTIONS:--c client_min_messages=warning}"
 root=$(dirname "$here")
+# shellcheck source=lib/daemons.sh
+. "$here/lib/daemons.sh"
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
@@ -62,8 +64,6 @@ load_env() {
     . "$1/deploy.env"
 }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-
 # Waits (bounded) until FILE has a line containing TEXT beyond its first SKIP lines.
 wait_for_line() {
     local file=$1 text=$2 skip=$3 seconds=$4 pidfile=${5:-}
@@ -75,16 +75,8 @@ wait_for_line() {
     return 1
 }
 
-kill_pidfile() {
-    local file=$1 sig=$2
-    if alive "$file"; then
-        local pid; pid=$(cat "$file")
-        kill "-$sig" "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$file"
-}
+# Signal $2 to the process of pid file $1, then SIGKILL if it has not ended within 10 s.
+kill_pidfile() { stop_pidfile "$1" "$2" 10; }
 
 # --- the network: one bridge, one namespace per host ------------------------------------------------------
 

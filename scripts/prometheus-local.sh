@@ -212,17 +212,7 @@ cmd_targets() {
 cmd_stop() {
     local dir=${1:-}
     [ -n "$dir" ] || usage
-    if alive "$dir/pid"; then
-        local pid; pid=$(cat "$dir/pid")
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 200); do alive "$dir/pid" || break; sleep 0.1; done
-        if alive "$dir/pid"; then
-            echo "prometheus-local: prometheus (pid $pid) did not stop in 20 s; killing it" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-            for _ in $(seq 1 50); do alive "$dir/pid" || break; sleep 0.1; done
-        fi
-    fi
-    rm -f "$dir/pid"
+    stop_pidfile "$dir/pid" TERM 20
 }
 
 [ $# -ge 1 ] || usage

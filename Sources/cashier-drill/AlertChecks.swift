@@ -21,9 +21,9 @@ extension PrometheusWatch {
         }
     }
 
-    /// Waits at most `seconds` until Prometheus has no alert firing; returns the seconds waited and what
-    /// still fires at the end (empty when all cleared).
-    func waitUntilNothingFires(seconds: Double) -> (seconds: Double, stillFiring: [String]) {
+    /// Waits at most `seconds` until Prometheus has no alert firing; returns what still fires at the end
+    /// (empty when all cleared).
+    func waitUntilNothingFires(seconds: Double) -> [String] {
         let started = Date()
         var firing: [String] = ["(Prometheus did not answer)"]
         while Date().timeIntervalSince(started) < seconds {
@@ -33,6 +33,6 @@ extension PrometheusWatch {
             }
             Thread.sleep(forTimeInterval: 1)
         }
-        return (Date().timeIntervalSince(started), firing)
+        return firing
     }
 }

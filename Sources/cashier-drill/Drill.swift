@@ -277,11 +277,10 @@ func runDrill(_ options: DrillOptions, say: @escaping @Sendable (String) -> Void
             report.phases[i].alertsFired = alerts.names.filter { alerts.fired($0, between: from, and: next) }.sorted()
             report.phases[i].alertsMissing = phase.expectedAlerts.filter { !alerts.fired($0, between: from, and: to) }
         }
-        let settled = alerts.waitUntilNothingFires(seconds: options.alertsClearSeconds)
-        report.alertsStillFiring = settled.stillFiring
+        report.alertsStillFiring = alerts.waitUntilNothingFires(seconds: options.alertsClearSeconds)
         // When the last alert ended, after the sales stopped (0 if all had ended before).
         let lastEnd = alerts.names.compactMap { alerts.intervals($0).last?.end }.max().map { $0 + watchOffset }
-        report.alertsClearedAfterSeconds = settled.stillFiring.isEmpty ? max(0, (lastEnd ?? salesEnded) - salesEnded) : nil
+        report.alertsClearedAfterSeconds = report.alertsStillFiring.isEmpty ? max(0, (lastEnd ?? salesEnded) - salesEnded) : nil
         if let down = alerts.waitForTargetsUp(seconds: 30) { actionErrors.append("Prometheus targets not up after the drill: \(down)") }
         report.prometheus = true
     }

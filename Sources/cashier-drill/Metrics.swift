@@ -9,21 +9,30 @@ struct HopCounter {
     /// Hops per group per instance URL; an instance that does not answer is left out.
     func snapshot() -> [String: [Int: Double]] {
         var out: [String: [Int: Double]] = [:]
-        guard let connection = try? CurlConnection(configuration: HTTPClientConfiguration(caFile: caFile, connectTimeoutMs: 500, totalTimeoutMs: 2_000))
-        else { return out }
+        guard let connection = Self.connection(caFile: caFile) else { return out }
         for url in urls {
-            guard case .success(let response) = connection.perform(method: "GET", url: url + "/metrics"), response.status == 200 else { continue }
-            out[url] = Self.parseHops(String(decoding: response.body, as: UTF8.self))
+            guard let text = Self.metrics(of: url, on: connection) else { continue }
+            out[url] = Self.parseHops(text)
         }
         return out
     }
 
+    /// A connection for reading instances' /metrics: short timeouts, so an instance that is down costs little.
+    static func connection(caFile: String) -> CurlConnection? {
+        try? CurlConnection(configuration: HTTPClientConfiguration(caFile: caFile, connectTimeoutMs: 500, totalTimeoutMs: 2_000))
+    }
+
+    /// The text of `url`/metrics; nil when the instance does not answer 200.
+    static func metrics(of url: String, on connection: CurlConnection) -> String? {
+        guard case .success(let response) = connection.perform(method: "GET", url: url + "/metrics"), response.status == 200 else { return nil }
+        return String(decoding: response.body, as: UTF8.self)
+    }
+
     /// Whether the instance at `url` counts `group` as up (`cashierd_group_up`); nil when it does not answer.
-    static func groupUp(url: String, group: Int, caFile: String) -> Bool? {
-        guard let connection = try? CurlConnection(configuration: HTTPClientConfiguration(caFile: caFile, connectTimeoutMs: 500, totalTimeoutMs: 2_000)),
-              case .success(let response) = connection.perform(method: "GET", url: url + "/metrics"), response.status == 200 else { return nil }
+    static func groupUp(url: String, group: Int, on connection: CurlConnection) -> Bool? {
+        guard let text = metrics(of: url, on: connection) else { return nil }
         let name = "cashierd_group_up{group=\"" + String(format: "%02d", group) + "\"} "
-        for line in String(decoding: response.body, as: UTF8.self).split(separator: "\n") where line.hasPrefix(name) {
+        for line in text.split(separator: "\n") where line.hasPrefix(name) {
             return line.dropFirst(name.count) != "0"
         }
         return nil

@@ -73,8 +73,9 @@ func measureRecovery(_ probe: RecoveryProbe, engine: CashierEngine, samples: [In
         result.missing.append("base data answers again")
     case .groupSkipped(let instance, let url, let group):
         let what = "instance \(instance) skips group \(group)"
+        let connection = HopCounter.connection(caFile: caFile)
         while elapsed() < deadline {
-            if HopCounter.groupUp(url: url, group: group, caFile: caFile) == false {
+            if let connection, HopCounter.groupUp(url: url, group: group, on: connection) == false {
                 result.seconds[what] = elapsed()
                 return result
             }

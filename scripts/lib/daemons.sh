@@ -17,3 +17,20 @@ alive() {
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
     [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" != Z ]
 }
+
+# Stops the process named in pid file $1: signal $2, then at most $3 seconds for it to end, then SIGKILL (saying
+# so on standard error); removes the pid file.
+stop_pidfile() {
+    local file=$1 sig=$2 seconds=$3
+    if alive "$file"; then
+        local pid; pid=$(cat "$file")
+        kill "-$sig" "$pid" 2>/dev/null || true
+        for _ in $(seq 1 $((seconds * 10))); do alive "$file" || break; sleep 0.1; done
+        if alive "$file"; then
+            echo "$(basename "$0"): pid $pid did not end ${seconds} s after SIG$sig; killing it" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+            for _ in $(seq 1 50); do alive "$file" || break; sleep 0.1; done
+        fi
+    fi
+    rm -f "$file"
+}
